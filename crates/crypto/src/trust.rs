@@ -1,0 +1,298 @@
+//! The organisation trust chain: org root → enrollment key → device, and the
+//! signed statements (revocations, wipe orders) that take trust away.
+//!
+//! [`verify_chain`] checks one chain on its own. [`Directory`] remembers
+//! what it has admitted, so it can also refuse what only history reveals: an
+//! enrollment key that certified a second device, a device id whose keys
+//! changed, a device revoked earlier.
+
+use crate::error::TrustError;
+use belfry_protocol::cert::{DeviceChain, Issuer, RevocationTarget, Statement, Timestamp};
+use belfry_protocol::{Curve25519Public, DeviceId, DisplayName, Ed25519Public, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Allowed clock skew when checking that a device certificate is not dated
+/// in the future.
+pub const CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// A device whose certificate chain verified to the org root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedDevice {
+    /// The owner.
+    pub user: UserId,
+    /// The device.
+    pub device: DeviceId,
+    /// The owner's display name, as IT registered it.
+    pub display_name: DisplayName,
+    /// The device's name.
+    pub device_name: DisplayName,
+    /// Ed25519 identity key.
+    pub ed25519: Ed25519Public,
+    /// Curve25519 identity key.
+    pub curve25519: Curve25519Public,
+    /// The enrollment key that certified it.
+    pub enrollment_key: Ed25519Public,
+    /// When it was enrolled.
+    pub enrolled_at: Timestamp,
+    /// Whether a person verified it with a short authentication string.
+    /// Raises trust on top of the org chain; never replaces it.
+    pub sas_verified: bool,
+}
+
+/// Checks a device chain against the org root, on its own (no history).
+pub fn verify_chain(org: &Ed25519Public, chain: &DeviceChain, now: Timestamp) -> Result<VerifiedDevice, TrustError> {
+    let enrollment = chain.enrollment.verify(org).map_err(TrustError::NotSignedByOrg)?;
+    if enrollment.org != *org {
+        return Err(TrustError::OtherOrg);
+    }
+    let cert = chain
+        .device
+        .verify(&enrollment.enrollment_key)
+        .map_err(TrustError::NotSignedByEnrollmentKey)?;
+    if cert.org != *org {
+        return Err(TrustError::OtherOrg);
+    }
+    if cert.enrollment_key != enrollment.enrollment_key {
+        return Err(TrustError::ChainMismatch { field: "enrollment key" });
+    }
+    if cert.user != enrollment.user {
+        return Err(TrustError::ChainMismatch { field: "user" });
+    }
+    if cert.issued_at < enrollment.not_before || cert.issued_at > enrollment.expires_at {
+        return Err(TrustError::Expired);
+    }
+    if cert.issued_at > now.plus_ms(CLOCK_SKEW_MS) {
+        return Err(TrustError::NotYetValid);
+    }
+    Ok(VerifiedDevice {
+        user: cert.user,
+        device: cert.device,
+        display_name: enrollment.display_name,
+        device_name: cert.device_name,
+        ed25519: cert.ed25519,
+        curve25519: cert.curve25519,
+        enrollment_key: cert.enrollment_key,
+        enrolled_at: cert.issued_at,
+        sas_verified: false,
+    })
+}
+
+/// What admitting a chain did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// A device seen for the first time: show it to the user.
+    New(VerifiedDevice),
+    /// A device already known, unchanged.
+    Known(VerifiedDevice),
+}
+
+impl Admission {
+    /// The device either way.
+    pub fn device(&self) -> &VerifiedDevice {
+        match self {
+            Self::New(d) | Self::Known(d) => d,
+        }
+    }
+}
+
+/// What a verified statement did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementEffect {
+    /// A device is revoked from now on.
+    DeviceRevoked {
+        /// The user.
+        user: UserId,
+        /// The device.
+        device: DeviceId,
+    },
+    /// An enrollment key is revoked, with every device it certified.
+    EnrollmentRevoked {
+        /// The enrollment key.
+        key: Ed25519Public,
+    },
+    /// A device must erase itself (and is revoked for everyone else).
+    Wipe {
+        /// The user.
+        user: UserId,
+        /// The device.
+        device: DeviceId,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Known {
+    device: VerifiedDevice,
+    chain: DeviceChain,
+}
+
+/// Every device this client has admitted, and what has been revoked.
+/// Serializable so the store can keep it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Directory {
+    org: Ed25519Public,
+    devices: BTreeMap<UserId, BTreeMap<DeviceId, Known>>,
+    /// Enrollment key → the one device it certified.
+    enrollments: BTreeMap<Ed25519Public, (UserId, DeviceId, Ed25519Public)>,
+    /// Enrollment keys seen certifying two devices: nothing under them is trusted.
+    burned_enrollments: BTreeSet<Ed25519Public>,
+    revoked_devices: BTreeSet<(UserId, DeviceId)>,
+    revoked_enrollments: BTreeSet<Ed25519Public>,
+}
+
+impl Directory {
+    /// An empty directory for the organisation with this root key.
+    pub fn new(org: Ed25519Public) -> Self {
+        Self {
+            org,
+            devices: BTreeMap::new(),
+            enrollments: BTreeMap::new(),
+            burned_enrollments: BTreeSet::new(),
+            revoked_devices: BTreeSet::new(),
+            revoked_enrollments: BTreeSet::new(),
+        }
+    }
+
+    /// The org root key.
+    pub fn org(&self) -> &Ed25519Public {
+        &self.org
+    }
+
+    /// Verifies a chain and remembers the device. Refuses revoked devices,
+    /// reused enrollment keys (and burns the key, so the first device it
+    /// certified is refused from now on too) and changed keys.
+    pub fn admit(&mut self, chain: &DeviceChain, now: Timestamp) -> Result<Admission, TrustError> {
+        let device = verify_chain(&self.org, chain, now)?;
+        self.check_not_revoked(&device)?;
+
+        if let Some(known) = self.devices.get(&device.user).and_then(|m| m.get(&device.device)) {
+            if known.device.ed25519 != device.ed25519 || known.device.curve25519 != device.curve25519 {
+                return Err(TrustError::KeysChanged { user: device.user, device: device.device });
+            }
+            return Ok(Admission::Known(known.device.clone()));
+        }
+
+        match self.enrollments.get(&device.enrollment_key) {
+            Some((_, _, ed)) if *ed != device.ed25519 => {
+                self.burned_enrollments.insert(device.enrollment_key);
+                return Err(TrustError::EnrollmentKeyReused { user: device.user, device: device.device });
+            }
+            Some(_) => {}
+            None => {
+                self.enrollments
+                    .insert(device.enrollment_key, (device.user.clone(), device.device.clone(), device.ed25519));
+            }
+        }
+
+        self.devices
+            .entry(device.user.clone())
+            .or_default()
+            .insert(device.device.clone(), Known { device: device.clone(), chain: chain.clone() });
+        Ok(Admission::New(device))
+    }
+
+    fn check_not_revoked(&self, d: &VerifiedDevice) -> Result<(), TrustError> {
+        if self.revoked_devices.contains(&(d.user.clone(), d.device.clone())) {
+            return Err(TrustError::Revoked { user: d.user.clone(), device: d.device.clone() });
+        }
+        if self.revoked_enrollments.contains(&d.enrollment_key) {
+            return Err(TrustError::EnrollmentRevoked);
+        }
+        if self.burned_enrollments.contains(&d.enrollment_key) {
+            return Err(TrustError::EnrollmentKeyReused { user: d.user.clone(), device: d.device.clone() });
+        }
+        Ok(())
+    }
+
+    /// A device we may encrypt to and accept messages from, or why not.
+    pub fn trusted(&self, user: &UserId, device: &DeviceId) -> Result<&VerifiedDevice, TrustError> {
+        let known = self
+            .devices
+            .get(user)
+            .and_then(|m| m.get(device))
+            .ok_or_else(|| TrustError::UnknownDevice { user: user.clone(), device: device.clone() })?;
+        self.check_not_revoked(&known.device)?;
+        Ok(&known.device)
+    }
+
+    /// The trusted devices of a user.
+    pub fn trusted_devices(&self, user: &UserId) -> Vec<&VerifiedDevice> {
+        self.devices
+            .get(user)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|k| self.check_not_revoked(&k.device).is_ok())
+            .map(|k| &k.device)
+            .collect()
+    }
+
+    /// Records that a person verified this device with SAS.
+    pub fn mark_sas_verified(&mut self, user: &UserId, device: &DeviceId, ed25519: &Ed25519Public) -> Result<(), TrustError> {
+        let known = self
+            .devices
+            .get_mut(user)
+            .and_then(|m| m.get_mut(device))
+            .ok_or_else(|| TrustError::UnknownDevice { user: user.clone(), device: device.clone() })?;
+        if known.device.ed25519 != *ed25519 {
+            return Err(TrustError::KeysChanged { user: user.clone(), device: device.clone() });
+        }
+        known.device.sas_verified = true;
+        Ok(())
+    }
+
+    /// Verifies a revocation or wipe order and applies it. Org statements
+    /// verify against the org root; device statements against a trusted
+    /// device of the same user (which may not revoke enrollment keys).
+    pub fn apply(&mut self, statement: &Statement) -> Result<StatementEffect, TrustError> {
+        match statement {
+            Statement::Revocation(signed) => {
+                let claim = signed.peek_unverified().map_err(|e| TrustError::BadStatement(e.into()))?;
+                let key = match (&claim.issuer, &claim.target) {
+                    (Issuer::Org, _) => self.org,
+                    (Issuer::Device { device, ed25519 }, RevocationTarget::Device { user, .. }) => {
+                        self.issuer_key(user, device, ed25519)?
+                    }
+                    (Issuer::Device { .. }, RevocationTarget::Enrollment { .. }) => {
+                        return Err(TrustError::IssuerNotTrusted);
+                    }
+                };
+                let revocation = signed.verify(&key).map_err(TrustError::BadStatement)?;
+                if revocation.org != self.org {
+                    return Err(TrustError::OtherOrg);
+                }
+                Ok(match revocation.target {
+                    RevocationTarget::Device { user, device } => {
+                        self.revoked_devices.insert((user.clone(), device.clone()));
+                        StatementEffect::DeviceRevoked { user, device }
+                    }
+                    RevocationTarget::Enrollment { key } => {
+                        self.revoked_enrollments.insert(key);
+                        StatementEffect::EnrollmentRevoked { key }
+                    }
+                })
+            }
+            Statement::Wipe(signed) => {
+                let claim = signed.peek_unverified().map_err(|e| TrustError::BadStatement(e.into()))?;
+                let key = match &claim.issuer {
+                    Issuer::Org => self.org,
+                    Issuer::Device { device, ed25519 } => self.issuer_key(&claim.user, device, ed25519)?,
+                };
+                let wipe = signed.verify(&key).map_err(TrustError::BadStatement)?;
+                if wipe.org != self.org {
+                    return Err(TrustError::OtherOrg);
+                }
+                self.revoked_devices.insert((wipe.user.clone(), wipe.device.clone()));
+                Ok(StatementEffect::Wipe { user: wipe.user, device: wipe.device })
+            }
+        }
+    }
+
+    /// The key of a device allowed to sign statements about `user`'s devices.
+    fn issuer_key(&self, user: &UserId, device: &DeviceId, claimed: &Ed25519Public) -> Result<Ed25519Public, TrustError> {
+        let issuer = self.trusted(user, device).map_err(|_| TrustError::IssuerNotTrusted)?;
+        if issuer.ed25519 != *claimed {
+            return Err(TrustError::IssuerNotTrusted);
+        }
+        Ok(issuer.ed25519)
+    }
+}
