@@ -174,6 +174,12 @@ impl Device {
         Issuer::Device { device: self.identity.device.clone(), ed25519: self.identity.ed25519 }
     }
 
+    /// A digest of the complete account state (one-time keys included), to
+    /// check that an operation left it unchanged. One-way.
+    pub fn state_digest(&self) -> Hash256 {
+        pickle::digest("device", &self.account.pickle())
+    }
+
     /// The whole device, encrypted with `key`.
     pub fn pickle(&self, key: &PickleKey) -> Result<Vec<u8>> {
         let p = DevicePickle {

@@ -39,7 +39,7 @@ pub use megolm::{
 pub use olm::{OlmChannel, ReceivedToDevice};
 pub use org::{InvitationRequest, OrgKey};
 pub use pickle::PickleKey;
-pub use trust::{Directory, StatementEffect, VerifiedDevice, verify_chain};
+pub use trust::{Admission, CLOCK_SKEW_MS, Directory, StatementEffect, VerifiedDevice, verify_chain};
 
 /// `N` bytes from the operating system's CSPRNG.
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {

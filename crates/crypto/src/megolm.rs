@@ -352,6 +352,12 @@ impl InboundRoomSession {
         &self.origin
     }
 
+    /// A digest of the complete session state (ratchets included), to check
+    /// that an operation left it unchanged. One-way; reveals nothing usable.
+    pub fn state_digest(&self) -> Hash256 {
+        crate::pickle::digest("megolm-inbound", &self.session.pickle())
+    }
+
     /// Decrypts a room message. On any error the session and `guard` are
     /// unchanged.
     pub fn decrypt(&mut self, message: &RoomMessage, guard: &mut impl ReplayGuard) -> Result<DecryptedRoomMessage> {

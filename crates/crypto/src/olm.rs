@@ -51,6 +51,12 @@ impl OlmChannel {
         self.session.session_id()
     }
 
+    /// A digest of the complete session state, to check that an operation
+    /// left it unchanged. One-way; reveals nothing usable.
+    pub fn state_digest(&self) -> belfry_protocol::Hash256 {
+        pickle::digest("olm-channel", &self.session.pickle())
+    }
+
     /// The channel, encrypted with `key`.
     pub fn pickle(&self, key: &PickleKey) -> Result<Vec<u8>> {
         pickle::seal(

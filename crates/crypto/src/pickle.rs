@@ -62,3 +62,9 @@ pub(crate) fn open<T: DeserializeOwned>(what: &'static str, bytes: &[u8], key: &
     );
     serde_json::from_slice(&plain).map_err(|_| CryptoError::Unpickle { what })
 }
+
+/// SHA-256 over the serialized state, for "unchanged" checks.
+pub(crate) fn digest<T: Serialize>(what: &'static str, value: &T) -> belfry_protocol::Hash256 {
+    let plain = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
+    belfry_protocol::Hash256::of(what, &plain)
+}

@@ -139,8 +139,12 @@ pub(crate) fn note_field_error(message: String) {
     FIELD_ERROR.with(|f| *f.borrow_mut() = Some(message));
 }
 
-/// Serde helpers for fixed-size byte arrays, written as postcard byte strings.
+/// Serde helpers for fixed-size byte arrays: a byte string in binary
+/// formats (postcard, the wire), unpadded base64 text in human-readable
+/// formats (JSON pickles, configuration), so keys can also be map keys there.
 pub(crate) mod fixed_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
     use serde::de::{self, Deserializer, SeqAccess, Visitor};
     use serde::ser::Serializer;
     use std::fmt;
@@ -149,7 +153,11 @@ pub(crate) mod fixed_bytes {
         bytes: &[u8; N],
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&B64.encode(bytes))
+        } else {
+            serializer.serialize_bytes(bytes)
+        }
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
@@ -160,6 +168,10 @@ pub(crate) mod fixed_bytes {
             type Value = [u8; N];
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{N} bytes")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let bytes = B64.decode(v).map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))?;
+                self.visit_bytes(&bytes)
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
                 <[u8; N]>::try_from(v).map_err(|_| E::invalid_length(v.len(), &self))
@@ -172,7 +184,11 @@ pub(crate) mod fixed_bytes {
                 Ok(out)
             }
         }
-        deserializer.deserialize_bytes(Fixed::<N>)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(Fixed::<N>)
+        } else {
+            deserializer.deserialize_bytes(Fixed::<N>)
+        }
     }
 }
 

@@ -204,3 +204,18 @@ mod tests {
         assert_ne!(Hash256::of("a", b"x"), Hash256::of("b", b"x"));
     }
 }
+
+#[cfg(test)]
+mod serde_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn keys_are_base64_text_in_json_and_can_be_map_keys() {
+        let mut m = BTreeMap::new();
+        m.insert(Ed25519Public([1; 32]), 5u8);
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, format!("{{\"{}\":5}}", Ed25519Public([1; 32]).to_base64()));
+        assert_eq!(serde_json::from_str::<BTreeMap<Ed25519Public, u8>>(&json).unwrap(), m);
+    }
+}

@@ -1,0 +1,12 @@
+//! belfry-crypto integration tests: one binary, several modules. Real
+//! vodozemac everywhere; hostile parties are built from the same parts a
+//! real attacker has (a valid device of their own, or control of the relay).
+
+mod attachments;
+mod attacks;
+mod debug;
+mod flows;
+mod interaction;
+mod sas;
+mod support;
+mod trust;
