@@ -5,9 +5,12 @@
 //! can only come over Olm: from the session's creator, or forwarded by one
 //! of the user's own verified devices (which never raises trust).
 //! Decryption checks the envelope against the session before decrypting,
-//! refuses a (session, index) pair the caller's [`ReplayGuard`] has seen,
-//! runs on a copy of the session and checks the payload against envelope and
-//! session before the copy replaces the original.
+//! refuses a (session, index) pair the caller's [`ReplayGuard`] has seen, and
+//! checks the payload against envelope and session before recording the
+//! index. vodozemac's Megolm decryption changes no persistent session state
+//! (it only moves an in-memory ratchet cache, and only for messages signed
+//! by the session key), so the replay guard is the one piece of state a
+//! refused message could touch, and it is written only on success.
 
 use crate::device::Device;
 use crate::error::{CryptoError, Result};
@@ -376,8 +379,7 @@ impl InboundRoomSession {
             return Err(CryptoError::Replay { session: self.id.to_base64(), index });
         }
 
-        let mut trial = InboundGroupSession::from_pickle(self.session.pickle());
-        let decrypted = trial.decrypt(&megolm).map_err(|e| CryptoError::MegolmDecrypt(e.to_string()))?;
+        let decrypted = self.session.decrypt(&megolm).map_err(|e| CryptoError::MegolmDecrypt(e.to_string()))?;
         let plaintext = zeroize::Zeroizing::new(decrypted.plaintext);
         let payload = RoomPayload::decode(&plaintext)?;
         if payload.room != self.room {
@@ -387,7 +389,6 @@ impl InboundRoomSession {
             return Err(CryptoError::PayloadMismatch { field: "sender" });
         }
 
-        self.session = trial;
         guard.record(&self.id, index);
         Ok(DecryptedRoomMessage { payload, index, origin: self.origin.clone() })
     }

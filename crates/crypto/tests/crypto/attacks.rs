@@ -410,8 +410,9 @@ fn failed_decryption_does_not_update_session_state() {
     let sid = Ed25519Public::from_base64(&session.session_id()).unwrap();
 
     // Advance the sender's ratchet far, then send a validly signed message
-    // whose payload is forged. vodozemac would advance its cached ratchet
-    // to index 50 while decrypting; the refusal must leave no trace.
+    // whose payload is forged. The refusal must leave no trace: not in the
+    // session's persistent state, not in the replay guard (so the genuine
+    // message at that index, if any, could still be read).
     for _ in 0..50 {
         session.encrypt(b"skipped");
     }
