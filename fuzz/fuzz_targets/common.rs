@@ -32,18 +32,10 @@ fn round_trip<T: Wire + PartialEq + Debug>(value: &T) {
     let bytes = value.encode();
     let again = match T::decode(&bytes) {
         Ok(again) => again,
-        Err(e) => panic!(
-            "{}: re-encoded value does not decode: {e}\n{value:?}",
-            T::NAME
-        ),
+        Err(e) => panic!("{}: re-encoded value does not decode: {e}\n{value:?}", T::NAME),
     };
     assert_eq!(&again, value, "{}: decode(encode(v)) != v", T::NAME);
-    assert_eq!(
-        again.encode(),
-        bytes,
-        "{}: re-encoding is not stable",
-        T::NAME
-    );
+    assert_eq!(again.encode(), bytes, "{}: re-encoding is not stable", T::NAME);
 }
 
 fn peek<T: SignedBody + PartialEq + Debug>(signed: &Signed<T>) {
@@ -119,19 +111,10 @@ impl Target for ClientFrame {
 impl Target for ServerFrame {
     fn peek_nested(&self) {
         match self {
-            ServerFrame::Response {
-                result: Ok(Response::Prekeys(claimed)),
-                ..
-            } => {
-                claimed
-                    .iter()
-                    .filter_map(|c| c.prekey.as_ref())
-                    .for_each(peek);
+            ServerFrame::Response { result: Ok(Response::Prekeys(claimed)), .. } => {
+                claimed.iter().filter_map(|c| c.prekey.as_ref()).for_each(peek);
             }
-            ServerFrame::Response {
-                result: Ok(Response::Devices(entries)),
-                ..
-            } => {
+            ServerFrame::Response { result: Ok(Response::Devices(entries)), .. } => {
                 for entry in entries {
                     entry.devices.iter().for_each(Target::peek_nested);
                     entry.statements.iter().for_each(Target::peek_nested);

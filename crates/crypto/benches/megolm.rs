@@ -9,8 +9,7 @@
 //! Run: `cargo bench -p belfry-crypto --bench megolm`
 
 use belfry_crypto::{
-    Device, Directory, InboundRoomSession, InvitationRequest, OrgKey, OutboundRoomSession, RotationPolicy,
-    SeenIndices,
+    Device, Directory, InboundRoomSession, InvitationRequest, OrgKey, OutboundRoomSession, RotationPolicy, SeenIndices,
 };
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::room::RoomContent;

@@ -92,11 +92,9 @@ impl<R: Read> Blocks<R> {
         buf.clear();
         buf.resize(block, 0);
         let mut filled = 0;
-        if let Some(b) = self.lookahead.take() {
-            if let Some(first) = buf.first_mut() {
-                *first = b;
-                filled = 1;
-            }
+        if let (Some(b), Some(first)) = (self.lookahead.take(), buf.first_mut()) {
+            *first = b;
+            filled = 1;
         }
         filled += read_full(&mut self.reader, &mut buf[filled..])?;
         buf.truncate(filled);

@@ -4,7 +4,9 @@ use crate::error::{CryptoError, Result};
 use crate::org::{RELAY_CA_LABEL, public_of, sign_with};
 use crate::pickle::{self, PickleKey};
 use crate::trust::{VerifiedDevice, verify_chain};
-use belfry_protocol::cert::{DeviceCert, DeviceChain, Invitation, Issuer, Prekey, Revocation, RevocationTarget, Timestamp, WipeOrder};
+use belfry_protocol::cert::{
+    DeviceCert, DeviceChain, Invitation, Issuer, Prekey, Revocation, RevocationTarget, Timestamp, WipeOrder,
+};
 use belfry_protocol::{
     Curve25519Public, DeviceId, DisplayName, Ed25519Public, Hash256, Signature, Signed, SignedBody, UserId, Wire,
 };
@@ -35,10 +37,8 @@ struct DevicePickle {
 
 fn random_device_id() -> Result<DeviceId> {
     let bytes: [u8; 10] = crate::random_bytes();
-    let id: String = bytes
-        .iter()
-        .map(|b| char::from(DEVICE_ID_ALPHABET[usize::from(*b) % DEVICE_ID_ALPHABET.len()]))
-        .collect();
+    let id: String =
+        bytes.iter().map(|b| char::from(DEVICE_ID_ALPHABET[usize::from(*b) % DEVICE_ID_ALPHABET.len()])).collect();
     DeviceId::new(id).map_err(|e| CryptoError::KeyMaterial(e.to_string()))
 }
 
@@ -46,7 +46,12 @@ impl Device {
     /// Enrolls a new device from an invitation: checks the invitation
     /// against the org root this build trusts, creates the vodozemac
     /// account, and signs the device certificate with the enrollment key.
-    pub fn enroll(invitation: &Invitation, trusted_org: &Ed25519Public, device_name: DisplayName, now: Timestamp) -> Result<Self> {
+    pub fn enroll(
+        invitation: &Invitation,
+        trusted_org: &Ed25519Public,
+        device_name: DisplayName,
+        now: Timestamp,
+    ) -> Result<Self> {
         let enrollment = invitation
             .enrollment
             .verify(trusted_org)
@@ -77,7 +82,8 @@ impl Device {
             enrollment_key: enrollment.enrollment_key,
             issued_at: now.max(enrollment.not_before),
         };
-        let chain = DeviceChain { enrollment: invitation.enrollment.clone(), device: sign_with(&enrollment_secret, &cert) };
+        let chain =
+            DeviceChain { enrollment: invitation.enrollment.clone(), device: sign_with(&enrollment_secret, &cert) };
         let identity = verify_chain(trusted_org, &chain, now)?;
         Ok(Self { account, identity, org: *trusted_org, chain })
     }
@@ -167,7 +173,13 @@ impl Device {
 
     /// Orders another device of the same user to wipe itself.
     pub fn wipe_own_device(&self, device: DeviceId, now: Timestamp) -> Signed<WipeOrder> {
-        self.sign(&WipeOrder { org: self.org, user: self.identity.user.clone(), device, issuer: self.issuer(), issued_at: now })
+        self.sign(&WipeOrder {
+            org: self.org,
+            user: self.identity.user.clone(),
+            device,
+            issuer: self.issuer(),
+            issued_at: now,
+        })
     }
 
     fn issuer(&self) -> Issuer {

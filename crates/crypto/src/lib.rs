@@ -33,8 +33,8 @@ mod trust;
 pub use device::Device;
 pub use error::{CryptoError, Result, TrustError};
 pub use megolm::{
-    DecryptedRoomMessage, InboundRoomSession, KeyOrigin, OutboundRoomSession, ReplayGuard,
-    RotationPolicy, RotationReason, SeenIndices,
+    DecryptedRoomMessage, InboundRoomSession, KeyOrigin, OutboundRoomSession, ReplayGuard, RotationPolicy,
+    RotationReason, SeenIndices,
 };
 pub use olm::{OlmChannel, ReceivedToDevice};
 pub use org::{InvitationRequest, OrgKey};

@@ -222,7 +222,15 @@ impl OutboundRoomSession {
         let p: OutboundPickle = pickle::open("megolm-outbound", bytes, key)?;
         let session = GroupSession::from_pickle(p.session);
         let id = session_id_of(&session.session_id())?;
-        Ok(Self { room: p.room, session, id, created_at: p.created_at, sent: p.sent, policy: p.policy, shared_with: p.shared_with })
+        Ok(Self {
+            room: p.room,
+            session,
+            id,
+            created_at: p.created_at,
+            sent: p.sent,
+            policy: p.policy,
+            shared_with: p.shared_with,
+        })
     }
 }
 
@@ -285,8 +293,8 @@ impl InboundRoomSession {
         let ToDeviceContent::RoomKey(key) = received.content() else {
             return Err(CryptoError::RoomKeyRefused("not a room key"));
         };
-        let session_key = SessionKey::from_bytes(key.session_key.expose())
-            .map_err(|e| CryptoError::KeyMaterial(e.to_string()))?;
+        let session_key =
+            SessionKey::from_bytes(key.session_key.expose()).map_err(|e| CryptoError::KeyMaterial(e.to_string()))?;
         let session = InboundGroupSession::new(&session_key, SessionConfig::version_1());
         if session_id_of(&session.session_id())? != key.session {
             return Err(CryptoError::RoomKeyRefused("session id does not match the key"));
@@ -373,7 +381,8 @@ impl InboundRoomSession {
         if message.sender != self.sender || message.sender_device != self.sender_device {
             return Err(CryptoError::EnvelopeMismatch { field: "sender" });
         }
-        let megolm = MegolmMessage::from_bytes(&message.ciphertext).map_err(|e| CryptoError::MegolmDecrypt(e.to_string()))?;
+        let megolm =
+            MegolmMessage::from_bytes(&message.ciphertext).map_err(|e| CryptoError::MegolmDecrypt(e.to_string()))?;
         let index = megolm.message_index();
         if guard.seen(&self.id, index) {
             return Err(CryptoError::Replay { session: self.id.to_base64(), index });

@@ -74,7 +74,12 @@ impl OlmChannel {
     /// Restores a channel pickled with [`OlmChannel::pickle`].
     pub fn unpickle(bytes: &[u8], key: &PickleKey) -> Result<Self> {
         let p: ChannelPickle = pickle::open("olm-channel", bytes, key)?;
-        Ok(Self { peer_user: p.peer_user, peer_device: p.peer_device, peer_key: p.peer_key, session: Session::from_pickle(p.session) })
+        Ok(Self {
+            peer_user: p.peer_user,
+            peer_device: p.peer_device,
+            peer_key: p.peer_key,
+            session: Session::from_pickle(p.session),
+        })
     }
 
     fn copy(&self) -> Self {
@@ -141,16 +146,30 @@ impl Device {
         }
         let session = self
             .account
-            .create_outbound_session(SessionConfig::version_1(), to_vodozemac_key(&peer.curve25519), to_vodozemac_key(&prekey.key))
+            .create_outbound_session(
+                SessionConfig::version_1(),
+                to_vodozemac_key(&peer.curve25519),
+                to_vodozemac_key(&prekey.key),
+            )
             .map_err(|e| match e {
                 SessionCreationError::NonContributoryKey => CryptoError::NonContributoryKey,
                 other => CryptoError::KeyMaterial(other.to_string()),
             })?;
-        Ok(OlmChannel { peer_user: peer.user.clone(), peer_device: peer.device.clone(), peer_key: peer.curve25519, session })
+        Ok(OlmChannel {
+            peer_user: peer.user.clone(),
+            peer_device: peer.device.clone(),
+            peer_key: peer.curve25519,
+            session,
+        })
     }
 
     /// Encrypts `content` for `peer` over `channel`.
-    pub fn seal_to_device(&self, channel: &mut OlmChannel, peer: &VerifiedDevice, content: ToDeviceContent) -> Result<ToDeviceEnvelope> {
+    pub fn seal_to_device(
+        &self,
+        channel: &mut OlmChannel,
+        peer: &VerifiedDevice,
+        content: ToDeviceContent,
+    ) -> Result<ToDeviceEnvelope> {
         if !channel.is_with(peer) {
             return Err(CryptoError::EnvelopeMismatch { field: "channel peer" });
         }
@@ -164,7 +183,8 @@ impl Device {
             content,
         };
         let plaintext = zeroize::Zeroizing::new(payload.encode());
-        let message = channel.session.encrypt(plaintext.as_slice()).map_err(|e| CryptoError::KeyMaterial(e.to_string()))?;
+        let message =
+            channel.session.encrypt(plaintext.as_slice()).map_err(|e| CryptoError::KeyMaterial(e.to_string()))?;
         let (kind, ciphertext) = match message {
             OlmMessage::PreKey(m) => (OlmKind::PreKey, m.to_bytes()),
             OlmMessage::Normal(m) => (OlmKind::Normal, m.to_bytes()),

@@ -6,8 +6,7 @@ use belfry_protocol::cert::{
 };
 use belfry_protocol::limits::MAX_RELAY_CA_LEN;
 use belfry_protocol::{
-    DeviceId, DisplayName, Ed25519Public, Hash256, InvitationId, SecretKey32, Signature, Signed,
-    SignedBody, UserId,
+    DeviceId, DisplayName, Ed25519Public, Hash256, InvitationId, SecretKey32, Signature, Signed, SignedBody, UserId,
 };
 use std::fmt;
 use vodozemac::Ed25519SecretKey;
@@ -101,10 +100,7 @@ impl OrgKey {
             user: req.user.clone(),
             display_name: req.display_name.clone(),
             enrollment_key: public_of(&enrollment),
-            relay: RelayInfo {
-                url: req.relay_url.clone(),
-                ca_sha256: Hash256::of(RELAY_CA_LABEL, &req.relay_ca_der),
-            },
+            relay: RelayInfo { url: req.relay_url.clone(), ca_sha256: Hash256::of(RELAY_CA_LABEL, &req.relay_ca_der) },
             not_before: now,
             expires_at: now.plus_ms(req.valid_for_ms),
         };
@@ -119,7 +115,13 @@ impl OrgKey {
     }
 
     /// Revokes one device.
-    pub fn revoke_device(&self, user: UserId, device: DeviceId, reason: DisplayName, now: Timestamp) -> Signed<Revocation> {
+    pub fn revoke_device(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        reason: DisplayName,
+        now: Timestamp,
+    ) -> Signed<Revocation> {
         self.sign(&Revocation {
             org: self.public,
             target: RevocationTarget::Device { user, device },

@@ -57,7 +57,10 @@ pub(crate) fn open<T: DeserializeOwned>(what: &'static str, bytes: &[u8], key: &
     let cipher = XChaCha20Poly1305::new(key.bytes().into());
     let plain = Zeroizing::new(
         cipher
-            .decrypt(&XNonce::try_from(nonce).map_err(|_| CryptoError::Unpickle { what })?, Payload { msg: ct, aad: what.as_bytes() })
+            .decrypt(
+                &XNonce::try_from(nonce).map_err(|_| CryptoError::Unpickle { what })?,
+                Payload { msg: ct, aad: what.as_bytes() },
+            )
             .map_err(|_| CryptoError::Unpickle { what })?,
     );
     serde_json::from_slice(&plain).map_err(|_| CryptoError::Unpickle { what })

@@ -18,19 +18,70 @@ use vodozemac::sas::{EstablishedSas, Mac, Sas};
 
 /// The 64 SAS emoji and their English names (Matrix specification table).
 pub const EMOJI: [(&str, &str); 64] = [
-    ("🐶", "Dog"), ("🐱", "Cat"), ("🦁", "Lion"), ("🐎", "Horse"), ("🦄", "Unicorn"), ("🐷", "Pig"),
-    ("🐘", "Elephant"), ("🐰", "Rabbit"), ("🐼", "Panda"), ("🐓", "Rooster"), ("🐧", "Penguin"),
-    ("🐢", "Turtle"), ("🐟", "Fish"), ("🐙", "Octopus"), ("🦋", "Butterfly"), ("🌷", "Flower"),
-    ("🌳", "Tree"), ("🌵", "Cactus"), ("🍄", "Mushroom"), ("🌏", "Globe"), ("🌙", "Moon"),
-    ("☁️", "Cloud"), ("🔥", "Fire"), ("🍌", "Banana"), ("🍎", "Apple"), ("🍓", "Strawberry"),
-    ("🌽", "Corn"), ("🍕", "Pizza"), ("🎂", "Cake"), ("❤️", "Heart"), ("🙂", "Smiley"),
-    ("🤖", "Robot"), ("🎩", "Hat"), ("👓", "Glasses"), ("🔧", "Spanner"), ("🎅", "Santa"),
-    ("👍", "Thumbs Up"), ("☂️", "Umbrella"), ("⌛", "Hourglass"), ("⏰", "Clock"), ("🎁", "Gift"),
-    ("💡", "Light Bulb"), ("📕", "Book"), ("✏️", "Pencil"), ("📎", "Paperclip"), ("✂️", "Scissors"),
-    ("🔒", "Lock"), ("🔑", "Key"), ("🔨", "Hammer"), ("☎️", "Telephone"), ("🏁", "Flag"),
-    ("🚂", "Train"), ("🚲", "Bicycle"), ("✈️", "Aeroplane"), ("🚀", "Rocket"), ("🏆", "Trophy"),
-    ("⚽", "Ball"), ("🎸", "Guitar"), ("🎺", "Trumpet"), ("🔔", "Bell"), ("⚓", "Anchor"),
-    ("🎧", "Headphones"), ("📁", "Folder"), ("📌", "Pin"),
+    ("🐶", "Dog"),
+    ("🐱", "Cat"),
+    ("🦁", "Lion"),
+    ("🐎", "Horse"),
+    ("🦄", "Unicorn"),
+    ("🐷", "Pig"),
+    ("🐘", "Elephant"),
+    ("🐰", "Rabbit"),
+    ("🐼", "Panda"),
+    ("🐓", "Rooster"),
+    ("🐧", "Penguin"),
+    ("🐢", "Turtle"),
+    ("🐟", "Fish"),
+    ("🐙", "Octopus"),
+    ("🦋", "Butterfly"),
+    ("🌷", "Flower"),
+    ("🌳", "Tree"),
+    ("🌵", "Cactus"),
+    ("🍄", "Mushroom"),
+    ("🌏", "Globe"),
+    ("🌙", "Moon"),
+    ("☁️", "Cloud"),
+    ("🔥", "Fire"),
+    ("🍌", "Banana"),
+    ("🍎", "Apple"),
+    ("🍓", "Strawberry"),
+    ("🌽", "Corn"),
+    ("🍕", "Pizza"),
+    ("🎂", "Cake"),
+    ("❤️", "Heart"),
+    ("🙂", "Smiley"),
+    ("🤖", "Robot"),
+    ("🎩", "Hat"),
+    ("👓", "Glasses"),
+    ("🔧", "Spanner"),
+    ("🎅", "Santa"),
+    ("👍", "Thumbs Up"),
+    ("☂️", "Umbrella"),
+    ("⌛", "Hourglass"),
+    ("⏰", "Clock"),
+    ("🎁", "Gift"),
+    ("💡", "Light Bulb"),
+    ("📕", "Book"),
+    ("✏️", "Pencil"),
+    ("📎", "Paperclip"),
+    ("✂️", "Scissors"),
+    ("🔒", "Lock"),
+    ("🔑", "Key"),
+    ("🔨", "Hammer"),
+    ("☎️", "Telephone"),
+    ("🏁", "Flag"),
+    ("🚂", "Train"),
+    ("🚲", "Bicycle"),
+    ("✈️", "Aeroplane"),
+    ("🚀", "Rocket"),
+    ("🏆", "Trophy"),
+    ("⚽", "Ball"),
+    ("🎸", "Guitar"),
+    ("🎺", "Trumpet"),
+    ("🔔", "Bell"),
+    ("⚓", "Anchor"),
+    ("🎧", "Headphones"),
+    ("📁", "Folder"),
+    ("📌", "Pin"),
 ];
 
 #[derive(Clone)]
@@ -99,7 +150,14 @@ impl SasVerification {
             .sas
             .diffie_hellman(Curve25519PublicKey::from_bytes(their_key.0))
             .map_err(|_| CryptoError::Verification("the other device's key is not usable"))?;
-        Ok(EstablishedVerification { sas, flow: self.flow, us: self.us, them: self.them, our_key, their_key: *their_key })
+        Ok(EstablishedVerification {
+            sas,
+            flow: self.flow,
+            us: self.us,
+            them: self.them,
+            our_key,
+            their_key: *their_key,
+        })
     }
 }
 
@@ -111,14 +169,7 @@ impl EstablishedVerification {
     }
 
     fn mac_info(&self, from: &Party, to: &Party) -> String {
-        format!(
-            "BELFRY_SAS_MAC_V1|{}|{}|{}|{}|{}",
-            hex(&self.flow),
-            from.user,
-            from.device,
-            to.user,
-            to.device
-        )
+        format!("BELFRY_SAS_MAC_V1|{}|{}|{}|{}|{}", hex(&self.flow), from.user, from.device, to.user, to.device)
     }
 
     /// Seven indices into [`EMOJI`]; both devices show the same ones only if
@@ -129,10 +180,7 @@ impl EstablishedVerification {
 
     /// The seven emoji with their names.
     pub fn emoji(&self) -> Vec<(&'static str, &'static str)> {
-        self.emoji_indices()
-            .iter()
-            .filter_map(|i| EMOJI.get(usize::from(*i)).copied())
-            .collect()
+        self.emoji_indices().iter().filter_map(|i| EMOJI.get(usize::from(*i)).copied()).collect()
     }
 
     /// Three four-digit numbers, for people who prefer digits.
@@ -143,10 +191,7 @@ impl EstablishedVerification {
     /// After the person confirmed the emoji match: the MAC of our Ed25519
     /// key to send to the other device.
     pub fn confirm(&self) -> Vec<u8> {
-        self.sas
-            .calculate_mac(&self.us.ed25519.to_base64(), &self.mac_info(&self.us, &self.them))
-            .as_bytes()
-            .to_vec()
+        self.sas.calculate_mac(&self.us.ed25519.to_base64(), &self.mac_info(&self.us, &self.them)).as_bytes().to_vec()
     }
 
     /// Checks the other device's MAC over the Ed25519 key we expect it to

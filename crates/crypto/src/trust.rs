@@ -46,10 +46,7 @@ pub fn verify_chain(org: &Ed25519Public, chain: &DeviceChain, now: Timestamp) ->
     if enrollment.org != *org {
         return Err(TrustError::OtherOrg);
     }
-    let cert = chain
-        .device
-        .verify(&enrollment.enrollment_key)
-        .map_err(TrustError::NotSignedByEnrollmentKey)?;
+    let cert = chain.device.verify(&enrollment.enrollment_key).map_err(TrustError::NotSignedByEnrollmentKey)?;
     if cert.org != *org {
         return Err(TrustError::OtherOrg);
     }
@@ -227,7 +224,12 @@ impl Directory {
     }
 
     /// Records that a person verified this device with SAS.
-    pub fn mark_sas_verified(&mut self, user: &UserId, device: &DeviceId, ed25519: &Ed25519Public) -> Result<(), TrustError> {
+    pub fn mark_sas_verified(
+        &mut self,
+        user: &UserId,
+        device: &DeviceId,
+        ed25519: &Ed25519Public,
+    ) -> Result<(), TrustError> {
         let known = self
             .devices
             .get_mut(user)
@@ -288,7 +290,12 @@ impl Directory {
     }
 
     /// The key of a device allowed to sign statements about `user`'s devices.
-    fn issuer_key(&self, user: &UserId, device: &DeviceId, claimed: &Ed25519Public) -> Result<Ed25519Public, TrustError> {
+    fn issuer_key(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        claimed: &Ed25519Public,
+    ) -> Result<Ed25519Public, TrustError> {
         let issuer = self.trusted(user, device).map_err(|_| TrustError::IssuerNotTrusted)?;
         if issuer.ed25519 != *claimed {
             return Err(TrustError::IssuerNotTrusted);

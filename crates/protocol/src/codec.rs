@@ -96,9 +96,8 @@ pub enum DecodeError {
 /// only fails on types it cannot express (maps with unknown length, etc.),
 /// which none of ours are; a failure there yields an empty body, which every
 /// decoder refuses, rather than a panic.
-pub fn encode<T: Wire + ?Sized>(value: &T) -> Vec<u8> {
-    postcard::to_extend(value, vec![FORMAT_VERSION, T::TAG])
-        .unwrap_or_else(|_| vec![FORMAT_VERSION, T::TAG])
+pub fn encode<T: Wire>(value: &T) -> Vec<u8> {
+    postcard::to_extend(value, vec![FORMAT_VERSION, T::TAG]).unwrap_or_else(|_| vec![FORMAT_VERSION, T::TAG])
 }
 
 /// Decodes a wire value; see the module documentation for the checks.
@@ -149,10 +148,7 @@ pub(crate) mod fixed_bytes {
     use serde::ser::Serializer;
     use std::fmt;
 
-    pub(crate) fn serialize<S: Serializer, const N: usize>(
-        bytes: &[u8; N],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
             serializer.serialize_str(&B64.encode(bytes))
         } else {
@@ -160,9 +156,7 @@ pub(crate) mod fixed_bytes {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-        deserializer: D,
-    ) -> Result<[u8; N], D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(deserializer: D) -> Result<[u8; N], D::Error> {
         struct Fixed<const N: usize>;
         impl<'de, const N: usize> Visitor<'de> for Fixed<N> {
             type Value = [u8; N];

@@ -84,8 +84,7 @@ impl Ed25519Public {
     /// Verifies `signature` over `message` with strict checks: weak
     /// (small-order) keys and non-canonical signatures are refused.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0)
-            .map_err(|_| SignatureError::InvalidKey)?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidKey)?;
         if key.is_weak() {
             return Err(SignatureError::InvalidKey);
         }

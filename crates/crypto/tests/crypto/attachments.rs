@@ -83,7 +83,10 @@ fn rejects_truncated_attachment() {
     let (ct, info) = seal(&data(2 * CHUNK_LEN + 100));
     let c = CHUNK_LEN + TAG;
     // The last chunk dropped: the new last chunk was not sealed as last.
-    assert!(matches!(open(&ct[..HEADER + 2 * c], &info.key, &info.sha256), Err(AttachmentError::Tampered { chunk: 1 })));
+    assert!(matches!(
+        open(&ct[..HEADER + 2 * c], &info.key, &info.sha256),
+        Err(AttachmentError::Tampered { chunk: 1 })
+    ));
     // Cut in the middle of a chunk.
     assert!(open(&ct[..ct.len() - 7], &info.key, &info.sha256).is_err());
     // Only the header.

@@ -95,7 +95,12 @@ fn rejects_low_order_curve25519_key() {
     let (_, a, b) = pair();
     // A compromised peer device signs a low-order "one-time key".
     for point in low_order_points() {
-        let key = b.device.sign(&Prekey { user: b.me().user, device: b.me().device, key: Curve25519Public(point), fallback: false });
+        let key = b.device.sign(&Prekey {
+            user: b.me().user,
+            device: b.me().device,
+            key: Curve25519Public(point),
+            fallback: false,
+        });
         let err = a.device.open_channel(&a.peer(&b.me()), &key).unwrap_err();
         assert!(matches!(err, CryptoError::NonContributoryKey), "{point:02x?}: {err}");
     }
@@ -104,7 +109,12 @@ fn rejects_low_order_curve25519_key() {
 #[test]
 fn rejects_all_zero_curve25519_key() {
     let (_, a, b) = pair();
-    let key = b.device.sign(&Prekey { user: b.me().user, device: b.me().device, key: Curve25519Public([0; 32]), fallback: false });
+    let key = b.device.sign(&Prekey {
+        user: b.me().user,
+        device: b.me().device,
+        key: Curve25519Public([0; 32]),
+        fallback: false,
+    });
     let err = a.device.open_channel(&a.peer(&b.me()), &key).unwrap_err();
     assert!(matches!(err, CryptoError::NonContributoryKey), "{err}");
 }
@@ -222,7 +232,8 @@ fn rejects_megolm_payload_presented_as_to_device() {
     assert!(matches!(b.open(&env), Err(CryptoError::Decode(DecodeError::WrongType { .. }))));
 
     let mut session = rogue.megolm_to(&mut b, r);
-    let key = ToDeviceContent::RoomKey(RoomKey { room: r, session: m.session, session_key: SecretBytes::new(vec![0; 229]) });
+    let key =
+        ToDeviceContent::RoomKey(RoomKey { room: r, session: m.session, session_key: SecretBytes::new(vec![0; 229]) });
     let as_room = rogue.megolm_raw(&mut session, r, &rogue.payload_to(&b, key).encode());
     assert!(matches!(b.receive(&as_room), Err(CryptoError::Decode(DecodeError::WrongType { .. }))));
 
@@ -286,7 +297,10 @@ fn room_keys_only_come_from_olm() {
     let s = InboundRoomSession::from_room_key(&received).unwrap();
     assert_eq!(s.origin(), &KeyOrigin::Direct);
     // A forwarded-key constructor refuses a plain room key and vice versa.
-    assert!(matches!(InboundRoomSession::from_forwarded_key(&received, &b.me().user), Err(CryptoError::RoomKeyRefused(_))));
+    assert!(matches!(
+        InboundRoomSession::from_forwarded_key(&received, &b.me().user),
+        Err(CryptoError::RoomKeyRefused(_))
+    ));
 }
 
 // ---- Megolm ----------------------------------------------------------------

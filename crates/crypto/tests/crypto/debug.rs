@@ -46,7 +46,10 @@ fn debug_output_shows_ids_only() {
         format!("{:?}", bob.inbound[&sid]),
         format!("{:?}", PickleKey::new([0x42; 32])),
         format!("{:?}", SecretKey32::new([0x42; 32])),
-        stable(format!("{enc:?}"), &[(enc.sha256.to_string(), "<sha256>"), (format!("{}", enc.ciphertext_len), "<len>")]),
+        stable(
+            format!("{enc:?}"),
+            &[(enc.sha256.to_string(), "<sha256>"), (format!("{}", enc.ciphertext_len), "<len>")],
+        ),
     ]
     .map(|s| stable(s, &reps))
     .join("\n");

@@ -102,11 +102,13 @@ fn rotation_policy_forces_a_new_session() {
         a.send(r, i, "x");
     }
     assert_eq!(a.outbound[&r].rotation_needed(NOW, &everyone), Some(RotationReason::MessageLimit));
-    let refused = a
-        .outbound
-        .get_mut(&r)
-        .unwrap()
-        .encrypt(&a.device, belfry_protocol::MessageId([9; 16]), belfry_protocol::Hash256([0; 32]), belfry_protocol::RoomContent::Text { body: "y".into() }, NOW);
+    let refused = a.outbound.get_mut(&r).unwrap().encrypt(
+        &a.device,
+        belfry_protocol::MessageId([9; 16]),
+        belfry_protocol::Hash256([0; 32]),
+        belfry_protocol::RoomContent::Text { body: "y".into() },
+        NOW,
+    );
     assert!(matches!(refused, Err(CryptoError::RotationRequired(RotationReason::MessageLimit))));
 }
 

@@ -16,14 +16,29 @@ const N: usize = 3;
 
 #[derive(Debug, Clone)]
 enum Action {
-    Send { from: usize },
+    Send {
+        from: usize,
+    },
     /// Delivers the message at position `pick` of the queue: with random
     /// picks, delivery order is a random reordering.
-    Deliver { to: usize, pick: usize },
-    Drop { to: usize, pick: usize },
-    Duplicate { to: usize, pick: usize },
-    Rotate { who: usize },
-    Restart { who: usize },
+    Deliver {
+        to: usize,
+        pick: usize,
+    },
+    Drop {
+        to: usize,
+        pick: usize,
+    },
+    Duplicate {
+        to: usize,
+        pick: usize,
+    },
+    Rotate {
+        who: usize,
+    },
+    Restart {
+        who: usize,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -62,7 +77,13 @@ impl World {
                 p.dir.admit(c, NOW).unwrap();
             }
         }
-        let mut w = Self { parties, queues: (0..N).map(|_| Vec::new()).collect(), delivered: BTreeSet::new(), next_id: 0, pickle_key: PickleKey::random() };
+        let mut w = Self {
+            parties,
+            queues: (0..N).map(|_| Vec::new()).collect(),
+            delivered: BTreeSet::new(),
+            next_id: 0,
+            pickle_key: PickleKey::random(),
+        };
         for who in 0..N {
             w.rotate(who);
         }
@@ -111,10 +132,14 @@ impl World {
         let m = q.remove(pick % q.len());
         let result = self.parties[to].receive(&m.message);
         if self.delivered.contains(&(to, m.id)) {
-            prop_assert!(matches!(result, Err(CryptoError::Replay { .. })), "duplicate not reported as replay: {result:?}");
+            prop_assert!(
+                matches!(result, Err(CryptoError::Replay { .. })),
+                "duplicate not reported as replay: {result:?}"
+            );
             return Ok(());
         }
-        let got = result.map_err(|e| TestCaseError::fail(format!("message {:?} from {} to {to} failed: {e}", m.id, m.from)))?;
+        let got = result
+            .map_err(|e| TestCaseError::fail(format!("message {:?} from {} to {to} failed: {e}", m.id, m.from)))?;
         prop_assert_eq!(&got.payload.content, &RoomContent::Text { body: m.text.clone() });
         prop_assert_eq!(&got.payload.sender, &self.parties[m.from].me().user);
         prop_assert_eq!(got.payload.id, m.id);

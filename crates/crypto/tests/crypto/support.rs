@@ -90,15 +90,16 @@ impl Party {
     /// prekey if there is none yet.
     pub fn seal(&mut self, to: &mut Party, content: ToDeviceContent) -> ToDeviceEnvelope {
         let peer = self.peer(&to.me());
-        let idx = match self.channels.iter().position(|c| c.peer_user() == &peer.user && c.peer_device() == &peer.device) {
-            Some(i) => i,
-            None => {
-                let prekey = to.device.generate_prekeys(1).remove(0);
-                to.device.mark_prekeys_published();
-                self.channels.push(self.device.open_channel(&peer, &prekey).unwrap());
-                self.channels.len() - 1
-            }
-        };
+        let idx =
+            match self.channels.iter().position(|c| c.peer_user() == &peer.user && c.peer_device() == &peer.device) {
+                Some(i) => i,
+                None => {
+                    let prekey = to.device.generate_prekeys(1).remove(0);
+                    to.device.mark_prekeys_published();
+                    self.channels.push(self.device.open_channel(&peer, &prekey).unwrap());
+                    self.channels.len() - 1
+                }
+            };
         self.device.seal_to_device(&mut self.channels[idx], &peer, content).unwrap()
     }
 
@@ -113,7 +114,9 @@ impl Party {
     pub fn accept_room_key(&mut self, env: &ToDeviceEnvelope) -> Result<()> {
         let received = self.open(env)?;
         let session = match received.content() {
-            ToDeviceContent::ForwardedRoomKey(_) => InboundRoomSession::from_forwarded_key(&received, self.device.user())?,
+            ToDeviceContent::ForwardedRoomKey(_) => {
+                InboundRoomSession::from_forwarded_key(&received, self.device.user())?
+            }
             _ => InboundRoomSession::from_room_key(&received)?,
         };
         self.inbound.insert(*session.session_id(), session);
@@ -145,10 +148,8 @@ impl Party {
     }
 
     pub fn receive(&mut self, msg: &RoomMessage) -> Result<DecryptedRoomMessage> {
-        let session = self
-            .inbound
-            .get_mut(&msg.session)
-            .ok_or_else(|| CryptoError::MegolmDecrypt("no session".into()))?;
+        let session =
+            self.inbound.get_mut(&msg.session).ok_or_else(|| CryptoError::MegolmDecrypt("no session".into()))?;
         session.decrypt(msg, &mut self.seen)
     }
 
@@ -262,7 +263,12 @@ impl Rogue {
     }
 
     /// A room message carrying arbitrary plaintext on a raw Megolm session.
-    pub fn megolm_raw(&self, session: &mut vodozemac::megolm::GroupSession, room: RoomId, plaintext: &[u8]) -> RoomMessage {
+    pub fn megolm_raw(
+        &self,
+        session: &mut vodozemac::megolm::GroupSession,
+        room: RoomId,
+        plaintext: &[u8],
+    ) -> RoomMessage {
         RoomMessage {
             room,
             sender: self.identity.user.clone(),
@@ -288,7 +294,10 @@ pub fn certify(inv: &Invitation, account: &vodozemac::olm::Account, device: &str
         enrollment_key: ec.enrollment_key,
         issued_at,
     };
-    DeviceChain { enrollment: inv.enrollment.clone(), device: Signed::sign(&cert, |m| Signature(secret.sign(m).to_bytes())) }
+    DeviceChain {
+        enrollment: inv.enrollment.clone(),
+        device: Signed::sign(&cert, |m| Signature(secret.sign(m).to_bytes())),
+    }
 }
 
 pub fn room(n: u8) -> RoomId {

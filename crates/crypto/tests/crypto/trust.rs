@@ -180,7 +180,13 @@ fn refuses_revocation_forged_by_the_relay() {
     assert!(matches!(alice.dir.apply(&Statement::Revocation(forged)), Err(TrustError::BadStatement(_))));
     assert!(alice.dir.trusted(&bob.me().user, &bob.me().device).is_ok());
     // Same for a wipe order.
-    let wipe = relay.sign(&WipeOrder { org: org.public(), user: bob.me().user, device: bob.me().device, issuer: Issuer::Org, issued_at: NOW });
+    let wipe = relay.sign(&WipeOrder {
+        org: org.public(),
+        user: bob.me().user,
+        device: bob.me().device,
+        issuer: Issuer::Org,
+        issued_at: NOW,
+    });
     assert!(matches!(alice.dir.apply(&Statement::Wipe(wipe)), Err(TrustError::BadStatement(_))));
     assert!(alice.dir.trusted(&bob.me().user, &bob.me().device).is_ok());
 }

@@ -110,10 +110,7 @@ fn errors_say_what_is_wrong() {
 
     let mut v2 = good.clone();
     v2[0] = 2;
-    assert_eq!(
-        RoomMessage::decode(&v2),
-        Err(DecodeError::UnsupportedVersion { ty: "RoomMessage", found: 2 })
-    );
+    assert_eq!(RoomMessage::decode(&v2), Err(DecodeError::UnsupportedVersion { ty: "RoomMessage", found: 2 }));
 
     assert!(matches!(RoomPayload::decode(&good), Err(DecodeError::WrongType { .. })));
 
