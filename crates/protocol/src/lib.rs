@@ -6,6 +6,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
+pub mod armor;
 pub mod cert;
 pub mod codec;
 pub mod frames;
