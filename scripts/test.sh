@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs Belfry's whole test suite on a fresh Debian/Ubuntu machine, installing
+# what it needs first. Usage: ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v c++ >/dev/null || need_apt+=(g++)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> installing system packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust (rustup, toolchain >= 1.89) first" >&2
+  exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+# Snapshots are compared, never rewritten, in a test run.
+export INSTA_UPDATE=no
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "==> unit, integration, property and snapshot tests"
+cargo nextest run --workspace --no-fail-fast
+
+echo "==> fuzz targets build (run them with cargo-fuzz, see fuzz/README.md)"
+CARGO_TARGET_DIR="$PWD/target/fuzz" cargo build --manifest-path fuzz/Cargo.toml --bins --quiet
+
+echo "==> benchmarks build (run them with: cargo bench -p belfry-crypto)"
+cargo build --benches --workspace --quiet
