@@ -10,7 +10,7 @@ use belfry_protocol::cert::{
 };
 use belfry_protocol::frames::{AuthProof, ClientFrame, InboxItem, Request, Response, ServerFrame};
 use belfry_protocol::room::{RoomContent, RoomMessage, RoomPayload, RoomStateEvent};
-use belfry_protocol::to_device::{ToDeviceContent, ToDeviceEnvelope, ToDevicePayload};
+use belfry_protocol::to_device::{RoomKeyClaim, ToDeviceContent, ToDeviceEnvelope, ToDevicePayload};
 use belfry_protocol::{Signed, SignedBody, Wire};
 use std::fmt::Debug;
 
@@ -54,6 +54,7 @@ impl Target for RoomStateEvent {}
 impl Target for RoomMessage {}
 impl Target for ToDeviceEnvelope {}
 impl Target for AuthProof {}
+impl Target for RoomKeyClaim {}
 
 impl Target for Invitation {
     fn peek_nested(&self) {
@@ -87,8 +88,11 @@ impl Target for RoomPayload {
 
 impl Target for ToDevicePayload {
     fn peek_nested(&self) {
-        if let ToDeviceContent::Statement(s) = &self.content {
-            s.peek_nested();
+        match &self.content {
+            ToDeviceContent::Statement(s) => s.peek_nested(),
+            ToDeviceContent::RoomKey(k) => peek(&k.claim),
+            ToDeviceContent::ForwardedRoomKey(k) => peek(&k.claim),
+            _ => {}
         }
     }
 }

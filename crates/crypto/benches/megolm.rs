@@ -78,7 +78,7 @@ impl Belfry {
 
         let room = RoomId([1; 16]);
         let policy = RotationPolicy { max_messages: u32::MAX, max_age_ms: u64::MAX };
-        let out = OutboundRoomSession::new(room, policy, NOW).unwrap();
+        let out = OutboundRoomSession::new(&alice, room, policy, NOW).unwrap();
         let prekey = bob.generate_prekeys(1).remove(0);
         bob.mark_prekeys_published();
         let mut channel = alice.open_channel(&bob_id, &prekey).unwrap();

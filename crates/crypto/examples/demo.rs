@@ -52,7 +52,7 @@ fn main() -> Res<()> {
 
     // She creates a room session and sends its key to Bob over Olm.
     let room = RoomId([7; 16]);
-    let mut session = OutboundRoomSession::new(room, RotationPolicy::default(), now)?;
+    let mut session = OutboundRoomSession::new(&alice, room, RotationPolicy::default(), now)?;
     let key_message = alice.seal_to_device(&mut alice_channel, &bob_seen_by_alice, session.room_key())?;
     println!("olm        room key sent to {}: {} bytes of ciphertext", bob.user(), key_message.ciphertext.len());
     let mut bob_channels = Vec::new();

@@ -5,8 +5,10 @@ use crate::org::{RELAY_CA_LABEL, public_of, sign_with};
 use crate::pickle::{self, PickleKey};
 use crate::trust::{VerifiedDevice, verify_chain};
 use belfry_protocol::cert::{
-    DeviceCert, DeviceChain, Invitation, Issuer, Prekey, Revocation, RevocationTarget, Timestamp, WipeOrder,
+    DeviceCert, DeviceChain, Invitation, Issuer, POSSESSION_LABEL, Prekey, Revocation, RevocationTarget, Timestamp,
+    WipeOrder,
 };
+use belfry_protocol::signed::labelled_message;
 use belfry_protocol::{
     Curve25519Public, DeviceId, DisplayName, Ed25519Public, Hash256, Signature, Signed, SignedBody, UserId, Wire,
 };
@@ -56,9 +58,6 @@ impl Device {
             .enrollment
             .verify(trusted_org)
             .map_err(|e| CryptoError::Invitation(format!("not issued by this organisation: {e}")))?;
-        if enrollment.org != *trusted_org {
-            return Err(CryptoError::Invitation("issued by another organisation".into()));
-        }
         if now > enrollment.expires_at {
             return Err(CryptoError::Invitation("the invitation has expired; ask IT for a new one".into()));
         }
@@ -82,8 +81,9 @@ impl Device {
             enrollment_key: enrollment.enrollment_key,
             issued_at: now.max(enrollment.not_before),
         };
-        let chain =
-            DeviceChain { enrollment: invitation.enrollment.clone(), device: sign_with(&enrollment_secret, &cert) };
+        let device = sign_with(&enrollment_secret, &cert);
+        let possession = Signature(account.sign(labelled_message(POSSESSION_LABEL, device.body())).to_bytes());
+        let chain = DeviceChain { enrollment: invitation.enrollment.clone(), device, possession };
         let identity = verify_chain(trusted_org, &chain, now)?;
         Ok(Self { account, identity, org: *trusted_org, chain })
     }

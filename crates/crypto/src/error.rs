@@ -22,6 +22,17 @@ pub enum TrustError {
         /// The field that differs.
         field: &'static str,
     },
+    /// The device did not prove it holds the Ed25519 key in its certificate.
+    #[error("device certificate lacks a valid proof of key possession")]
+    NoPossessionProof,
+    /// Another device id already uses this device's keys.
+    #[error("the keys of {user}/{device} already belong to another device")]
+    KeysReused {
+        /// The user.
+        user: UserId,
+        /// The device refused.
+        device: DeviceId,
+    },
     /// The device was certified outside the enrollment key's validity window.
     #[error("enrollment certificate expired before the device was enrolled")]
     Expired,
@@ -123,6 +134,14 @@ pub enum CryptoError {
     /// The message was addressed to another device.
     #[error("message is addressed to another device")]
     NotForThisDevice,
+    /// A pre-key message for a session that already exists (a replay).
+    #[error("replayed Olm pre-key message from {user}/{device}")]
+    OlmReplay {
+        /// The sender user.
+        user: UserId,
+        /// The sender device.
+        device: DeviceId,
+    },
     /// No Olm session could decrypt the message.
     #[error("no Olm session with {user}/{device} decrypts this message")]
     NoOlmSession {

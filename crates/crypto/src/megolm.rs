@@ -3,7 +3,9 @@
 //!
 //! Inbound sessions are made only from a [`ReceivedToDevice`], so a room key
 //! can only come over Olm: from the session's creator, or forwarded by one
-//! of the user's own verified devices (which never raises trust).
+//! of the user's own verified devices (which never raises trust). Either way
+//! the creator's signed [`RoomKeyClaim`] must verify, so nobody can label a
+//! session as another device's.
 //! Decryption checks the envelope against the session before decrypting,
 //! refuses a (session, index) pair the caller's [`ReplayGuard`] has seen, and
 //! checks the payload against envelope and session before recording the
@@ -16,11 +18,12 @@ use crate::device::Device;
 use crate::error::{CryptoError, Result};
 use crate::olm::ReceivedToDevice;
 use crate::pickle::{self, PickleKey};
+use crate::trust::VerifiedDevice;
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::frames::DeviceAddress;
 use belfry_protocol::room::{RoomContent, RoomMessage, RoomPayload};
-use belfry_protocol::to_device::{ForwardedRoomKey, RoomKey, ToDeviceContent};
-use belfry_protocol::{DeviceId, Ed25519Public, Hash256, MessageId, RoomId, SecretBytes, UserId, Wire};
+use belfry_protocol::to_device::{ForwardedRoomKey, RoomKey, RoomKeyClaim, ToDeviceContent};
+use belfry_protocol::{DeviceId, Ed25519Public, Hash256, MessageId, RoomId, SecretBytes, Signed, UserId, Wire};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -87,6 +90,7 @@ fn session_id_of(base64: &str) -> Result<Ed25519Public> {
 /// This device's sending session for one room.
 pub struct OutboundRoomSession {
     room: RoomId,
+    claim: Signed<RoomKeyClaim>,
     session: GroupSession,
     id: Ed25519Public,
     created_at: Timestamp,
@@ -98,6 +102,7 @@ pub struct OutboundRoomSession {
 #[derive(Serialize, Deserialize)]
 struct OutboundPickle {
     room: RoomId,
+    claim: Signed<RoomKeyClaim>,
     session: GroupSessionPickle,
     created_at: Timestamp,
     sent: u32,
@@ -106,11 +111,18 @@ struct OutboundPickle {
 }
 
 impl OutboundRoomSession {
-    /// A new session for `room`.
-    pub fn new(room: RoomId, policy: RotationPolicy, now: Timestamp) -> Result<Self> {
+    /// A new session for `room`, sent from `device`, which signs a claim
+    /// of what the session is.
+    pub fn new(device: &Device, room: RoomId, policy: RotationPolicy, now: Timestamp) -> Result<Self> {
         let session = GroupSession::new(SessionConfig::version_1());
         let id = session_id_of(&session.session_id())?;
-        Ok(Self { room, session, id, created_at: now, sent: 0, policy, shared_with: BTreeSet::new() })
+        let claim = device.sign(&RoomKeyClaim {
+            room,
+            session: id,
+            sender: device.user().clone(),
+            sender_device: device.device_id().clone(),
+        });
+        Ok(Self { room, claim, session, id, created_at: now, sent: 0, policy, shared_with: BTreeSet::new() })
     }
 
     /// The room.
@@ -156,8 +168,7 @@ impl OutboundRoomSession {
     /// recipient can read from the next message on and nothing before.
     pub fn room_key(&self) -> ToDeviceContent {
         ToDeviceContent::RoomKey(RoomKey {
-            room: self.room,
-            session: self.id,
+            claim: self.claim.clone(),
             session_key: SecretBytes::new(self.session.session_key().to_bytes()),
         })
     }
@@ -207,6 +218,7 @@ impl OutboundRoomSession {
             "megolm-outbound",
             &OutboundPickle {
                 room: self.room,
+                claim: self.claim.clone(),
                 session: self.session.pickle(),
                 created_at: self.created_at,
                 sent: self.sent,
@@ -224,6 +236,7 @@ impl OutboundRoomSession {
         let id = session_id_of(&session.session_id())?;
         Ok(Self {
             room: p.room,
+            claim: p.claim,
             session,
             id,
             created_at: p.created_at,
@@ -260,6 +273,7 @@ pub enum KeyOrigin {
 /// A session for reading one sender device's messages in one room.
 pub struct InboundRoomSession {
     room: RoomId,
+    claim: Signed<RoomKeyClaim>,
     sender: UserId,
     sender_device: DeviceId,
     id: Ed25519Public,
@@ -270,6 +284,7 @@ pub struct InboundRoomSession {
 #[derive(Serialize, Deserialize)]
 struct InboundPickle {
     room: RoomId,
+    claim: Signed<RoomKeyClaim>,
     sender: UserId,
     sender_device: DeviceId,
     origin: KeyOrigin,
@@ -288,31 +303,44 @@ pub struct DecryptedRoomMessage {
 }
 
 impl InboundRoomSession {
-    /// Accepts a room key that arrived over Olm from the session's creator.
+    /// Accepts a room key that arrived over Olm from the session's creator,
+    /// whose signed claim must name that same device.
     pub fn from_room_key(received: &ReceivedToDevice) -> Result<Self> {
         let ToDeviceContent::RoomKey(key) = received.content() else {
             return Err(CryptoError::RoomKeyRefused("not a room key"));
         };
+        let sender = received.sender();
+        let claim = key
+            .claim
+            .verify(&sender.ed25519)
+            .map_err(|_| CryptoError::RoomKeyRefused("claim not signed by the sender"))?;
+        if claim.sender != sender.user || claim.sender_device != sender.device {
+            return Err(CryptoError::RoomKeyRefused("claim names another sender"));
+        }
         let session_key =
             SessionKey::from_bytes(key.session_key.expose()).map_err(|e| CryptoError::KeyMaterial(e.to_string()))?;
         let session = InboundGroupSession::new(&session_key, SessionConfig::version_1());
-        if session_id_of(&session.session_id())? != key.session {
-            return Err(CryptoError::RoomKeyRefused("session id does not match the key"));
-        }
-        let sender = received.sender();
-        Ok(Self {
-            room: key.room,
-            sender: sender.user.clone(),
-            sender_device: sender.device.clone(),
-            id: key.session,
-            origin: KeyOrigin::Direct,
-            session,
-        })
+        Self::checked(session, claim, key.claim.clone(), KeyOrigin::Direct)
+    }
+
+    /// The sender a forwarded key claims, so the caller can look that device
+    /// up in its directory before calling [`Self::from_forwarded_key`].
+    /// Unverified.
+    pub fn claimed_original_sender(received: &ReceivedToDevice) -> Option<(UserId, DeviceId)> {
+        let ToDeviceContent::ForwardedRoomKey(key) = received.content() else { return None };
+        let claim = key.claim.peek_unverified().ok()?;
+        Some((claim.sender, claim.sender_device))
     }
 
     /// Accepts a room key forwarded by one of `own_user`'s devices (which
-    /// the Olm layer already verified). Anyone else's forward is refused.
-    pub fn from_forwarded_key(received: &ReceivedToDevice, own_user: &UserId) -> Result<Self> {
+    /// the Olm layer already verified). Anyone else's forward is refused, and
+    /// the creator's signed claim must verify against `original`, the
+    /// trusted device it names: a forwarder cannot relabel a session.
+    pub fn from_forwarded_key(
+        received: &ReceivedToDevice,
+        own_user: &UserId,
+        original: &VerifiedDevice,
+    ) -> Result<Self> {
         let ToDeviceContent::ForwardedRoomKey(key) = received.content() else {
             return Err(CryptoError::RoomKeyRefused("not a forwarded room key"));
         };
@@ -320,18 +348,36 @@ impl InboundRoomSession {
         if by.user != *own_user {
             return Err(CryptoError::ForwardRefused { user: by.user.clone(), device: by.device.clone() });
         }
+        let claim = key
+            .claim
+            .verify(&original.ed25519)
+            .map_err(|_| CryptoError::RoomKeyRefused("claim not signed by the original sender"))?;
+        if claim.sender != original.user || claim.sender_device != original.device {
+            return Err(CryptoError::RoomKeyRefused("claim names another sender"));
+        }
         let exported = ExportedSessionKey::from_bytes(key.exported_key.expose())
             .map_err(|e| CryptoError::KeyMaterial(e.to_string()))?;
         let session = InboundGroupSession::import(&exported, SessionConfig::version_1());
-        if session_id_of(&session.session_id())? != key.session {
+        Self::checked(session, claim, key.claim.clone(), KeyOrigin::Forwarded { by: by.device.clone() })
+    }
+
+    fn checked(
+        session: InboundGroupSession,
+        claim: RoomKeyClaim,
+        signed: Signed<RoomKeyClaim>,
+        origin: KeyOrigin,
+    ) -> Result<Self> {
+        let id = session_id_of(&session.session_id())?;
+        if id != claim.session {
             return Err(CryptoError::RoomKeyRefused("session id does not match the key"));
         }
         Ok(Self {
-            room: key.room,
-            sender: key.original_sender.clone(),
-            sender_device: key.original_sender_device.clone(),
-            id: key.session,
-            origin: KeyOrigin::Forwarded { by: by.device.clone() },
+            room: claim.room,
+            claim: signed,
+            sender: claim.sender,
+            sender_device: claim.sender_device,
+            id,
+            origin,
             session,
         })
     }
@@ -340,10 +386,7 @@ impl InboundRoomSession {
     /// first index this device knows.
     pub fn forward(&self) -> ToDeviceContent {
         ToDeviceContent::ForwardedRoomKey(ForwardedRoomKey {
-            room: self.room,
-            session: self.id,
-            original_sender: self.sender.clone(),
-            original_sender_device: self.sender_device.clone(),
+            claim: self.claim.clone(),
             exported_key: SecretBytes::new(self.session.export_at_first_known_index().to_bytes()),
         })
     }
@@ -408,6 +451,7 @@ impl InboundRoomSession {
             "megolm-inbound",
             &InboundPickle {
                 room: self.room,
+                claim: self.claim.clone(),
                 sender: self.sender.clone(),
                 sender_device: self.sender_device.clone(),
                 origin: self.origin.clone(),
@@ -422,7 +466,15 @@ impl InboundRoomSession {
         let p: InboundPickle = pickle::open("megolm-inbound", bytes, key)?;
         let session = InboundGroupSession::from_pickle(p.session);
         let id = session_id_of(&session.session_id())?;
-        Ok(Self { room: p.room, sender: p.sender, sender_device: p.sender_device, id, origin: p.origin, session })
+        Ok(Self {
+            room: p.room,
+            claim: p.claim,
+            sender: p.sender,
+            sender_device: p.sender_device,
+            id,
+            origin: p.origin,
+            session,
+        })
     }
 }
 

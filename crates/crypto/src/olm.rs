@@ -235,6 +235,7 @@ impl Device {
             }
             let mut trial = channel.copy();
             let Ok(plaintext) = trial.session.decrypt(&message) else { continue };
+            let plaintext = zeroize::Zeroizing::new(plaintext);
             let received = self.check_payload(&plaintext, sender)?;
             if let Some(slot) = channels.get_mut(i) {
                 *slot = trial;
@@ -249,6 +250,13 @@ impl Device {
         if prekey.identity_key().to_bytes() != sender.curve25519.0 {
             return Err(CryptoError::EnvelopeMismatch { field: "pre-key identity key" });
         }
+        // A pre-key message for a session we already have, that no existing
+        // session decrypts, is a replay (fallback keys are not used up, so
+        // vodozemac would happily start the same session again).
+        let session_id = prekey.session_id();
+        if channels.iter().any(|c| c.is_with(sender) && c.session.session_id() == session_id) {
+            return Err(CryptoError::OlmReplay { user: sender.user.clone(), device: sender.device.clone() });
+        }
         let mut trial_account = Account::from_pickle(self.account.pickle());
         let created = trial_account
             .create_inbound_session(SessionConfig::version_1(), to_vodozemac_key(&sender.curve25519), prekey)
@@ -256,7 +264,8 @@ impl Device {
                 SessionCreationError::NonContributoryKey => CryptoError::NonContributoryKey,
                 other => CryptoError::OlmDecrypt(other.to_string()),
             })?;
-        let received = self.check_payload(&created.plaintext, sender)?;
+        let plaintext = zeroize::Zeroizing::new(created.plaintext);
+        let received = self.check_payload(&plaintext, sender)?;
         self.account = trial_account;
         channels.push(OlmChannel {
             peer_user: sender.user.clone(),
@@ -268,8 +277,7 @@ impl Device {
     }
 
     fn check_payload(&self, plaintext: &[u8], sender: &VerifiedDevice) -> Result<ReceivedToDevice> {
-        let plaintext = zeroize::Zeroizing::new(plaintext.to_vec());
-        let payload = ToDevicePayload::decode(&plaintext)?;
+        let payload = ToDevicePayload::decode(plaintext)?;
         let me = &self.identity;
         if payload.sender != sender.user || payload.sender_device != sender.device {
             return Err(CryptoError::PayloadMismatch { field: "sender" });

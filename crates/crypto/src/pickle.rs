@@ -38,9 +38,7 @@ impl fmt::Debug for PickleKey {
 const NONCE_LEN: usize = 24;
 
 pub(crate) fn seal<T: Serialize>(what: &'static str, value: &T, key: &PickleKey) -> Result<Vec<u8>> {
-    let plain = Zeroizing::new(
-        serde_json::to_vec(value).map_err(|e| CryptoError::KeyMaterial(format!("pickling {what}: {e}")))?,
-    );
+    let plain = to_json(value).map_err(|e| CryptoError::KeyMaterial(format!("pickling {what}: {e}")))?;
     let nonce: [u8; NONCE_LEN] = crate::random_bytes();
     let cipher = XChaCha20Poly1305::new(key.bytes().into());
     let ct = cipher
@@ -68,6 +66,29 @@ pub(crate) fn open<T: DeserializeOwned>(what: &'static str, bytes: &[u8], key: &
 
 /// SHA-256 over the serialized state, for "unchanged" checks.
 pub(crate) fn digest<T: Serialize>(what: &'static str, value: &T) -> belfry_protocol::Hash256 {
-    let plain = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
+    let plain = to_json(value).unwrap_or_default();
     belfry_protocol::Hash256::of(what, &plain)
+}
+
+/// Counts bytes without keeping them.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// JSON into a buffer sized exactly first, so it never reallocates (which
+/// would leave copies of secrets in freed memory) and is wiped on drop.
+fn to_json<T: Serialize>(value: &T) -> serde_json::Result<Zeroizing<Vec<u8>>> {
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, value)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(counter.0));
+    serde_json::to_writer(&mut *out, value)?;
+    Ok(out)
 }

@@ -7,7 +7,8 @@
 //! changed, a device revoked earlier.
 
 use crate::error::TrustError;
-use belfry_protocol::cert::{DeviceChain, Issuer, RevocationTarget, Statement, Timestamp};
+use belfry_protocol::cert::{DeviceChain, Issuer, POSSESSION_LABEL, RevocationTarget, Statement, Timestamp};
+use belfry_protocol::signed::labelled_message;
 use belfry_protocol::{Curve25519Public, DeviceId, DisplayName, Ed25519Public, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +51,9 @@ pub fn verify_chain(org: &Ed25519Public, chain: &DeviceChain, now: Timestamp) ->
     if cert.org != *org {
         return Err(TrustError::OtherOrg);
     }
+    cert.ed25519
+        .verify(&labelled_message(POSSESSION_LABEL, chain.device.body()), &chain.possession)
+        .map_err(|_| TrustError::NoPossessionProof)?;
     if cert.enrollment_key != enrollment.enrollment_key {
         return Err(TrustError::ChainMismatch { field: "enrollment key" });
     }
@@ -117,6 +121,21 @@ pub enum StatementEffect {
     },
 }
 
+/// The exact device an enrollment key certified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct EnrolledDevice {
+    user: UserId,
+    device: DeviceId,
+    ed25519: Ed25519Public,
+    curve25519: Curve25519Public,
+}
+
+impl EnrolledDevice {
+    fn of(d: &VerifiedDevice) -> Self {
+        Self { user: d.user.clone(), device: d.device.clone(), ed25519: d.ed25519, curve25519: d.curve25519 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Known {
     device: VerifiedDevice,
@@ -130,7 +149,11 @@ pub struct Directory {
     org: Ed25519Public,
     devices: BTreeMap<UserId, BTreeMap<DeviceId, Known>>,
     /// Enrollment key → the one device it certified.
-    enrollments: BTreeMap<Ed25519Public, (UserId, DeviceId, Ed25519Public)>,
+    enrollments: BTreeMap<Ed25519Public, EnrolledDevice>,
+    /// Ed25519 key → the device id that uses it.
+    key_owners: BTreeMap<Ed25519Public, (UserId, DeviceId)>,
+    /// Ed25519 keys of revoked devices, refused under any device id.
+    revoked_keys: BTreeSet<Ed25519Public>,
     /// Enrollment keys seen certifying two devices: nothing under them is trusted.
     burned_enrollments: BTreeSet<Ed25519Public>,
     revoked_devices: BTreeSet<(UserId, DeviceId)>,
@@ -144,6 +167,8 @@ impl Directory {
             org,
             devices: BTreeMap::new(),
             enrollments: BTreeMap::new(),
+            key_owners: BTreeMap::new(),
+            revoked_keys: BTreeSet::new(),
             burned_enrollments: BTreeSet::new(),
             revoked_devices: BTreeSet::new(),
             revoked_enrollments: BTreeSet::new(),
@@ -169,17 +194,24 @@ impl Directory {
             return Ok(Admission::Known(known.device.clone()));
         }
 
+        // One enrollment key, one device: any other device under it (another
+        // id, or other keys) burns the key and everything it certified.
+        let enrolled = EnrolledDevice::of(&device);
         match self.enrollments.get(&device.enrollment_key) {
-            Some((_, _, ed)) if *ed != device.ed25519 => {
+            Some(first) if *first != enrolled => {
                 self.burned_enrollments.insert(device.enrollment_key);
                 return Err(TrustError::EnrollmentKeyReused { user: device.user, device: device.device });
             }
-            Some(_) => {}
-            None => {
-                self.enrollments
-                    .insert(device.enrollment_key, (device.user.clone(), device.device.clone(), device.ed25519));
-            }
+            _ => {}
         }
+        // One key, one device id.
+        if let Some((user, id)) = self.key_owners.get(&device.ed25519)
+            && (*user != device.user || *id != device.device)
+        {
+            return Err(TrustError::KeysReused { user: device.user, device: device.device });
+        }
+        self.enrollments.insert(device.enrollment_key, enrolled);
+        self.key_owners.insert(device.ed25519, (device.user.clone(), device.device.clone()));
 
         self.devices
             .entry(device.user.clone())
@@ -190,6 +222,9 @@ impl Directory {
 
     fn check_not_revoked(&self, d: &VerifiedDevice) -> Result<(), TrustError> {
         if self.revoked_devices.contains(&(d.user.clone(), d.device.clone())) {
+            return Err(TrustError::Revoked { user: d.user.clone(), device: d.device.clone() });
+        }
+        if self.revoked_keys.contains(&d.ed25519) {
             return Err(TrustError::Revoked { user: d.user.clone(), device: d.device.clone() });
         }
         if self.revoked_enrollments.contains(&d.enrollment_key) {
@@ -264,7 +299,7 @@ impl Directory {
                 }
                 Ok(match revocation.target {
                     RevocationTarget::Device { user, device } => {
-                        self.revoked_devices.insert((user.clone(), device.clone()));
+                        self.revoke_device(&user, &device);
                         StatementEffect::DeviceRevoked { user, device }
                     }
                     RevocationTarget::Enrollment { key } => {
@@ -283,9 +318,17 @@ impl Directory {
                 if wipe.org != self.org {
                     return Err(TrustError::OtherOrg);
                 }
-                self.revoked_devices.insert((wipe.user.clone(), wipe.device.clone()));
+                self.revoke_device(&wipe.user, &wipe.device);
                 Ok(StatementEffect::Wipe { user: wipe.user, device: wipe.device })
             }
+        }
+    }
+
+    /// Revokes a device by id, and its key under any id if we know it.
+    fn revoke_device(&mut self, user: &UserId, device: &DeviceId) {
+        self.revoked_devices.insert((user.clone(), device.clone()));
+        if let Some(known) = self.devices.get(user).and_then(|m| m.get(device)) {
+            self.revoked_keys.insert(known.device.ed25519);
         }
     }
 

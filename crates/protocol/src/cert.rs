@@ -122,6 +122,10 @@ impl SignedBody for DeviceCert {
     const SIG_LABEL: &'static str = "device-cert";
 }
 
+/// Label of a device's proof that it holds the Ed25519 key in its own
+/// certificate (a signature by that key over the certificate body).
+pub const POSSESSION_LABEL: &str = "device-possession";
+
 /// Everything needed to check a device against the org root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceChain {
@@ -129,6 +133,10 @@ pub struct DeviceChain {
     pub enrollment: Signed<EnrollmentCert>,
     /// Enrollment key → device.
     pub device: Signed<DeviceCert>,
+    /// The device's own Ed25519 signature over the device certificate body
+    /// (label [`POSSESSION_LABEL`]): proves it holds that key and binds its
+    /// Curve25519 key to it, so nobody can certify someone else's keys.
+    pub possession: crate::keys::Signature,
 }
 
 impl Wire for DeviceChain {

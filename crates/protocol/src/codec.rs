@@ -7,7 +7,7 @@
 //! - postcard is compact and deterministic for the types here (no maps).
 //!
 //! Decoding checks the size limit of the type before parsing, refuses
-//! trailing bytes, and returns a typed [`DecodeError`]; it never panics.
+//! trailing bytes and any encoding but the canonical one, and returns a typed [`DecodeError`]; it never panics.
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -82,6 +82,13 @@ pub enum DecodeError {
         /// What the parser reported.
         reason: String,
     },
+    /// The bytes decode, but are not the canonical encoding of the value
+    /// (for example an over-long integer).
+    #[error("{ty}: not in canonical form")]
+    NotCanonical {
+        /// The type being decoded.
+        ty: &'static str,
+    },
     /// The value ended before the input did.
     #[error("{ty}: {count} unexpected trailing bytes")]
     TrailingBytes {
@@ -124,6 +131,11 @@ pub fn decode<T: Wire>(bytes: &[u8]) -> Result<T, DecodeError> {
     })?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes { ty, count: rest.len() });
+    }
+    // postcard also accepts over-long varints; only the one canonical
+    // encoding of a value is accepted, so every value has exactly one form.
+    if encode(&value) != bytes {
+        return Err(DecodeError::NotCanonical { ty });
     }
     Ok(value)
 }

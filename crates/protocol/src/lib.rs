@@ -27,4 +27,4 @@ pub use ids::{BlobId, DeviceId, DisplayName, IdError, InvitationId, MessageId, R
 pub use keys::{Curve25519Public, Ed25519Public, Hash256, SecretBytes, SecretKey32, Signature, SignatureError};
 pub use room::{RoomContent, RoomMessage, RoomPayload, RoomStateEvent, StateContent};
 pub use signed::{Signed, SignedBody, VerifyError};
-pub use to_device::{ToDeviceContent, ToDeviceEnvelope, ToDevicePayload};
+pub use to_device::{RoomKeyClaim, ToDeviceContent, ToDeviceEnvelope, ToDevicePayload};

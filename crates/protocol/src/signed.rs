@@ -39,9 +39,15 @@ pub enum VerifyError {
 
 /// The bytes an Ed25519 signature over a `T` body covers.
 pub fn signing_message<T: SignedBody>(body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(16 + T::SIG_LABEL.len() + body.len());
+    labelled_message(T::SIG_LABEL, body)
+}
+
+/// `"belfry-sig-v1\0" || label || "\0" || body`: what every Belfry
+/// signature covers. Labels are unique per kind of signature.
+pub fn labelled_message(label: &str, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(16 + label.len() + body.len());
     m.extend_from_slice(b"belfry-sig-v1\0");
-    m.extend_from_slice(T::SIG_LABEL.as_bytes());
+    m.extend_from_slice(label.as_bytes());
     m.push(0);
     m.extend_from_slice(body);
     m

@@ -6,6 +6,7 @@ use crate::codec::Wire;
 use crate::ids::{DeviceId, RoomId, UserId};
 use crate::keys::{Curve25519Public, Ed25519Public, SecretBytes};
 use crate::limits;
+use crate::signed::{Signed, SignedBody};
 use serde::{Deserialize, Serialize};
 
 /// Which kind of Olm message the ciphertext is.
@@ -43,29 +44,44 @@ impl Wire for ToDeviceEnvelope {
     const MAX_LEN: usize = limits::MAX_TO_DEVICE_LEN;
 }
 
-/// A Megolm session key, sent by the session's owner over Olm.
+/// The creator's signed statement of what a Megolm session is: which room,
+/// which sending device. Travels with the key, also when it is forwarded,
+/// so a forwarding device cannot relabel a session as someone else's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomKey {
+pub struct RoomKeyClaim {
     /// The room the session encrypts.
     pub room: RoomId,
     /// The session id (its Ed25519 signing key).
     pub session: Ed25519Public,
+    /// The creating user.
+    pub sender: UserId,
+    /// The creating device, whose Ed25519 key signs this claim.
+    pub sender_device: DeviceId,
+}
+
+impl Wire for RoomKeyClaim {
+    const NAME: &'static str = "RoomKeyClaim";
+    const TAG: u8 = 0x34;
+    const MAX_LEN: usize = 512;
+}
+impl SignedBody for RoomKeyClaim {
+    const SIG_LABEL: &'static str = "room-key-claim";
+}
+
+/// A Megolm session key, sent by the session's owner over Olm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomKey {
+    /// What the session is, signed by its creator.
+    pub claim: Signed<RoomKeyClaim>,
     /// vodozemac `SessionKey` bytes.
     pub session_key: SecretBytes,
 }
 
-/// A Megolm session key passed on by one of the user's own devices, for a
-/// session it received from `original_sender`.
+/// A Megolm session key passed on by one of the user's own devices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardedRoomKey {
-    /// The room the session encrypts.
-    pub room: RoomId,
-    /// The session id.
-    pub session: Ed25519Public,
-    /// The user whose device created the session.
-    pub original_sender: UserId,
-    /// That device.
-    pub original_sender_device: DeviceId,
+    /// What the session is, signed by its creator (not the forwarder).
+    pub claim: Signed<RoomKeyClaim>,
     /// vodozemac `ExportedSessionKey` bytes.
     pub exported_key: SecretBytes,
 }

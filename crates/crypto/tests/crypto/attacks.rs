@@ -6,7 +6,6 @@
 use crate::support::*;
 use belfry_crypto::*;
 use belfry_protocol::cert::Prekey;
-use belfry_protocol::room::*;
 use belfry_protocol::to_device::*;
 use belfry_protocol::*;
 
@@ -156,13 +155,7 @@ fn rejects_to_device_message_with_swapped_sender() {
 
 #[test]
 fn rejects_spoofed_sender_inside_to_device_payload() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    let mut rogue = Rogue::enroll(&org, "mallory", "MALLORY");
-    alice.learn(&rogue.chain);
-    bob.learn(&rogue.chain);
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_, alice, mut bob, mut rogue) = alice_bob_and_rogue();
     // Mallory's own Olm session says "I am alice".
     let mut payload = rogue.payload_to(&bob, ToDeviceContent::Dummy);
     payload.sender = alice.me().user;
@@ -180,12 +173,7 @@ fn rejects_spoofed_sender_inside_to_device_payload() {
 
 #[test]
 fn rejects_to_device_payload_bound_to_another_recipient() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    let mut rogue = Rogue::enroll(&org, "mallory", "MALLORY");
-    bob.learn(&rogue.chain);
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_, alice, mut bob, mut rogue) = alice_bob_and_rogue();
     let mut payload = rogue.payload_to(&bob, ToDeviceContent::Dummy);
     payload.recipient = alice.me().user;
     payload.recipient_device = alice.me().device;
@@ -219,21 +207,15 @@ fn rejects_megolm_payload_presented_as_to_device() {
     // Megolm, hoping it is installed as a key. The type tag refuses both.
     let mut rogue = Rogue::enroll(&org, "mallory", "MALLORY");
     b.learn(&rogue.chain);
-    let room_payload = RoomPayload {
-        id: MessageId([1; 16]),
-        room: r,
-        sender: rogue.identity.user.clone(),
-        sender_device: rogue.identity.device.clone(),
-        state_hash: Hash256([0; 32]),
-        sent_at: NOW,
-        content: RoomContent::Text { body: "x".into() },
-    };
+    let room_payload = rogue.room_payload(r, "x");
     let env = rogue.olm_raw(&mut b, &room_payload.encode());
     assert!(matches!(b.open(&env), Err(CryptoError::Decode(DecodeError::WrongType { .. }))));
 
     let mut session = rogue.megolm_to(&mut b, r);
-    let key =
-        ToDeviceContent::RoomKey(RoomKey { room: r, session: m.session, session_key: SecretBytes::new(vec![0; 229]) });
+    let key = ToDeviceContent::RoomKey(RoomKey {
+        claim: rogue.claim(r, m.session),
+        session_key: SecretBytes::new(vec![0; 229]),
+    });
     let as_room = rogue.megolm_raw(&mut session, r, &rogue.payload_to(&b, key).encode());
     assert!(matches!(b.receive(&as_room), Err(CryptoError::Decode(DecodeError::WrongType { .. }))));
 
@@ -275,13 +257,133 @@ fn rejects_room_key_for_another_session_id() {
     let real = vodozemac::megolm::GroupSession::new(vodozemac::megolm::SessionConfig::version_1());
     let victim = vodozemac::megolm::GroupSession::new(vodozemac::megolm::SessionConfig::version_1());
     let key = ToDeviceContent::RoomKey(RoomKey {
-        room: room(1),
-        session: Ed25519Public::from_base64(&victim.session_id()).unwrap(),
+        claim: rogue.claim(room(1), Ed25519Public::from_base64(&victim.session_id()).unwrap()),
         session_key: SecretBytes::new(real.session_key().to_bytes()),
     });
     let bytes = rogue.payload_to(&bob, key).encode();
     let env = rogue.olm_raw(&mut bob, &bytes);
     assert!(matches!(bob.accept_room_key(&env), Err(CryptoError::RoomKeyRefused(_))));
+}
+
+#[test]
+fn rejects_forwarded_room_key_for_another_session_id() {
+    // One of bob's own devices is compromised and forwards a key under the
+    // session id of a session it does not have.
+    let org = OrgKey::generate();
+    let mut bob = Party::enroll(&org, "bob");
+    let mut rogue = Rogue::enroll(&org, "bob", "BOBOLDLAPTOP");
+    bob.learn(&rogue.chain);
+    let real = vodozemac::megolm::GroupSession::new(vodozemac::megolm::SessionConfig::version_1());
+    let real_inbound =
+        vodozemac::megolm::InboundGroupSession::new(&real.session_key(), vodozemac::megolm::SessionConfig::version_1());
+    let victim = vodozemac::megolm::GroupSession::new(vodozemac::megolm::SessionConfig::version_1());
+    let fwd = ToDeviceContent::ForwardedRoomKey(ForwardedRoomKey {
+        claim: rogue.claim(room(1), Ed25519Public::from_base64(&victim.session_id()).unwrap()),
+        exported_key: SecretBytes::new(real_inbound.export_at_first_known_index().to_bytes()),
+    });
+    let bytes = rogue.payload_to(&bob, fwd).encode();
+    let env = rogue.olm_raw(&mut bob, &bytes);
+    assert!(matches!(bob.accept_room_key(&env), Err(CryptoError::RoomKeyRefused(_))));
+}
+
+#[test]
+fn rejects_forwarded_room_key_relabelled_as_another_sender() {
+    // A compromised device of bob's own creates a session and forwards it
+    // to bob's other device as if alice had created it, to put words in
+    // alice's mouth. The claim must be signed by alice's device.
+    let org = OrgKey::generate();
+    let mut alice = Party::enroll(&org, "alice");
+    let mut bob = Party::enroll(&org, "bob");
+    let mut rogue = Rogue::enroll(&org, "bob", "BOBOLDLAPTOP");
+    bob.learn(&rogue.chain);
+    introduce(&mut [&mut alice, &mut bob]);
+    let fake = vodozemac::megolm::GroupSession::new(vodozemac::megolm::SessionConfig::version_1());
+    let fake_inbound =
+        vodozemac::megolm::InboundGroupSession::new(&fake.session_key(), vodozemac::megolm::SessionConfig::version_1());
+    let mut claim =
+        rogue.claim(room(1), Ed25519Public::from_base64(&fake.session_id()).unwrap()).peek_unverified().unwrap();
+    claim.sender = alice.me().user;
+    claim.sender_device = alice.me().device;
+    let claim = Signed::sign(&claim, |m| Signature(rogue.account.sign(m).to_bytes()));
+    let fwd = ToDeviceContent::ForwardedRoomKey(ForwardedRoomKey {
+        claim,
+        exported_key: SecretBytes::new(fake_inbound.export_at_first_known_index().to_bytes()),
+    });
+    let bytes = rogue.payload_to(&bob, fwd).encode();
+    let env = rogue.olm_raw(&mut bob, &bytes);
+    let err = bob.accept_room_key(&env).unwrap_err();
+    assert!(matches!(err, CryptoError::RoomKeyRefused("claim not signed by the original sender")), "{err}");
+}
+
+#[test]
+fn rejects_room_key_whose_claim_names_another_sender() {
+    // Mallory sends a room key over her own Olm session, with a claim that
+    // names alice's device (signed by mallory): refused.
+    let (_, alice, mut bob, mut rogue) = alice_bob_and_rogue();
+    let session = vodozemac::megolm::GroupSession::new(vodozemac::megolm::SessionConfig::version_1());
+    let mut claim =
+        rogue.claim(room(1), Ed25519Public::from_base64(&session.session_id()).unwrap()).peek_unverified().unwrap();
+    claim.sender = alice.me().user;
+    claim.sender_device = alice.me().device;
+    let claim = Signed::sign(&claim, |m| Signature(rogue.account.sign(m).to_bytes()));
+    let key =
+        ToDeviceContent::RoomKey(RoomKey { claim, session_key: SecretBytes::new(session.session_key().to_bytes()) });
+    let bytes = rogue.payload_to(&bob, key).encode();
+    let env = rogue.olm_raw(&mut bob, &bytes);
+    let err = bob.accept_room_key(&env).unwrap_err();
+    assert!(matches!(err, CryptoError::RoomKeyRefused("claim names another sender")), "{err}");
+    // And a claim signed by someone else than the Olm sender.
+    let stolen_claim = alice.device.sign(&RoomKeyClaim {
+        room: room(1),
+        session: Ed25519Public::from_base64(&session.session_id()).unwrap(),
+        sender: alice.me().user,
+        sender_device: alice.me().device,
+    });
+    let key = ToDeviceContent::RoomKey(RoomKey {
+        claim: stolen_claim,
+        session_key: SecretBytes::new(session.session_key().to_bytes()),
+    });
+    let bytes = rogue.payload_to(&bob, key).encode();
+    let env = rogue.olm_raw(&mut bob, &bytes);
+    let err = bob.accept_room_key(&env).unwrap_err();
+    assert!(matches!(err, CryptoError::RoomKeyRefused("claim not signed by the sender")), "{err}");
+}
+
+#[test]
+fn rejects_replayed_olm_prekey_message_on_a_fallback_key() {
+    // The relay hands out bob's fallback key (one-time keys exhausted), then
+    // replays alice's pre-key message: vodozemac keeps fallback keys, so
+    // only the session-id check stops a second, duplicate session.
+    let (_, a, mut b) = pair();
+    let fallback = b.device.generate_fallback_prekey().unwrap();
+    b.device.mark_prekeys_published();
+    let peer = a.peer(&b.me());
+    let mut ch = a.device.open_channel(&peer, &fallback).unwrap();
+    let key = a
+        .device
+        .seal_to_device(
+            &mut ch,
+            &peer,
+            ToDeviceContent::RoomKeyRequest { room: room(1), session: Ed25519Public([1; 32]) },
+        )
+        .unwrap();
+    assert!(b.open(&key).is_ok());
+    let err = b.open(&key).unwrap_err();
+    assert!(matches!(err, CryptoError::OlmReplay { .. }), "{err}");
+    assert_eq!(b.channels.len(), 1, "a replay must not add a session");
+}
+
+#[test]
+fn rejects_replayed_olm_message() {
+    let (_, mut a, mut b) = pair();
+    let first = a.seal(&mut b, ToDeviceContent::Dummy);
+    b.open(&first).unwrap();
+    let reply = b.seal(&mut a, ToDeviceContent::Dummy);
+    a.open(&reply).unwrap();
+    let normal = a.seal(&mut b, ToDeviceContent::Dummy);
+    assert_eq!(normal.kind, OlmKind::Normal);
+    b.open(&normal).unwrap();
+    assert!(b.open(&normal).is_err(), "a replayed Olm message decrypted twice");
 }
 
 #[test]
@@ -298,7 +400,7 @@ fn room_keys_only_come_from_olm() {
     assert_eq!(s.origin(), &KeyOrigin::Direct);
     // A forwarded-key constructor refuses a plain room key and vice versa.
     assert!(matches!(
-        InboundRoomSession::from_forwarded_key(&received, &b.me().user),
+        InboundRoomSession::from_forwarded_key(&received, &b.me().user, &a.peer(&a.me())),
         Err(CryptoError::RoomKeyRefused(_))
     ));
 }
@@ -323,39 +425,20 @@ fn rejects_payload_naming_another_room_than_its_session() {
     let (r1, r2) = (room(1), room(2));
     let mut session = rogue.megolm_to(&mut bob, r1);
     // Session and envelope say room 1; the payload says room 2.
-    let payload = RoomPayload {
-        id: MessageId([1; 16]),
-        room: r2,
-        sender: rogue.identity.user.clone(),
-        sender_device: rogue.identity.device.clone(),
-        state_hash: Hash256([0; 32]),
-        sent_at: NOW,
-        content: RoomContent::Text { body: "x".into() },
-    };
+    let payload = rogue.room_payload(r2, "x");
     let m = rogue.megolm_raw(&mut session, r1, &payload.encode());
     assert!(matches!(bob.receive(&m), Err(CryptoError::PayloadMismatch { field: "room" })));
 }
 
 #[test]
 fn rejects_spoofed_sender_inside_payload() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    let mut rogue = Rogue::enroll(&org, "mallory", "MALLORY");
-    bob.learn(&rogue.chain);
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_, alice, mut bob, mut rogue) = alice_bob_and_rogue();
     let r = room(1);
     let mut session = rogue.megolm_to(&mut bob, r);
     // Mallory's own session, but the payload claims alice wrote it.
-    let payload = RoomPayload {
-        id: MessageId([1; 16]),
-        room: r,
-        sender: alice.me().user,
-        sender_device: alice.me().device,
-        state_hash: Hash256([0; 32]),
-        sent_at: NOW,
-        content: RoomContent::Text { body: "Transfer the funds. -- Alice".into() },
-    };
+    let mut payload = rogue.room_payload(r, "Transfer the funds. -- Alice");
+    payload.sender = alice.me().user;
+    payload.sender_device = alice.me().device;
     let m = rogue.megolm_raw(&mut session, r, &payload.encode());
     assert!(matches!(bob.receive(&m), Err(CryptoError::PayloadMismatch { field: "sender" })));
 }
@@ -413,12 +496,7 @@ fn rejects_tampered_megolm_ciphertext() {
 
 #[test]
 fn failed_decryption_does_not_update_session_state() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    let mut rogue = Rogue::enroll(&org, "mallory", "MALLORY");
-    bob.learn(&rogue.chain);
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_, mut alice, mut bob, mut rogue) = alice_bob_and_rogue();
     let r = room(1);
     let mut session = rogue.megolm_to(&mut bob, r);
     let sid = Ed25519Public::from_base64(&session.session_id()).unwrap();
@@ -430,15 +508,9 @@ fn failed_decryption_does_not_update_session_state() {
     for _ in 0..50 {
         session.encrypt(b"skipped");
     }
-    let mut payload = RoomPayload {
-        id: MessageId([1; 16]),
-        room: r,
-        sender: alice.me().user,
-        sender_device: alice.me().device,
-        state_hash: Hash256([0; 32]),
-        sent_at: NOW,
-        content: RoomContent::Text { body: "x".into() },
-    };
+    let mut payload = rogue.room_payload(r, "x");
+    payload.sender = alice.me().user;
+    payload.sender_device = alice.me().device;
     let forged = rogue.megolm_raw(&mut session, r, &payload.encode());
     let before = bob.inbound[&sid].state_digest();
     assert!(bob.receive(&forged).is_err());
@@ -477,32 +549,9 @@ fn failed_olm_binding_check_does_not_advance_the_session() {
     let mut bob = Party::enroll(&org, "bob");
     let rogue = Rogue::enroll(&org, "mallory", "MALLORY");
     bob.learn(&rogue.chain);
-    let prekey = bob.device.generate_prekeys(1).remove(0).peek_unverified().unwrap();
-    bob.device.mark_prekeys_published();
-    let mut session = rogue
-        .account
-        .create_outbound_session(
-            vodozemac::olm::SessionConfig::version_1(),
-            vodozemac::Curve25519PublicKey::from_bytes(bob.me().curve25519.0),
-            vodozemac::Curve25519PublicKey::from_bytes(prekey.key.0),
-        )
-        .unwrap();
-    let (bob_user, bob_device) = (bob.me().user, bob.me().device);
-    let wrap = |session: &mut vodozemac::olm::Session, bytes: &[u8]| {
-        let (kind, ciphertext) = match session.encrypt(bytes).unwrap() {
-            vodozemac::olm::OlmMessage::PreKey(m) => (OlmKind::PreKey, m.to_bytes()),
-            vodozemac::olm::OlmMessage::Normal(m) => (OlmKind::Normal, m.to_bytes()),
-        };
-        ToDeviceEnvelope {
-            sender: rogue.identity.user.clone(),
-            sender_device: rogue.identity.device.clone(),
-            sender_key: rogue.identity.curve25519,
-            recipient: bob_user.clone(),
-            recipient_device: bob_device.clone(),
-            kind,
-            ciphertext,
-        }
-    };
+    let mut session = rogue.olm_session(&mut bob);
+    let bob_id = bob.me();
+    let wrap = |session: &mut vodozemac::olm::Session, bytes: &[u8]| rogue.envelope(session, &bob_id, bytes);
     let good = rogue.payload_to(&bob, ToDeviceContent::Dummy).encode();
     let env = wrap(&mut session, &good);
     bob.open(&env).unwrap();

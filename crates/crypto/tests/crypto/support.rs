@@ -6,6 +6,7 @@ use belfry_crypto::*;
 use belfry_protocol::cert::*;
 use belfry_protocol::frames::DeviceAddress;
 use belfry_protocol::room::*;
+use belfry_protocol::signed;
 use belfry_protocol::to_device::*;
 use belfry_protocol::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -113,18 +114,19 @@ impl Party {
     /// Receives and installs a room key.
     pub fn accept_room_key(&mut self, env: &ToDeviceEnvelope) -> Result<()> {
         let received = self.open(env)?;
-        let session = match received.content() {
-            ToDeviceContent::ForwardedRoomKey(_) => {
-                InboundRoomSession::from_forwarded_key(&received, self.device.user())?
+        let session = match InboundRoomSession::claimed_original_sender(&received) {
+            Some((user, device)) => {
+                let original = self.dir.trusted(&user, &device).map_err(CryptoError::from)?.clone();
+                InboundRoomSession::from_forwarded_key(&received, self.device.user(), &original)?
             }
-            _ => InboundRoomSession::from_room_key(&received)?,
+            None => InboundRoomSession::from_room_key(&received)?,
         };
         self.inbound.insert(*session.session_id(), session);
         Ok(())
     }
 
     pub fn start_room(&mut self, room: RoomId, policy: RotationPolicy) {
-        let s = OutboundRoomSession::new(room, policy, NOW).unwrap();
+        let s = OutboundRoomSession::new(&self.device, room, policy, NOW).unwrap();
         self.outbound.insert(room, s);
     }
 
@@ -207,16 +209,30 @@ impl Rogue {
 
     /// An Olm session to `to` carrying `payload` bytes of the rogue's choice.
     pub fn olm_raw(&mut self, to: &mut Party, plaintext: &[u8]) -> ToDeviceEnvelope {
+        let mut session = self.olm_session(to);
+        self.envelope(&mut session, &to.me(), plaintext)
+    }
+
+    /// A fresh outbound Olm session to `to`, from one of its one-time keys.
+    pub fn olm_session(&self, to: &mut Party) -> vodozemac::olm::Session {
         let prekey = to.device.generate_prekeys(1).remove(0).peek_unverified().unwrap();
         to.device.mark_prekeys_published();
-        let mut session = self
-            .account
+        self.account
             .create_outbound_session(
                 vodozemac::olm::SessionConfig::version_1(),
                 vodozemac::Curve25519PublicKey::from_bytes(to.me().curve25519.0),
                 vodozemac::Curve25519PublicKey::from_bytes(prekey.key.0),
             )
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Encrypts arbitrary bytes on `session` into an envelope for `to`.
+    pub fn envelope(
+        &self,
+        session: &mut vodozemac::olm::Session,
+        to: &VerifiedDevice,
+        plaintext: &[u8],
+    ) -> ToDeviceEnvelope {
         let (kind, ciphertext) = match session.encrypt(plaintext).unwrap() {
             vodozemac::olm::OlmMessage::PreKey(m) => (OlmKind::PreKey, m.to_bytes()),
             vodozemac::olm::OlmMessage::Normal(m) => (OlmKind::Normal, m.to_bytes()),
@@ -225,10 +241,34 @@ impl Rogue {
             sender: self.identity.user.clone(),
             sender_device: self.identity.device.clone(),
             sender_key: self.identity.curve25519,
-            recipient: to.me().user,
-            recipient_device: to.me().device,
+            recipient: to.user.clone(),
+            recipient_device: to.device.clone(),
             kind,
             ciphertext,
+        }
+    }
+
+    /// A room-key claim for `session`, signed by this rogue's device.
+    pub fn claim(&self, room: RoomId, session: Ed25519Public) -> Signed<RoomKeyClaim> {
+        let claim = RoomKeyClaim {
+            room,
+            session,
+            sender: self.identity.user.clone(),
+            sender_device: self.identity.device.clone(),
+        };
+        Signed::sign(&claim, |m| Signature(self.account.sign(m).to_bytes()))
+    }
+
+    /// A room payload from this rogue, correctly bound; tests then lie in it.
+    pub fn room_payload(&self, room: RoomId, body: &str) -> RoomPayload {
+        RoomPayload {
+            id: MessageId([1; 16]),
+            room,
+            sender: self.identity.user.clone(),
+            sender_device: self.identity.device.clone(),
+            state_hash: Hash256([0; 32]),
+            sent_at: NOW,
+            content: RoomContent::Text { body: body.into() },
         }
     }
 
@@ -251,9 +291,9 @@ impl Rogue {
     /// genuine room key for `room`) and returns it.
     pub fn megolm_to(&mut self, to: &mut Party, room: RoomId) -> vodozemac::megolm::GroupSession {
         let session = vodozemac::megolm::GroupSession::new(vodozemac::megolm::SessionConfig::version_1());
+        let claim = self.claim(room, Ed25519Public::from_base64(&session.session_id()).unwrap());
         let key = ToDeviceContent::RoomKey(RoomKey {
-            room,
-            session: Ed25519Public::from_base64(&session.session_id()).unwrap(),
+            claim,
             session_key: SecretBytes::new(session.session_key().to_bytes()),
         });
         let bytes = self.payload_to(to, key).encode();
@@ -282,7 +322,6 @@ impl Rogue {
 /// Signs a device certificate for `account` with the invitation's secret.
 pub fn certify(inv: &Invitation, account: &vodozemac::olm::Account, device: &str, issued_at: Timestamp) -> DeviceChain {
     let ec = inv.enrollment.peek_unverified().unwrap();
-    let secret = Ed25519SecretKey::from_slice(inv.enrollment_secret.expose());
     let keys = account.identity_keys();
     let cert = DeviceCert {
         org: ec.org,
@@ -294,10 +333,28 @@ pub fn certify(inv: &Invitation, account: &vodozemac::olm::Account, device: &str
         enrollment_key: ec.enrollment_key,
         issued_at,
     };
-    DeviceChain {
-        enrollment: inv.enrollment.clone(),
-        device: Signed::sign(&cert, |m| Signature(secret.sign(m).to_bytes())),
-    }
+    sign_chain(inv, account, &cert)
+}
+
+/// Signs `cert` with the invitation's enrollment secret and proves
+/// possession with `account`: what a device holding that invitation can do.
+pub fn sign_chain(inv: &Invitation, account: &vodozemac::olm::Account, cert: &DeviceCert) -> DeviceChain {
+    let secret = Ed25519SecretKey::from_slice(inv.enrollment_secret.expose());
+    let device = Signed::sign(cert, |m| Signature(secret.sign(m).to_bytes()));
+    let possession = Signature(account.sign(signed::labelled_message(POSSESSION_LABEL, device.body())).to_bytes());
+    DeviceChain { enrollment: inv.enrollment.clone(), device, possession }
+}
+
+/// Alice and Bob, introduced, and Mallory's rogue device which both know.
+pub fn alice_bob_and_rogue() -> (OrgKey, Party, Party, Rogue) {
+    let org = OrgKey::generate();
+    let mut alice = Party::enroll(&org, "alice");
+    let mut bob = Party::enroll(&org, "bob");
+    let rogue = Rogue::enroll(&org, "mallory", "MALLORY");
+    alice.learn(&rogue.chain);
+    bob.learn(&rogue.chain);
+    introduce(&mut [&mut alice, &mut bob]);
+    (org, alice, bob, rogue)
 }
 
 pub fn room(n: u8) -> RoomId {

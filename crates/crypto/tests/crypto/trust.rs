@@ -37,8 +37,13 @@ fn refuses_enrollment_cert_naming_another_org() {
     let mut ec = inv.enrollment.peek_unverified().unwrap();
     ec.org = other.public();
     let inv = Invitation { enrollment: ours.sign(&ec), ..inv };
-    let rogue = Rogue::from_invitation(&ours, &inv, "DEV1", NOW);
-    assert_eq!(verify_chain(&ours.public(), &rogue.chain, NOW), Err(TrustError::OtherOrg));
+    // The device certificate itself names our org, so only the enrollment
+    // certificate's field is wrong.
+    let account = vodozemac::olm::Account::new();
+    let mut cert = certify(&inv, &account, "DEV1", NOW).device.peek_unverified().unwrap();
+    cert.org = ours.public();
+    let chain = sign_chain(&inv, &account, &cert);
+    assert_eq!(verify_chain(&ours.public(), &chain, NOW), Err(TrustError::OtherOrg));
 }
 
 #[test]
@@ -61,12 +66,35 @@ fn refuses_device_cert_for_another_user_than_the_invitation() {
     let chain = certify(&inv, &account, "DEV1", NOW);
     let mut cert = chain.device.peek_unverified().unwrap();
     cert.user = user("minister");
-    let secret = vodozemac::Ed25519SecretKey::from_slice(inv.enrollment_secret.expose());
-    let forged = DeviceChain {
-        enrollment: chain.enrollment,
-        device: Signed::sign(&cert, |m| Signature(secret.sign(m).to_bytes())),
-    };
+    let forged = sign_chain(&inv, &account, &cert);
     assert_eq!(verify_chain(&org.public(), &forged, NOW), Err(TrustError::ChainMismatch { field: "user" }));
+}
+
+#[test]
+fn refuses_device_cert_naming_another_enrollment_key() {
+    // Signed by the invitation's enrollment key, but the certificate claims
+    // a different one (an attempt to dodge the one-device-per-key rule).
+    let org = OrgKey::generate();
+    let inv = invite(&org, "alice");
+    let account = vodozemac::olm::Account::new();
+    let chain = certify(&inv, &account, "DEV1", NOW);
+    let mut cert = chain.device.peek_unverified().unwrap();
+    cert.enrollment_key = invite(&org, "alice").enrollment.peek_unverified().unwrap().enrollment_key;
+    let forged = sign_chain(&inv, &account, &cert);
+    assert_eq!(verify_chain(&org.public(), &forged, NOW), Err(TrustError::ChainMismatch { field: "enrollment key" }));
+}
+
+#[test]
+fn refuses_device_cert_naming_another_org() {
+    let org = OrgKey::generate();
+    let other = OrgKey::generate();
+    let inv = invite(&org, "alice");
+    let account = vodozemac::olm::Account::new();
+    let chain = certify(&inv, &account, "DEV1", NOW);
+    let mut cert = chain.device.peek_unverified().unwrap();
+    cert.org = other.public();
+    let forged = sign_chain(&inv, &account, &cert);
+    assert_eq!(verify_chain(&org.public(), &forged, NOW), Err(TrustError::OtherOrg));
 }
 
 #[test]
@@ -115,6 +143,81 @@ fn refuses_enrollment_key_reused_for_second_device() {
     assert!(matches!(dir.trusted(first.user(), first.device_id()), Err(TrustError::EnrollmentKeyReused { .. })));
     assert!(matches!(dir.admit(first.chain(), NOW), Err(TrustError::EnrollmentKeyReused { .. })));
     assert!(dir.trusted_devices(first.user()).is_empty());
+}
+
+#[test]
+fn refuses_certificate_for_keys_the_device_does_not_hold() {
+    // A stolen invitation certifies alice's public Ed25519 key with the
+    // thief's own Curve25519 key: the possession proof cannot be made.
+    let org = OrgKey::generate();
+    let alice = Party::enroll(&org, "alice");
+    let inv = invite(&org, "alice");
+    let thief = vodozemac::olm::Account::new();
+    let mut cert = certify(&inv, &thief, "ALICE2", NOW).device.peek_unverified().unwrap();
+    cert.ed25519 = alice.me().ed25519;
+    let chain = sign_chain(&inv, &thief, &cert);
+    assert_eq!(verify_chain(&org.public(), &chain, NOW), Err(TrustError::NoPossessionProof));
+}
+
+#[test]
+fn refuses_second_device_id_under_one_enrollment_key_even_with_the_same_keys() {
+    let org = OrgKey::generate();
+    let inv = invite(&org, "alice");
+    let first = Rogue::from_invitation(&org, &inv, "LAPTOP", NOW);
+    let mut dir = Directory::new(org.public());
+    dir.admit(&first.chain, NOW).unwrap();
+    let again = certify(&inv, &first.account, "ANOTHERID", NOW);
+    assert!(matches!(dir.admit(&again, NOW), Err(TrustError::EnrollmentKeyReused { .. })));
+    assert!(dir.trusted(&user("alice"), &DeviceId::new("LAPTOP").unwrap()).is_err());
+}
+
+#[test]
+fn refuses_one_key_under_two_device_ids() {
+    let org = OrgKey::generate();
+    let first = Rogue::from_invitation(&org, &invite(&org, "alice"), "LAPTOP", NOW);
+    let mut dir = Directory::new(org.public());
+    dir.admit(&first.chain, NOW).unwrap();
+    let copy = certify(&invite(&org, "alice"), &first.account, "COPY", NOW);
+    assert!(matches!(dir.admit(&copy, NOW), Err(TrustError::KeysReused { .. })));
+}
+
+#[test]
+fn a_revoked_device_cannot_come_back_under_another_invitation() {
+    // The thief holds the revoked laptop (its keys) and another unused
+    // invitation, and re-enrolls the same keys under a new device id.
+    let org = OrgKey::generate();
+    let laptop = Rogue::from_invitation(&org, &invite(&org, "alice"), "LAPTOP", NOW);
+    let mut dir = Directory::new(org.public());
+    dir.admit(&laptop.chain, NOW).unwrap();
+    dir.apply(&Statement::Revocation(org.revoke_device(
+        user("alice"),
+        DeviceId::new("LAPTOP").unwrap(),
+        name("stolen"),
+        NOW,
+    )))
+    .unwrap();
+    let back = certify(&invite(&org, "alice"), &laptop.account, "NEWID", NOW);
+    assert!(matches!(dir.admit(&back, NOW), Err(TrustError::Revoked { .. })));
+}
+
+#[test]
+fn refuses_invitation_whose_relay_ca_was_swapped() {
+    // The relay CA in the file is not the one the org signed: a man in the
+    // middle of the invitation's delivery wants devices to trust his CA.
+    let org = OrgKey::generate();
+    let mut inv = invite(&org, "alice");
+    inv.relay_ca_der = b"attacker CA".to_vec();
+    let err = Device::enroll(&inv, &org.public(), name("x"), NOW).unwrap_err();
+    assert!(matches!(&err, CryptoError::Invitation(m) if m.contains("relay certificate")), "{err}");
+}
+
+#[test]
+fn refuses_invitation_with_a_foreign_enrollment_secret() {
+    let org = OrgKey::generate();
+    let mut inv = invite(&org, "alice");
+    inv.enrollment_secret = invite(&org, "alice").enrollment_secret.clone();
+    let err = Device::enroll(&inv, &org.public(), name("x"), NOW).unwrap_err();
+    assert!(matches!(&err, CryptoError::Invitation(m) if m.contains("enrollment secret")), "{err}");
 }
 
 #[test]
@@ -204,6 +307,10 @@ fn refuses_statement_signed_by_another_org() {
     let mut body = org.revoke_device(bob.me().user, bob.me().device, name("x"), NOW).peek_unverified().unwrap();
     body.org = other.public();
     assert_eq!(alice.dir.apply(&Statement::Revocation(org.sign(&body))), Err(TrustError::OtherOrg));
+    let mut wipe = org.wipe(bob.me().user, bob.me().device, NOW).peek_unverified().unwrap();
+    wipe.org = other.public();
+    assert_eq!(alice.dir.apply(&Statement::Wipe(org.sign(&wipe))), Err(TrustError::OtherOrg));
+    assert!(alice.dir.trusted(&bob.me().user, &bob.me().device).is_ok());
 }
 
 #[test]

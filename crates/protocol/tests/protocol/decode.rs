@@ -25,6 +25,7 @@ fn decode_all(bytes: &[u8]) {
     let _ = RoomPayload::decode(bytes);
     let _ = ToDeviceEnvelope::decode(bytes);
     let _ = ToDevicePayload::decode(bytes);
+    let _ = RoomKeyClaim::decode(bytes);
     let _ = AuthProof::decode(bytes);
     let _ = ClientFrame::decode(bytes);
     let _ = ServerFrame::decode(bytes);
@@ -80,7 +81,7 @@ proptest! {
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         decode_all(&bytes);
         // With a valid header for each type, so the body parser is reached.
-        for tag in [0x10u8, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x20, 0x30, 0x31, 0x32, 0x33, 0x40, 0x41, 0x42] {
+        for tag in [0x10u8, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x20, 0x30, 0x31, 0x32, 0x33, 0x34, 0x40, 0x41, 0x42] {
             let mut framed = vec![FORMAT_VERSION, tag];
             framed.extend_from_slice(&bytes);
             decode_all(&framed);
@@ -89,7 +90,7 @@ proptest! {
 
     #[test]
     fn mutated_encodings_never_panic(
-        which in 0usize..17,
+        which in 0usize..18,
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
         let samples = samples::all_encoded();
@@ -137,4 +138,17 @@ fn invalid_ids_inside_valid_framing_are_refused() {
     let err = Prekey::decode(&bad).unwrap_err();
     assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains("user id"), "{err}");
+}
+
+#[test]
+fn over_long_integers_are_not_canonical() {
+    // A prekey's `fallback: false` is the last byte (0x00). postcard would
+    // also read an over-long varint in other positions; take the request id
+    // of a client frame (42 = 0x2a) and write it as 0xaa 0x00.
+    let good = samples::client_frame().encode();
+    assert_eq!(good[2], 42);
+    let mut long = good[..2].to_vec();
+    long.extend_from_slice(&[0xaa, 0x00]);
+    long.extend_from_slice(&good[3..]);
+    assert_eq!(ClientFrame::decode(&long), Err(DecodeError::NotCanonical { ty: "ClientFrame" }));
 }

@@ -59,7 +59,10 @@ pub fn device_cert() -> DeviceCert {
 }
 
 pub fn chain() -> DeviceChain {
-    DeviceChain { enrollment: sign(&key(1), &enrollment_cert()), device: sign(&key(2), &device_cert()) }
+    let device = sign(&key(2), &device_cert());
+    let possession =
+        Signature(key(5).sign(&belfry_protocol::signed::labelled_message(POSSESSION_LABEL, device.body())).to_bytes());
+    DeviceChain { enrollment: sign(&key(1), &enrollment_cert()), device, possession }
 }
 
 pub fn invitation() -> Invitation {
@@ -153,10 +156,18 @@ pub fn to_device_payload() -> ToDevicePayload {
         recipient_device: device("BOBDESKTOP"),
         recipient_ed25519: public(&key(15)),
         content: ToDeviceContent::RoomKey(RoomKey {
-            room: RoomId([9; 16]),
-            session: public(&key(11)),
+            claim: sign(&key(5), &room_key_claim()),
             session_key: SecretBytes::new(vec![2; 8]),
         }),
+    }
+}
+
+pub fn room_key_claim() -> RoomKeyClaim {
+    RoomKeyClaim {
+        room: RoomId([9; 16]),
+        session: public(&key(11)),
+        sender: user("alice"),
+        sender_device: device("KQJXWBNRTA"),
     }
 }
 
@@ -205,6 +216,7 @@ pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
         ("room_payload", room_payload().encode()),
         ("to_device_envelope", to_device_envelope().encode()),
         ("to_device_payload", to_device_payload().encode()),
+        ("room_key_claim", room_key_claim().encode()),
         ("auth_proof", auth_proof().encode()),
         ("client_frame", client_frame().encode()),
         ("server_frame", server_frame().encode()),

@@ -46,6 +46,7 @@ fn every_wire_type_round_trips() {
     round_trip(samples::room_payload());
     round_trip(samples::to_device_envelope());
     round_trip(samples::to_device_payload());
+    round_trip(samples::room_key_claim());
     round_trip(samples::auth_proof());
     round_trip(samples::client_frame());
     round_trip(samples::server_frame());
@@ -68,6 +69,7 @@ fn type_tags_are_unique() {
         RoomPayload::TAG,
         ToDeviceEnvelope::TAG,
         ToDevicePayload::TAG,
+        RoomKeyClaim::TAG,
         AuthProof::TAG,
         ClientFrame::TAG,
         ServerFrame::TAG,
