@@ -258,6 +258,17 @@ fn refuses_revoked_device() {
 }
 
 #[test]
+fn a_revocation_that_arrives_before_the_device_still_applies() {
+    // A new client learns of the revocation first, then the relay serves
+    // the revoked device's certificate: it must be refused.
+    let org = OrgKey::generate();
+    let bob = Party::enroll(&org, "bob");
+    let mut dir = Directory::new(org.public());
+    dir.apply(&Statement::Revocation(org.revoke_device(bob.me().user, bob.me().device, name("lost"), NOW))).unwrap();
+    assert!(matches!(dir.admit(bob.device.chain(), NOW), Err(TrustError::Revoked { .. })));
+}
+
+#[test]
 fn revoking_an_invitation_refuses_the_device_it_enrolled() {
     let org = OrgKey::generate();
     let inv = invite(&org, "alice");
