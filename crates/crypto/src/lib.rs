@@ -16,7 +16,9 @@
 //! - room keys only over Olm from their creator; forwarded keys only from
 //!   the user's own verified devices, and they never raise trust;
 //! - a replayed (session, index) is refused;
-//! - a failed decryption leaves every session exactly as it was.
+//! - a failed decryption leaves every session exactly as it was;
+//! - room state changes are signed by a trusted device of a member allowed
+//!   to make them, and chained by hash, so forks are detected.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
@@ -27,6 +29,7 @@ mod megolm;
 mod olm;
 mod org;
 mod pickle;
+mod room_state;
 pub mod sas;
 mod trust;
 
@@ -39,6 +42,7 @@ pub use megolm::{
 pub use olm::{OlmChannel, ReceivedToDevice};
 pub use org::{InvitationRequest, OrgKey};
 pub use pickle::PickleKey;
+pub use room_state::{Applied, RoomState, StateError};
 pub use trust::{Admission, CLOCK_SKEW_MS, Directory, StatementEffect, VerifiedDevice, verify_chain};
 
 /// `N` bytes from the operating system's CSPRNG.
