@@ -69,8 +69,9 @@ pub enum Applied {
     Duplicate,
 }
 
-/// The validated state of one room.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The validated state of one room. Serializable so the store can keep it
+/// (the store is local and encrypted; the log itself is validated here).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoomState {
     room: RoomId,
     kind: RoomKind,

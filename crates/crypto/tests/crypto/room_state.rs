@@ -50,6 +50,8 @@ fn every_member_validates_the_same_chain_and_head() {
     assert!(state.is_member(&b.me().user));
     assert!(!state.is_member(&c.me().user));
     assert!(state.knows(&log[1].hash()), "older states stay known for messages sent under them");
+    let stored: RoomState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+    assert_eq!(stored, state);
 }
 
 #[test]

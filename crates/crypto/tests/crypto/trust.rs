@@ -394,3 +394,24 @@ fn sas_verification_is_recorded_only_for_the_verified_key() {
     alice.dir.mark_sas_verified(&b.user, &b.device, &b.ed25519).unwrap();
     assert!(alice.dir.trusted(&b.user, &b.device).unwrap().sas_verified);
 }
+
+#[test]
+fn the_directory_survives_a_round_trip_through_storage() {
+    let org = OrgKey::generate();
+    let mut alice = Party::enroll(&org, "alice");
+    let mut bob = Party::enroll(&org, "bob");
+    introduce(&mut [&mut alice, &mut bob]);
+    let inv = invite(&org, "carol");
+    let carol1 = Device::enroll(&inv, &org.public(), name("x"), NOW).unwrap();
+    let carol2 = Device::enroll(&inv, &org.public(), name("y"), NOW).unwrap();
+    alice.dir.admit(carol1.chain(), NOW).unwrap();
+    assert!(alice.dir.admit(carol2.chain(), NOW).is_err());
+    alice.dir.apply(&Statement::Revocation(org.revoke_device(bob.me().user, bob.me().device, name("x"), NOW))).unwrap();
+
+    let stored = serde_json::to_string(&alice.dir).unwrap();
+    let restored: Directory = serde_json::from_str(&stored).unwrap();
+    // Everything it refused before, it refuses after.
+    assert!(matches!(restored.trusted(&bob.me().user, &bob.me().device), Err(TrustError::Revoked { .. })));
+    assert!(matches!(restored.trusted(carol1.user(), carol1.device_id()), Err(TrustError::EnrollmentKeyReused { .. })));
+    assert!(restored.trusted(&alice.me().user, &alice.me().device).is_ok());
+}
