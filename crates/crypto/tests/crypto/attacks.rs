@@ -9,22 +9,6 @@ use belfry_protocol::cert::Prekey;
 use belfry_protocol::to_device::*;
 use belfry_protocol::*;
 
-fn pair() -> (OrgKey, Party, Party) {
-    let org = OrgKey::generate();
-    let mut a = Party::enroll(&org, "alice");
-    let mut b = Party::enroll(&org, "bob");
-    introduce(&mut [&mut a, &mut b]);
-    (org, a, b)
-}
-
-fn room_pair() -> (OrgKey, Party, Party, RoomId) {
-    let (org, mut a, mut b) = pair();
-    let r = room(1);
-    a.start_room(r, RotationPolicy::default());
-    a.share_room(r, &mut b);
-    (org, a, b, r)
-}
-
 // ---- Prekeys -------------------------------------------------------------
 
 #[test]

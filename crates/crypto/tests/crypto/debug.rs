@@ -15,10 +15,7 @@ fn stable(mut s: String, replacements: &[(String, &str)]) -> String {
 
 #[test]
 fn debug_output_shows_ids_only() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (org, mut alice, mut bob) = pair();
     let r = room(1);
     alice.start_room(r, RotationPolicy::default());
     alice.share_room(r, &mut bob);

@@ -7,10 +7,7 @@ use belfry_protocol::to_device::ToDeviceContent;
 
 #[test]
 fn two_devices_exchange_olm_messages_both_ways() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_org, mut alice, mut bob) = pair();
 
     for round in 0..5 {
         let env = alice.seal(&mut bob, ToDeviceContent::Dummy);
@@ -26,10 +23,7 @@ fn two_devices_exchange_olm_messages_both_ways() {
 
 #[test]
 fn two_party_megolm_room_both_ways() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_org, mut alice, mut bob) = pair();
     let r = room(1);
     alice.start_room(r, RotationPolicy::default());
     bob.start_room(r, RotationPolicy::default());
@@ -114,10 +108,7 @@ fn rotation_policy_forces_a_new_session() {
 
 #[test]
 fn a_new_member_cannot_read_messages_sent_before_they_got_the_key() {
-    let org = OrgKey::generate();
-    let mut a = Party::enroll(&org, "alice");
-    let mut b = Party::enroll(&org, "bob");
-    introduce(&mut [&mut a, &mut b]);
+    let (_org, mut a, mut b) = pair();
     let r = room(4);
     a.start_room(r, RotationPolicy::default());
     let early = a.send(r, 1, "before bob joined");
@@ -129,10 +120,7 @@ fn a_new_member_cannot_read_messages_sent_before_they_got_the_key() {
 
 #[test]
 fn everything_survives_pickling() {
-    let org = OrgKey::generate();
-    let mut a = Party::enroll(&org, "alice");
-    let mut b = Party::enroll(&org, "bob");
-    introduce(&mut [&mut a, &mut b]);
+    let (_org, mut a, mut b) = pair();
     let r = room(5);
     a.start_room(r, RotationPolicy::default());
     a.share_room(r, &mut b);
@@ -192,10 +180,7 @@ fn own_devices_may_forward_room_keys_which_stay_marked_as_forwarded() {
 
 #[test]
 fn device_pickles_keep_one_time_keys_usable() {
-    let org = OrgKey::generate();
-    let mut a = Party::enroll(&org, "alice");
-    let mut b = Party::enroll(&org, "bob");
-    introduce(&mut [&mut a, &mut b]);
+    let (_org, a, mut b) = pair();
     let prekey = b.device.generate_prekeys(1).remove(0);
     b.device.mark_prekeys_published();
     let key = PickleKey::random();
@@ -212,10 +197,7 @@ fn device_pickles_keep_one_time_keys_usable() {
 
 #[test]
 fn fallback_key_is_signed_and_works() {
-    let org = OrgKey::generate();
-    let mut a = Party::enroll(&org, "alice");
-    let mut b = Party::enroll(&org, "bob");
-    introduce(&mut [&mut a, &mut b]);
+    let (_org, a, mut b) = pair();
     let fallback = b.device.generate_fallback_prekey().unwrap();
     assert!(fallback.verify(&b.me().ed25519).unwrap().fallback);
     b.device.mark_prekeys_published();

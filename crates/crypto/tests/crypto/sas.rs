@@ -8,10 +8,7 @@ use belfry_protocol::Curve25519Public;
 
 #[test]
 fn both_sides_see_the_same_emoji_and_verify_each_other() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_org, mut alice, bob) = pair();
     let flow = [7; 16];
     let a = SasVerification::start(&alice.device, &alice.peer(&bob.me()), flow);
     let b = SasVerification::start(&bob.device, &bob.peer(&alice.me()), flow);
@@ -30,10 +27,7 @@ fn both_sides_see_the_same_emoji_and_verify_each_other() {
 
 #[test]
 fn a_relay_substituting_sas_keys_shows_different_emoji() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_org, alice, bob) = pair();
     let flow = [8; 16];
     let a = SasVerification::start(&alice.device, &alice.peer(&bob.me()), flow);
     let b = SasVerification::start(&bob.device, &bob.peer(&alice.me()), flow);

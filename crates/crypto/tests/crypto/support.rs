@@ -345,6 +345,24 @@ pub fn sign_chain(inv: &Invitation, account: &vodozemac::olm::Account, cert: &De
     DeviceChain { enrollment: inv.enrollment.clone(), device, possession }
 }
 
+/// Alice and Bob, introduced.
+pub fn pair() -> (OrgKey, Party, Party) {
+    let org = OrgKey::generate();
+    let mut a = Party::enroll(&org, "alice");
+    let mut b = Party::enroll(&org, "bob");
+    introduce(&mut [&mut a, &mut b]);
+    (org, a, b)
+}
+
+/// Alice and Bob in room 1, with alice's session shared to bob.
+pub fn room_pair() -> (OrgKey, Party, Party, RoomId) {
+    let (org, mut a, mut b) = pair();
+    let r = room(1);
+    a.start_room(r, RotationPolicy::default());
+    a.share_room(r, &mut b);
+    (org, a, b, r)
+}
+
 /// Alice and Bob, introduced, and Mallory's rogue device which both know.
 pub fn alice_bob_and_rogue() -> (OrgKey, Party, Party, Rogue) {
     let org = OrgKey::generate();

@@ -242,10 +242,7 @@ fn new_devices_are_reported_once() {
 
 #[test]
 fn refuses_revoked_device() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (org, mut alice, mut bob) = pair();
     let revocation = org.revoke_device(bob.me().user, bob.me().device, name("Lost at the border"), NOW);
     let effect = alice.dir.apply(&Statement::Revocation(revocation)).unwrap();
     assert_eq!(effect, StatementEffect::DeviceRevoked { user: bob.me().user, device: bob.me().device });
@@ -282,10 +279,7 @@ fn revoking_an_invitation_refuses_the_device_it_enrolled() {
 
 #[test]
 fn refuses_revocation_forged_by_the_relay() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (org, mut alice, bob) = pair();
     // The relay signs with a key of its own and claims the org issued it.
     let relay = OrgKey::generate();
     let mut body = org.revoke_device(bob.me().user, bob.me().device, name("forged"), NOW).peek_unverified().unwrap();
@@ -385,10 +379,7 @@ fn a_revoked_device_cannot_revoke_others() {
 
 #[test]
 fn sas_verification_is_recorded_only_for_the_verified_key() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (_org, mut alice, bob) = pair();
     let b = bob.me();
     assert!(alice.dir.mark_sas_verified(&b.user, &b.device, &alice.me().ed25519).is_err());
     alice.dir.mark_sas_verified(&b.user, &b.device, &b.ed25519).unwrap();
@@ -397,10 +388,7 @@ fn sas_verification_is_recorded_only_for_the_verified_key() {
 
 #[test]
 fn the_directory_survives_a_round_trip_through_storage() {
-    let org = OrgKey::generate();
-    let mut alice = Party::enroll(&org, "alice");
-    let mut bob = Party::enroll(&org, "bob");
-    introduce(&mut [&mut alice, &mut bob]);
+    let (org, mut alice, bob) = pair();
     let inv = invite(&org, "carol");
     let carol1 = Device::enroll(&inv, &org.public(), name("x"), NOW).unwrap();
     let carol2 = Device::enroll(&inv, &org.public(), name("y"), NOW).unwrap();
