@@ -31,6 +31,24 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "==> unit, integration, property and snapshot tests"
 cargo nextest run --workspace --no-fail-fast
 
+# ---- belfry-store: the real OS keychain (Secret Service) -------------------
+# gnome-keyring under a private D-Bus session, with a scratch HOME, so the
+# tests never touch the developer's own keychain.
+if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null; then
+  echo "==> installing the Secret Service for the keychain tests"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnome-keyring dbus dbus-x11
+fi
+echo "==> keychain tests against a real Secret Service (gnome-keyring)"
+KEYRING_HOME=$(mktemp -d)
+mkdir -m700 "$KEYRING_HOME/run"
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+env HOME="$KEYRING_HOME" XDG_DATA_HOME="$KEYRING_HOME/data" XDG_RUNTIME_DIR="$KEYRING_HOME/run" \
+  dbus-run-session -- sh -c 'echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
+    cargo nextest run -p belfry-store --run-ignored only -E "test(secret_service)"'
+rm -rf "$KEYRING_HOME"
+
 echo "==> fuzz targets build (run them with cargo-fuzz, see fuzz/README.md)"
 CARGO_TARGET_DIR="$PWD/target/fuzz" cargo build --manifest-path fuzz/Cargo.toml --bins --quiet
 

@@ -1,0 +1,39 @@
+//! The store's one error type.
+
+/// Why a store operation failed. Every variant says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The key does not open this database. Nothing was written.
+    #[error("the key does not open {path}: wrong key, or not a Belfry database (the file was not changed)")]
+    WrongKey {
+        /// The database file.
+        path: String,
+    },
+    /// No OS keychain is reachable, and no passphrase was given.
+    #[error("no OS keychain is available ({0}); unlock the session keyring or use passphrase mode")]
+    NoKeychain(String),
+    /// The keychain holds no key for this profile.
+    #[error("the OS keychain holds no key for profile {0:?}")]
+    KeyMissing(String),
+    /// The keychain entry is not a Belfry store key.
+    #[error("the keychain entry for profile {0:?} is not a store key")]
+    KeyCorrupt(String),
+    /// The database was written by a newer Belfry.
+    #[error("the database has schema version {found}; this build understands up to {supported}: update Belfry")]
+    NewerSchema {
+        /// Version found.
+        found: i64,
+        /// Newest known.
+        supported: i64,
+    },
+    /// SQLite or SQLCipher failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// Result alias.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
