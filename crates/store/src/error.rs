@@ -10,6 +10,12 @@ pub enum StoreError {
         /// The database file.
         path: String,
     },
+    /// The passphrase does not unwrap the store key. Nothing was changed.
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    /// Reading or writing a file failed.
+    #[error("store file: {0}")]
+    Io(#[from] std::io::Error),
     /// No OS keychain is reachable, and no passphrase was given.
     #[error("no OS keychain is available ({0}); unlock the session keyring or use passphrase mode")]
     NoKeychain(String),

@@ -27,6 +27,10 @@ impl StoreKey {
         Self(bytes)
     }
 
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// `x'<64 hex digits>'`, the raw-key form SQLCipher takes (no PBKDF2).
     pub(crate) fn sqlcipher_literal(&self) -> Zeroizing<String> {
         let mut s = Zeroizing::new(String::with_capacity(67));

@@ -15,6 +15,7 @@
 mod error;
 mod key;
 mod memory;
+pub mod passphrase;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

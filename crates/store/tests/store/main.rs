@@ -2,6 +2,7 @@
 //! SQLCipher store must show (wrong key, no plaintext at rest, keychain).
 
 mod crash;
+mod passphrase;
 mod sqlcipher;
 
 belfry_store::store_test_suite!(memory, belfry_store::testing::Memory::default());

@@ -159,6 +159,14 @@ fn secret_service_stores_and_returns_the_key() {
     let path = dir.path().join("belfry.db");
     SqlStore::open(&path, &key).unwrap().commit(Batch::new().with(Op::SetInboxCursor(7))).unwrap();
     assert_eq!(SqlStore::open(&path, &keychain.load().unwrap()).unwrap().inbox_cursor().unwrap(), 7);
+    // Move to passphrase mode and back: the database never changes.
+    let db_bytes = std::fs::read(&path).unwrap();
+    let cheap = belfry_store::passphrase::KdfCost { m_kib: 64, t: 1, p: 1 };
+    belfry_store::passphrase::move_to_passphrase(dir.path(), &keychain, "passphrase mode", cheap).unwrap();
+    assert!(matches!(keychain.load(), Err(StoreError::KeyMissing(_))));
+    belfry_store::passphrase::move_to_keychain(dir.path(), "passphrase mode", &keychain).unwrap();
+    assert_eq!(SqlStore::open(&path, &keychain.load().unwrap()).unwrap().inbox_cursor().unwrap(), 7);
+    assert_eq!(std::fs::read(&path).unwrap(), db_bytes);
     keychain.delete().unwrap();
     assert!(matches!(keychain.load(), Err(StoreError::KeyMissing(_))));
 }
