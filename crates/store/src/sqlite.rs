@@ -38,11 +38,24 @@ impl SqlStore {
     /// Opens (or creates) the database at `path` with `key`. A wrong key is
     /// reported as [`StoreError::WrongKey`] before anything is written.
     pub fn open(path: &Path, key: &StoreKey) -> Result<Self> {
+        Self::open_inner(path, Some(key))
+    }
+
+    /// The same database without encryption: the benchmark's baseline.
+    /// Only with the `testing` feature; never in a shipped build.
+    #[cfg(feature = "testing")]
+    pub fn open_unencrypted_baseline(path: &Path) -> Result<Self> {
+        Self::open_inner(path, None)
+    }
+
+    fn open_inner(path: &Path, key: Option<&StoreKey>) -> Result<Self> {
         let shown = path.display().to_string();
         let conn = Connection::open(path)?;
-        // Keying writes nothing; the first read proves the key.
-        conn.execute_batch(&format!("PRAGMA key = \"{}\";", key.sqlcipher_literal().as_str()))?;
-        conn.pragma_update(None, "cipher_memory_security", "ON")?;
+        if let Some(key) = key {
+            // Keying writes nothing; the first read proves the key.
+            conn.execute_batch(&format!("PRAGMA key = \"{}\";", key.sqlcipher_literal().as_str()))?;
+            conn.pragma_update(None, "cipher_memory_security", "ON")?;
+        }
         if conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).is_err() {
             return Err(StoreError::WrongKey { path: shown });
         }
@@ -143,67 +156,61 @@ impl Store for SqlStore {
             crate::check(&op)?;
             match op {
                 Op::PutAccount(pickle) => {
-                    tx.execute("INSERT OR REPLACE INTO account (id, pickle) VALUES (1, ?1)", params![pickle])?;
+                    tx.prepare_cached("INSERT OR REPLACE INTO account (id, pickle) VALUES (1, ?1)")?
+                        .execute(params![pickle])?;
                 }
                 Op::PutOlmSession { peer_user, peer_device, session_id, pickle } => {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO olm_sessions (peer_user, peer_device, session_id, pickle) VALUES (?1, ?2, ?3, ?4)",
+                    tx.prepare_cached("INSERT OR REPLACE INTO olm_sessions (peer_user, peer_device, session_id, pickle) VALUES (?1, ?2, ?3, ?4)")?.execute(
                         params![peer_user.as_str(), peer_device.as_str(), session_id, pickle],
                     )?;
                 }
                 Op::PutInboundSession { session, room, pickle } => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO inbound_sessions (session, room, pickle) VALUES (?1, ?2, ?3)",
-                        params![session.as_bytes(), room.as_bytes(), pickle],
-                    )?;
+                    )?
+                    .execute(params![session.as_bytes(), room.as_bytes(), pickle])?;
                 }
                 Op::PutOutboundSession { room, pickle } => {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO outbound_sessions (room, pickle) VALUES (?1, ?2)",
-                        params![room.as_bytes(), pickle],
-                    )?;
+                    tx.prepare_cached("INSERT OR REPLACE INTO outbound_sessions (room, pickle) VALUES (?1, ?2)")?
+                        .execute(params![room.as_bytes(), pickle])?;
                 }
                 Op::MarkSeen { session, index } => {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO seen_indices (session, idx) VALUES (?1, ?2)",
-                        params![session.as_bytes(), index],
-                    )?;
+                    tx.prepare_cached("INSERT OR IGNORE INTO seen_indices (session, idx) VALUES (?1, ?2)")?
+                        .execute(params![session.as_bytes(), index])?;
                 }
                 Op::PutMessage(m) => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO messages (id, room, sender, sent_at, status, body, expires_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![
-                            m.id.as_bytes(),
-                            m.room.as_bytes(),
-                            m.sender.as_str(),
-                            to_i64(m.sent_at.0)?,
-                            m.status.code(),
-                            m.body,
-                            m.expires_at.map(|t| to_i64(t.0)).transpose()?
-                        ],
-                    )?;
+                    )?
+                    .execute(params![
+                        m.id.as_bytes(),
+                        m.room.as_bytes(),
+                        m.sender.as_str(),
+                        to_i64(m.sent_at.0)?,
+                        m.status.code(),
+                        m.body,
+                        m.expires_at.map(|t| to_i64(t.0)).transpose()?
+                    ])?;
                 }
                 Op::SetStatus { id, status } => {
-                    tx.execute("UPDATE messages SET status = ?2 WHERE id = ?1", params![id.as_bytes(), status.code()])?;
+                    tx.prepare_cached("UPDATE messages SET status = ?2 WHERE id = ?1")?
+                        .execute(params![id.as_bytes(), status.code()])?;
                 }
                 Op::Enqueue { id, payload, queued } => {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO outbox (id, payload, queued) VALUES (?1, ?2, ?3)",
-                        params![id.as_bytes(), payload, to_i64(queued.0)?],
-                    )?;
+                    tx.prepare_cached("INSERT OR IGNORE INTO outbox (id, payload, queued) VALUES (?1, ?2, ?3)")?
+                        .execute(params![id.as_bytes(), payload, to_i64(queued.0)?])?;
                 }
                 Op::Dequeue(id) => {
-                    tx.execute("DELETE FROM outbox WHERE id = ?1", params![id.as_bytes()])?;
+                    tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?.execute(params![id.as_bytes()])?;
                 }
                 Op::SetInboxCursor(seq) => {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
-                        params![INBOX_CURSOR, seq.to_be_bytes().to_vec()],
-                    )?;
+                    tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
+                        .execute(params![INBOX_CURSOR, seq.to_be_bytes().to_vec()])?;
                 }
                 Op::PutValue { key, value } => {
-                    tx.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)", params![key, value])?;
+                    tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
+                        .execute(params![key, value])?;
                 }
             }
         }
