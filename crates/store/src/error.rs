@@ -39,6 +39,30 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// A batch contradicts what is stored (an attachment of a message that
+    /// does not exist, or of a file that was never written). Nothing in the
+    /// batch was written.
+    #[error("batch refused, nothing was written: {0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// A stable code for this kind of error, for the UI and logs (messages
+    /// may change; codes do not).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WrongKey { .. } => "store.wrong-key",
+            Self::WrongPassphrase => "store.wrong-passphrase",
+            Self::Io(_) => "store.io",
+            Self::NoKeychain(_) => "store.no-keychain",
+            Self::KeyMissing(_) => "store.key-missing",
+            Self::KeyCorrupt(_) => "store.key-corrupt",
+            Self::NewerSchema { .. } => "store.newer-schema",
+            Self::Sqlite(_) => "store.sqlite",
+            Self::Corrupt(_) => "store.corrupt",
+            Self::Conflict(_) => "store.conflict",
+        }
+    }
 }
 
 /// Result alias.

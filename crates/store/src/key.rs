@@ -43,6 +43,19 @@ impl StoreKey {
         s
     }
 
+    /// `PRAGMA <name> = "x'…'";` in memory that is wiped on drop (never a
+    /// plain `format!`, which would leave the key in freed memory).
+    pub(crate) fn pragma(&self, name: &str) -> Zeroizing<String> {
+        let lit = self.sqlcipher_literal();
+        let mut sql = Zeroizing::new(String::with_capacity(name.len() + lit.len() + 16));
+        sql.push_str("PRAGMA ");
+        sql.push_str(name);
+        sql.push_str(" = \"");
+        sql.push_str(&lit);
+        sql.push_str("\";");
+        sql
+    }
+
     fn to_hex(&self) -> Zeroizing<String> {
         let lit = self.sqlcipher_literal();
         Zeroizing::new(lit[2..66].to_owned())
@@ -84,6 +97,11 @@ impl Keychain {
         keyring::Entry::new(KEYCHAIN_SERVICE, &self.profile).map_err(no_keychain)
     }
 
+    /// The entry of a key being rotated to (see [`crate::SqlStore::rotate_key_in_keychain`]).
+    fn pending(&self) -> Self {
+        Self { profile: format!("{}.rotating", self.profile) }
+    }
+
     /// Stores `key`, replacing any previous one.
     pub fn store(&self, key: &StoreKey) -> Result<()> {
         self.entry()?.set_password(&key.to_hex()).map_err(no_keychain)
@@ -109,4 +127,52 @@ impl Keychain {
 
 fn no_keychain(e: keyring::Error) -> StoreError {
     StoreError::NoKeychain(e.to_string())
+}
+
+/// The two slots of a place that keeps the store key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// The key that opens the database.
+    Current,
+    /// A key being rotated to: written before `PRAGMA rekey`, promoted
+    /// after it, so a crash at any point leaves a key that opens the
+    /// database.
+    Pending,
+}
+
+/// Where the store key is kept: the OS keychain, or a passphrase-wrapped
+/// file.
+pub(crate) trait KeyHome {
+    /// The key in `slot`, if there is one.
+    fn load(&self, slot: Slot) -> Result<Option<StoreKey>>;
+    /// Stores `key` in `slot` durably (read back to check).
+    fn save(&self, slot: Slot, key: &StoreKey) -> Result<()>;
+    /// Empties `slot` (an empty slot is not an error).
+    fn delete(&self, slot: Slot) -> Result<()>;
+}
+
+impl KeyHome for Keychain {
+    fn load(&self, slot: Slot) -> Result<Option<StoreKey>> {
+        let entry = if slot == Slot::Current { self.clone() } else { self.pending() };
+        match Keychain::load(&entry) {
+            Ok(key) => Ok(Some(key)),
+            Err(StoreError::KeyMissing(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn save(&self, slot: Slot, key: &StoreKey) -> Result<()> {
+        let entry = if slot == Slot::Current { self.clone() } else { self.pending() };
+        entry.store(key)?;
+        // Read it back: a keychain that silently drops a write must not be
+        // the only home of a key.
+        if Keychain::load(&entry)? != *key {
+            return Err(StoreError::KeyCorrupt(entry.profile));
+        }
+        Ok(())
+    }
+
+    fn delete(&self, slot: Slot) -> Result<()> {
+        if slot == Slot::Current { Keychain::delete(self) } else { Keychain::delete(&self.pending()) }
+    }
 }

@@ -9,6 +9,12 @@
 //!
 //! A batch commits all of its operations or none: decrypting a message,
 //! advancing a ratchet and moving the inbox cursor go in one batch.
+//!
+//! Attachments are kept as ciphertext (the blob as the relay serves it,
+//! encrypted by belfry-crypto under a per-file key), inline or in files
+//! with random names; their names and keys live only in the encrypted
+//! database. Deleting or purging a message deletes its search entries, its
+//! attachment records and their files.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
@@ -26,7 +32,9 @@ pub use memory::MemoryStore;
 pub use sqlite::{SCHEMA_VERSION, SqlStore};
 
 use belfry_protocol::cert::Timestamp;
-use belfry_protocol::{DeviceId, Ed25519Public, MessageId, RoomId, UserId};
+use belfry_protocol::{BlobId, DeviceId, Ed25519Public, Hash256, MessageId, RoomId, UserId};
+use std::fmt;
+use std::io::Read;
 
 /// Where a message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,7 +79,8 @@ impl MessageStatus {
 }
 
 /// A message as the user sees it (decrypted), stored encrypted at rest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows ids and sizes, never the text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     /// Its id.
     pub id: MessageId,
@@ -87,6 +96,120 @@ pub struct StoredMessage {
     pub body: String,
     /// When it disappears, if the room has a retention timer.
     pub expires_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for StoredMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredMessage")
+            .field("id", &self.id)
+            .field("room", &self.room)
+            .field("sender", &self.sender)
+            .field("sent_at", &self.sent_at.0)
+            .field("status", &self.status)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("expires_at", &self.expires_at.map(|t| t.0))
+            .finish()
+    }
+}
+
+/// The name of an attachment's ciphertext file in the store's attachment
+/// directory: 32 random hex digits chosen by the store, so a file name
+/// reveals neither the attachment's name nor its relay blob id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttachmentFile(String);
+
+impl AttachmentFile {
+    const LEN: usize = 32;
+
+    pub(crate) fn random() -> Self {
+        let mut bytes = [0u8; Self::LEN / 2];
+        rand::fill(&mut bytes[..]);
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Checks a stored name, so a damaged row can never point outside the
+    /// attachment directory.
+    pub fn parse(name: &str) -> Result<Self> {
+        if name.len() == Self::LEN && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(StoreError::Corrupt(format!("invalid attachment file name {name:?}")))
+        }
+    }
+
+    /// The file name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an attachment's ciphertext is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AttachmentData {
+    /// Not downloaded: only on the relay.
+    Remote,
+    /// Inside the database (small files, thumbnails).
+    Inline(Vec<u8>),
+    /// In a file written with [`Store::write_attachment_file`].
+    File(AttachmentFile),
+}
+
+impl fmt::Debug for AttachmentData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Remote => f.write_str("Remote"),
+            Self::Inline(b) => write!(f, "Inline(<{} bytes>)", b.len()),
+            Self::File(file) => write!(f, "File({})", file.as_str()),
+        }
+    }
+}
+
+/// An attachment of a message: metadata in the encrypted database, content
+/// as ciphertext. `Debug` shows neither the name nor the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The relay blob id.
+    pub id: BlobId,
+    /// The message it belongs to (stored before, or earlier in the same
+    /// batch). Deleting the message deletes the attachment.
+    pub message: MessageId,
+    /// The file name the sender gave.
+    pub name: String,
+    /// Its media type.
+    pub mime: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// The per-file key material, as belfry-crypto encodes it.
+    pub key: Vec<u8>,
+    /// SHA-256 of the ciphertext.
+    pub sha256: Hash256,
+    /// Where the ciphertext is.
+    pub data: AttachmentData,
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attachment")
+            .field("id", &self.id)
+            .field("message", &self.message)
+            .field("name", &format_args!("<{} bytes>", self.name.len()))
+            .field("mime", &self.mime)
+            .field("size", &self.size)
+            .field("key", &format_args!("<redacted>"))
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
+/// What a purge deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Messages deleted, with their search index entries.
+    pub messages: usize,
+    /// Attachment records deleted.
+    pub attachments: usize,
+    /// Attachment files deleted from disk.
+    pub files: usize,
 }
 
 /// One write in a [`Batch`].
@@ -131,6 +254,13 @@ pub enum Op {
     },
     /// A message (insert or replace).
     PutMessage(StoredMessage),
+    /// Deletes a message with its search entry, its attachments and their
+    /// files. Deleting a missing message is not an error.
+    DeleteMessage(MessageId),
+    /// An attachment record (insert or replace). Its message must exist;
+    /// an [`AttachmentData::File`] must have been written with
+    /// [`Store::write_attachment_file`].
+    PutAttachment(Attachment),
     /// A message's new status.
     SetStatus {
         /// The message.
@@ -185,7 +315,7 @@ impl Batch {
 
 /// Everything the client engine keeps. Object-safe, so the engine can hold
 /// an `Arc<dyn Store>`.
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + fmt::Debug {
     /// Applies every operation of `batch`, or none of them.
     fn commit(&self, batch: Batch) -> Result<()>;
     /// The device account pickle.
@@ -202,7 +332,9 @@ pub trait Store: Send + Sync {
     fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>>;
     /// The newest `limit` messages of a room, newest first.
     fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<StoredMessage>>;
-    /// Messages whose text contains every word of `query`, newest first.
+    /// Messages whose text contains every word of `query`, the most
+    /// recently stored first (arrival order: an edit keeps a message's
+    /// place; a message deleted and stored again is new).
     fn search(&self, query: &str, limit: usize) -> Result<Vec<StoredMessage>>;
     /// Queued publishes, oldest first.
     fn outbox(&self) -> Result<Vec<(MessageId, Vec<u8>)>>;
@@ -210,9 +342,19 @@ pub trait Store: Send + Sync {
     fn inbox_cursor(&self) -> Result<u64>;
     /// A named value.
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Deletes messages whose time is up (and their search entries).
-    /// Returns how many.
-    fn purge_expired(&self, now: Timestamp) -> Result<usize>;
+    /// An attachment record.
+    fn attachment(&self, id: &BlobId) -> Result<Option<Attachment>>;
+    /// The attachments of a message, by blob id.
+    fn attachments_of(&self, message: &MessageId) -> Result<Vec<Attachment>>;
+    /// Writes attachment ciphertext to a new file with a random name and
+    /// makes it durable. Reference it from an [`Op::PutAttachment`]; a file
+    /// no record refers to is deleted the next time the store opens.
+    fn write_attachment_file(&self, ciphertext: &mut dyn Read) -> Result<AttachmentFile>;
+    /// The ciphertext of an attachment, if it is stored locally.
+    fn open_attachment(&self, id: &BlobId) -> Result<Option<Box<dyn Read + Send>>>;
+    /// Deletes messages whose time is up: their rows, search entries,
+    /// attachment records and attachment files.
+    fn purge_expired(&self, now: Timestamp) -> Result<PurgeReport>;
 }
 
 /// Refuses values the database cannot hold, before anything is applied,
@@ -222,12 +364,17 @@ pub(crate) fn check(op: &Op) -> Result<()> {
     let bad = match op {
         Op::PutMessage(m) => too_big(&m.sent_at) || m.expires_at.as_ref().is_some_and(too_big),
         Op::Enqueue { queued, .. } => too_big(queued),
+        Op::PutAttachment(a) => a.size > i64::MAX as u64,
         _ => false,
     };
     if bad { Err(StoreError::Corrupt("timestamp out of range".into())) } else { Ok(()) }
 }
 
-/// The words of a search query, lower-cased.
+/// The words of a text as the search index sees them: runs of letters and
+/// digits, lower-cased (the `unicode61` tokenizer, without its diacritic
+/// folding). Used for queries on both stores and for bodies in memory, so
+/// a query term is always a single index token: punctuation in user input
+/// is never parsed as FTS5 syntax.
 pub(crate) fn query_terms(query: &str) -> Vec<String> {
-    query.split_whitespace().map(str::to_lowercase).filter(|t| !t.is_empty()).collect()
+    query.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect()
 }

@@ -1,10 +1,11 @@
 //! The in-memory store: the same contract, for engine tests.
 
 use crate::error::{Result, StoreError};
-use crate::{Batch, Op, Store, StoredMessage, query_terms};
+use crate::{Attachment, AttachmentData, AttachmentFile, Batch, Op, PurgeReport, Store, StoredMessage, query_terms};
 use belfry_protocol::cert::Timestamp;
-use belfry_protocol::{DeviceId, Ed25519Public, MessageId, RoomId, UserId};
+use belfry_protocol::{BlobId, DeviceId, Ed25519Public, MessageId, RoomId, UserId};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::sync::{Mutex, MutexGuard};
 
 #[derive(Debug, Default, Clone)]
@@ -18,13 +19,54 @@ struct Data {
     outbox: BTreeMap<MessageId, (Timestamp, Vec<u8>)>,
     cursor: u64,
     values: BTreeMap<String, Vec<u8>>,
+    attachments: BTreeMap<BlobId, Attachment>,
+    /// Arrival order of each message (search returns the latest first).
+    arrival: BTreeMap<MessageId, u64>,
+    next_arrival: u64,
+}
+
+impl Data {
+    /// Removes a message and its attachment records; returns the files to
+    /// delete once the change is committed.
+    fn delete_message(&mut self, id: &MessageId, report: &mut PurgeReport) -> Vec<AttachmentFile> {
+        if self.messages.remove(id).is_none() {
+            return Vec::new();
+        }
+        self.arrival.remove(id);
+        report.messages += 1;
+        let mut files = Vec::new();
+        self.attachments.retain(|_, a| {
+            if a.message != *id {
+                return true;
+            }
+            report.attachments += 1;
+            if let AttachmentData::File(f) = &a.data {
+                files.push(f.clone());
+            }
+            false
+        });
+        files
+    }
 }
 
 /// A [`Store`] in memory. Batches are atomic: applied to a copy that
-/// replaces the data only when every operation succeeded.
-#[derive(Debug, Default)]
+/// replaces the data only when every operation succeeded. Attachment files
+/// live beside the data, as files live beside the database on disk.
+#[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Data>,
+    files: Mutex<BTreeMap<AttachmentFile, Vec<u8>>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    /// Counts only: never the stored values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("MemoryStore");
+        if let Ok(data) = self.data.try_lock() {
+            d.field("messages", &data.messages.len()).field("attachments", &data.attachments.len());
+        }
+        d.finish_non_exhaustive()
+    }
 }
 
 impl MemoryStore {
@@ -35,6 +77,15 @@ impl MemoryStore {
 
     fn data(&self) -> Result<MutexGuard<'_, Data>> {
         self.data.lock().map_err(|_| StoreError::Corrupt("a previous store operation panicked".into()))
+    }
+
+    fn files(&self) -> Result<MutexGuard<'_, BTreeMap<AttachmentFile, Vec<u8>>>> {
+        self.files.lock().map_err(|_| StoreError::Corrupt("a previous store operation panicked".into()))
+    }
+
+    fn remove_files(&self, unlink: &[AttachmentFile]) -> Result<usize> {
+        let mut files = self.files()?;
+        Ok(unlink.iter().filter(|f| files.remove(f).is_some()).count())
     }
 }
 
@@ -48,9 +99,31 @@ impl Store for MemoryStore {
     fn commit(&self, batch: Batch) -> Result<()> {
         let mut data = self.data()?;
         let mut next = data.clone();
+        let mut unlink = Vec::new();
+        let mut report = PurgeReport::default();
         for op in batch.0 {
             crate::check(&op)?;
             match op {
+                Op::DeleteMessage(id) => unlink.extend(next.delete_message(&id, &mut report)),
+                Op::PutAttachment(a) => {
+                    if !next.messages.contains_key(&a.message) {
+                        return Err(StoreError::Conflict(format!(
+                            "attachment {} belongs to a message that is not stored",
+                            a.id
+                        )));
+                    }
+                    if let AttachmentData::File(f) = &a.data
+                        && !self.files()?.contains_key(f)
+                    {
+                        return Err(StoreError::Conflict(format!("attachment {}: its file was never written", a.id)));
+                    }
+                    if let Some(AttachmentData::File(old)) = next.attachments.get(&a.id).map(|o| &o.data)
+                        && a.data != AttachmentData::File(old.clone())
+                    {
+                        unlink.push(old.clone());
+                    }
+                    next.attachments.insert(a.id, a);
+                }
                 Op::PutAccount(p) => next.account = Some(p),
                 Op::PutOlmSession { peer_user, peer_device, session_id, pickle } => {
                     next.olm.insert((peer_user, peer_device, session_id), pickle);
@@ -65,6 +138,10 @@ impl Store for MemoryStore {
                     next.seen.insert((session, index));
                 }
                 Op::PutMessage(m) => {
+                    if !next.arrival.contains_key(&m.id) {
+                        next.next_arrival += 1;
+                        next.arrival.insert(m.id, next.next_arrival);
+                    }
                     next.messages.insert(m.id, m);
                 }
                 Op::SetStatus { id, status } => {
@@ -85,6 +162,8 @@ impl Store for MemoryStore {
             }
         }
         *data = next;
+        drop(data);
+        self.remove_files(&unlink)?;
         Ok(())
     }
 
@@ -128,17 +207,18 @@ impl Store for MemoryStore {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let all = self
-            .data()?
+        let data = self.data()?;
+        let mut hits: Vec<(u64, StoredMessage)> = data
             .messages
             .values()
             .filter(|m| {
-                let words: Vec<String> = m.body.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase).collect();
+                let words = query_terms(&m.body);
                 terms.iter().all(|t| words.iter().any(|w| w == t))
             })
-            .cloned()
+            .map(|m| (data.arrival.get(&m.id).copied().unwrap_or(0), m.clone()))
             .collect();
-        Ok(newest_first(all, limit))
+        hits.sort_by_key(|(arrival, _)| std::cmp::Reverse(*arrival));
+        Ok(hits.into_iter().take(limit).map(|(_, m)| m).collect())
     }
 
     fn outbox(&self) -> Result<Vec<(MessageId, Vec<u8>)>> {
@@ -156,10 +236,48 @@ impl Store for MemoryStore {
         Ok(self.data()?.values.get(key).cloned())
     }
 
-    fn purge_expired(&self, now: Timestamp) -> Result<usize> {
+    fn attachment(&self, id: &BlobId) -> Result<Option<Attachment>> {
+        Ok(self.data()?.attachments.get(id).cloned())
+    }
+
+    fn attachments_of(&self, message: &MessageId) -> Result<Vec<Attachment>> {
+        Ok(self.data()?.attachments.values().filter(|a| a.message == *message).cloned().collect())
+    }
+
+    fn write_attachment_file(&self, ciphertext: &mut dyn Read) -> Result<AttachmentFile> {
+        let mut bytes = Vec::new();
+        ciphertext.read_to_end(&mut bytes)?;
+        let name = AttachmentFile::random();
+        self.files()?.insert(name.clone(), bytes);
+        Ok(name)
+    }
+
+    fn open_attachment(&self, id: &BlobId) -> Result<Option<Box<dyn Read + Send>>> {
+        let data = self.data()?.attachments.get(id).map(|a| a.data.clone());
+        Ok(match data {
+            None | Some(AttachmentData::Remote) => None,
+            Some(AttachmentData::Inline(bytes)) => Some(Box::new(std::io::Cursor::new(bytes))),
+            Some(AttachmentData::File(f)) => {
+                let bytes =
+                    self.files()?.get(&f).cloned().ok_or_else(|| {
+                        StoreError::Corrupt(format!("attachment {id}: file {} is missing", f.as_str()))
+                    })?;
+                Some(Box::new(std::io::Cursor::new(bytes)))
+            }
+        })
+    }
+
+    fn purge_expired(&self, now: Timestamp) -> Result<PurgeReport> {
         let mut data = self.data()?;
-        let before = data.messages.len();
-        data.messages.retain(|_, m| m.expires_at.is_none_or(|t| t > now));
-        Ok(before - data.messages.len())
+        let expired: Vec<MessageId> =
+            data.messages.values().filter(|m| m.expires_at.is_some_and(|t| t <= now)).map(|m| m.id).collect();
+        let mut report = PurgeReport::default();
+        let mut unlink = Vec::new();
+        for id in &expired {
+            unlink.extend(data.delete_message(id, &mut report));
+        }
+        drop(data);
+        report.files = self.remove_files(&unlink)?;
+        Ok(report)
     }
 }

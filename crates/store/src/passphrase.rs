@@ -5,7 +5,7 @@
 //! re-encrypted.
 
 use crate::error::{Result, StoreError};
-use crate::key::{Keychain, StoreKey};
+use crate::key::{KeyHome, Keychain, Slot, StoreKey};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 
 /// File name of the wrapped key, next to the database.
 pub const WRAPPED_KEY_FILE: &str = "key.wrapped";
+/// File name of a wrapped key being rotated to.
+const PENDING_KEY_FILE: &str = "key.wrapped.rotating";
 const AAD: &[u8] = b"belfry-store-key-v1";
 
 /// Argon2id cost.
@@ -94,22 +96,92 @@ impl WrappedKey {
 
     /// Reads the wrapped key kept in `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(dir.join(WRAPPED_KEY_FILE))?;
+        Self::load_file(&dir.join(WRAPPED_KEY_FILE))
+    }
+
+    fn load_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)?;
         serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("wrapped key file: {e}")))
     }
 
-    /// Writes it to `dir` atomically (temporary file, fsync, rename).
+    /// Writes it to `dir` atomically (temporary file, fsync, rename, fsync
+    /// of the directory, so the rename itself survives a crash).
     pub fn save(&self, dir: &Path) -> Result<()> {
+        self.save_as(dir, WRAPPED_KEY_FILE)
+    }
+
+    fn save_as(&self, dir: &Path, name: &str) -> Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let tmp = dir.join(format!("{WRAPPED_KEY_FILE}.tmp"));
+        let tmp = dir.join(format!("{name}.tmp"));
         {
             use std::io::Write as _;
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&tmp)?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
         }
-        std::fs::rename(&tmp, dir.join(WRAPPED_KEY_FILE))?;
-        Ok(())
+        std::fs::rename(&tmp, dir.join(name))?;
+        sync_dir(dir)
+    }
+}
+
+/// fsync of a directory, so a rename or unlink in it is durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn remove_durably(dir: &Path, name: &str) -> Result<()> {
+    match std::fs::remove_file(dir.join(name)) {
+        Ok(()) => sync_dir(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Passphrase mode as a place that keeps the key: `key.wrapped` (and
+/// `key.wrapped.rotating` during a rotation) next to the database.
+pub(crate) struct PassphraseHome<'a> {
+    dir: std::path::PathBuf,
+    passphrase: &'a str,
+    cost: KdfCost,
+}
+
+impl<'a> PassphraseHome<'a> {
+    pub(crate) fn next_to(db: &Path, passphrase: &'a str, cost: KdfCost) -> Self {
+        let dir = match db.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => std::path::PathBuf::from("."),
+        };
+        Self { dir, passphrase, cost }
+    }
+
+    fn file(slot: Slot) -> &'static str {
+        if slot == Slot::Current { WRAPPED_KEY_FILE } else { PENDING_KEY_FILE }
+    }
+}
+
+impl KeyHome for PassphraseHome<'_> {
+    fn load(&self, slot: Slot) -> Result<Option<StoreKey>> {
+        match WrappedKey::load_file(&self.dir.join(Self::file(slot))) {
+            Ok(wrapped) => wrapped.unwrap_key(self.passphrase).map(Some),
+            Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn save(&self, slot: Slot, key: &StoreKey) -> Result<()> {
+        WrappedKey::wrap(key, self.passphrase, self.cost)?.save_as(&self.dir, Self::file(slot))
+    }
+
+    fn delete(&self, slot: Slot) -> Result<()> {
+        remove_durably(&self.dir, Self::file(slot))
     }
 }
 
@@ -119,17 +191,21 @@ pub fn change_passphrase(dir: &Path, old: &str, new: &str, cost: KdfCost) -> Res
     WrappedKey::wrap(&key, new, cost)?.save(dir)
 }
 
-/// Moves the key from passphrase mode into the OS keychain.
+/// Moves the key from passphrase mode into the OS keychain. The wrapped
+/// file is removed only once the keychain has the key (read back).
 pub fn move_to_keychain(dir: &Path, passphrase: &str, keychain: &Keychain) -> Result<()> {
     let key = WrappedKey::load(dir)?.unwrap_key(passphrase)?;
-    keychain.store(&key)?;
-    std::fs::remove_file(dir.join(WRAPPED_KEY_FILE))?;
-    Ok(())
+    KeyHome::save(keychain, Slot::Current, &key)?;
+    remove_durably(dir, WRAPPED_KEY_FILE)
 }
 
-/// Moves the key from the OS keychain into passphrase mode.
+/// Moves the key from the OS keychain into passphrase mode. The keychain
+/// entry is deleted only once the wrapped file is durable and unwraps.
 pub fn move_to_passphrase(dir: &Path, keychain: &Keychain, passphrase: &str, cost: KdfCost) -> Result<()> {
     let key = keychain.load()?;
     WrappedKey::wrap(&key, passphrase, cost)?.save(dir)?;
+    if WrappedKey::load(dir)?.unwrap_key(passphrase)? != key {
+        return Err(StoreError::Corrupt("the wrapped key did not read back".into()));
+    }
     keychain.delete()
 }

@@ -1,27 +1,39 @@
 //! The SQLCipher store.
 
 use crate::error::{Result, StoreError};
-use crate::key::StoreKey;
-use crate::{Batch, MessageStatus, Op, Store, StoredMessage, query_terms};
+use crate::key::{KeyHome, Keychain, Slot, StoreKey};
+use crate::passphrase::{KdfCost, PassphraseHome};
+use crate::{
+    Attachment, AttachmentData, AttachmentFile, Batch, MessageStatus, Op, PurgeReport, Store, StoredMessage,
+    query_terms,
+};
 use belfry_protocol::cert::Timestamp;
-use belfry_protocol::{DeviceId, Ed25519Public, MessageId, RoomId, UserId};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use belfry_protocol::{BlobId, DeviceId, Ed25519Public, Hash256, MessageId, RoomId, UserId};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use std::collections::HashSet;
 use std::fmt;
-use std::path::Path;
+use std::fs;
+use std::io::{self, Read, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 /// Numbered migrations, applied in order in one transaction.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_initial.sql"),
+    include_str!("../migrations/002_fts_secure_delete_attachments.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const INBOX_CURSOR: &str = "inbox_cursor";
 
-/// A SQLCipher database holding one profile's data.
+/// A SQLCipher database holding one profile's data, and next to it
+/// (`<database>.attachments/`) the attachment ciphertext files.
 pub struct SqlStore {
     conn: Mutex<Connection>,
     path: String,
+    files: PathBuf,
 }
 
 impl fmt::Debug for SqlStore {
@@ -38,23 +50,49 @@ impl SqlStore {
     /// Opens (or creates) the database at `path` with `key`. A wrong key is
     /// reported as [`StoreError::WrongKey`] before anything is written.
     pub fn open(path: &Path, key: &StoreKey) -> Result<Self> {
-        Self::open_inner(path, Some(key))
+        Self::open_inner(path, Some(key), MIGRATIONS.len())
     }
 
     /// The same database without encryption: the benchmark's baseline.
     /// Only with the `testing` feature; never in a shipped build.
     #[cfg(feature = "testing")]
     pub fn open_unencrypted_baseline(path: &Path) -> Result<Self> {
-        Self::open_inner(path, None)
+        Self::open_inner(path, None, MIGRATIONS.len())
     }
 
-    fn open_inner(path: &Path, key: Option<&StoreKey>) -> Result<Self> {
+    /// SQLCipher without `cipher_memory_security`, to show in the benchmark
+    /// what that setting costs. Only with the `testing` feature; the store
+    /// itself always turns it on.
+    #[cfg(feature = "testing")]
+    pub fn open_without_memory_security_for_benchmark(path: &Path, key: &StoreKey) -> Result<Self> {
+        Self::open_keyed(path, Some(key), MIGRATIONS.len(), false)
+    }
+
+    /// Test support: a database as an older build left it, at schema
+    /// `version`, to test the migrations from every earlier version.
+    #[cfg(feature = "testing")]
+    pub fn open_at_version_for_tests(path: &Path, key: &StoreKey, version: usize) -> Result<Self> {
+        Self::open_inner(path, Some(key), version.min(MIGRATIONS.len()))
+    }
+
+    /// The directory holding this database's attachment files.
+    pub fn attachment_dir(&self) -> &Path {
+        &self.files
+    }
+
+    fn open_inner(path: &Path, key: Option<&StoreKey>, migrations: usize) -> Result<Self> {
+        Self::open_keyed(path, key, migrations, true)
+    }
+
+    fn open_keyed(path: &Path, key: Option<&StoreKey>, migrations: usize, memory_security: bool) -> Result<Self> {
         let shown = path.display().to_string();
         let conn = Connection::open(path)?;
         if let Some(key) = key {
             // Keying writes nothing; the first read proves the key.
-            conn.execute_batch(&format!("PRAGMA key = \"{}\";", key.sqlcipher_literal().as_str()))?;
-            conn.pragma_update(None, "cipher_memory_security", "ON")?;
+            conn.execute_batch(&key.pragma("key"))?;
+            if memory_security {
+                conn.pragma_update(None, "cipher_memory_security", "ON")?;
+            }
         }
         if conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).is_err() {
             return Err(StoreError::WrongKey { path: shown });
@@ -64,8 +102,11 @@ impl SqlStore {
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let store = Self { conn: Mutex::new(conn), path: shown };
-        store.migrate()?;
+        let mut files = path.as_os_str().to_owned();
+        files.push(".attachments");
+        let store = Self { conn: Mutex::new(conn), path: shown, files: PathBuf::from(files) };
+        store.migrate(&MIGRATIONS[..migrations])?;
+        store.remove_unreferenced_files()?;
         Ok(store)
     }
 
@@ -73,14 +114,14 @@ impl SqlStore {
         self.conn.lock().map_err(|_| StoreError::Corrupt("a previous store operation panicked".into()))
     }
 
-    fn migrate(&self) -> Result<()> {
+    fn migrate(&self, migrations: &[&str]) -> Result<()> {
         let mut conn = self.conn()?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        for (i, sql) in migrations.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
         }
@@ -103,6 +144,78 @@ impl SqlStore {
         Ok(())
     }
 
+    /// The full-text index agrees with the messages it indexes (FTS5's own
+    /// `integrity-check` against the content table).
+    pub fn check_search_index(&self) -> Result<()> {
+        self.conn()?
+            .execute_batch("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1);")
+            .map_err(|e| StoreError::Corrupt(format!("search index: {e}")))
+    }
+
+    /// Deletes attachment files no record refers to: files written for a
+    /// batch that never committed, or whose record was deleted by a batch
+    /// that committed just before a crash.
+    fn remove_unreferenced_files(&self) -> Result<()> {
+        let entries = match fs::read_dir(&self.files) {
+            Ok(entries) => entries.collect::<io::Result<Vec<_>>>()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let referenced = self.referenced_files()?;
+        let mut removed = false;
+        for entry in entries {
+            if !referenced.contains(entry.file_name().to_string_lossy().as_ref()) {
+                fs::remove_file(entry.path())?;
+                removed = true;
+            }
+        }
+        if removed {
+            sync_dir(&self.files)?;
+        }
+        Ok(())
+    }
+
+    fn referenced_files(&self) -> Result<HashSet<String>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT file FROM attachments WHERE file IS NOT NULL")?;
+        let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(names)
+    }
+
+    /// Deletes attachment files whose records a committed transaction removed.
+    fn remove_files(&self, files: &[AttachmentFile]) -> Result<usize> {
+        let mut removed = 0;
+        for f in files {
+            match fs::remove_file(self.files.join(f.as_str())) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if removed > 0 {
+            sync_dir(&self.files)?;
+        }
+        Ok(removed)
+    }
+
+    /// Test support: runs SQL directly, as an older build would have.
+    #[cfg(feature = "testing")]
+    pub fn execute_batch_for_tests(&self, sql: &str) -> Result<()> {
+        Ok(self.conn()?.execute_batch(sql)?)
+    }
+
+    /// Test support: the raw bytes of the full-text index's segments.
+    #[cfg(feature = "testing")]
+    pub fn search_index_bytes_for_tests(&self) -> Result<Vec<u8>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT block FROM messages_fts_data")?;
+        let blocks = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(blocks.concat())
+    }
+
     /// Test support: pretend a newer build wrote this database.
     #[cfg(feature = "testing")]
     pub fn set_user_version_for_tests(&self, version: i64) -> Result<()> {
@@ -111,11 +224,88 @@ impl SqlStore {
     }
 
     /// Re-encrypts the whole database under a new key (`PRAGMA rekey`).
-    /// The caller stores the new key (keychain) after this returns.
+    ///
+    /// Low level: until the new key is stored, it exists only in this
+    /// process. Prefer [`rotate_key_in_keychain`](Self::rotate_key_in_keychain)
+    /// or [`rotate_key_with_passphrase`](Self::rotate_key_with_passphrase),
+    /// which survive a crash at any point.
     pub fn rekey(&self, new: &StoreKey) -> Result<()> {
         let conn = self.conn()?;
-        conn.execute_batch(&format!("PRAGMA rekey = \"{}\";", new.sqlcipher_literal().as_str()))?;
+        conn.execute_batch(&new.pragma("rekey"))?;
         Ok(())
+    }
+
+    /// Opens the database at `path` with its key from the OS keychain, or
+    /// creates both: a new random key goes into the keychain (and is read
+    /// back) before the database is created. No keychain is
+    /// [`StoreError::NoKeychain`]; the key is never written anywhere else.
+    /// Finishes a key rotation a crash interrupted.
+    pub fn open_with_keychain(path: &Path, keychain: &Keychain) -> Result<Self> {
+        Self::open_from(path, keychain)
+    }
+
+    /// Opens the database at `path` in passphrase mode: its key is wrapped
+    /// with Argon2id in `key.wrapped` next to it (`cost` applies to a new
+    /// key). A wrong passphrase is [`StoreError::WrongPassphrase`], and
+    /// nothing is written. Finishes a key rotation a crash interrupted.
+    pub fn open_with_passphrase(path: &Path, passphrase: &str, cost: KdfCost) -> Result<Self> {
+        Self::open_from(path, &PassphraseHome::next_to(path, passphrase, cost))
+    }
+
+    /// Rotates the database key kept in the keychain: the new key is stored
+    /// as pending, the database re-encrypted, then the new key replaces the
+    /// old. After a crash at any point, [`open_with_keychain`](Self::open_with_keychain)
+    /// opens the database and completes or abandons the rotation.
+    pub fn rotate_key_in_keychain(&self, keychain: &Keychain) -> Result<()> {
+        self.rotate_in(keychain)
+    }
+
+    /// [`rotate_key_in_keychain`](Self::rotate_key_in_keychain) for passphrase mode.
+    pub fn rotate_key_with_passphrase(&self, passphrase: &str, cost: KdfCost) -> Result<()> {
+        self.rotate_in(&PassphraseHome::next_to(Path::new(&self.path), passphrase, cost))
+    }
+
+    fn open_from(path: &Path, home: &dyn KeyHome) -> Result<Self> {
+        let current = home.load(Slot::Current)?;
+        if let Some(key) = &current {
+            match Self::open(path, key) {
+                Ok(store) => {
+                    // A rotation that never reached the rekey: abandon it.
+                    home.delete(Slot::Pending)?;
+                    return Ok(store);
+                }
+                Err(StoreError::WrongKey { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // The current key is missing or does not open the database: a
+        // rotation may have re-encrypted it and crashed before promoting.
+        if let Some(next) = home.load(Slot::Pending)? {
+            let store = Self::open(path, &next)?;
+            home.save(Slot::Current, &next)?;
+            home.delete(Slot::Pending)?;
+            return Ok(store);
+        }
+        match current {
+            Some(_) => Err(StoreError::WrongKey { path: path.display().to_string() }),
+            None if path.exists() => Err(StoreError::KeyMissing(format!(
+                "{} exists, but its key is not where this key source keeps it",
+                path.display()
+            ))),
+            None => {
+                let key = StoreKey::random();
+                home.save(Slot::Current, &key)?;
+                Self::open(path, &key)
+            }
+        }
+    }
+
+    fn rotate_in(&self, home: &dyn KeyHome) -> Result<()> {
+        let new = StoreKey::random();
+        home.save(Slot::Pending, &new)?;
+        self.rekey(&new)?;
+        home.save(Slot::Current, &new)?;
+        home.delete(Slot::Pending)
     }
 }
 
@@ -148,10 +338,178 @@ macro_rules! message_columns {
     };
 }
 
+/// The attachment columns, in `attachment_from` order.
+macro_rules! attachment_columns {
+    () => {
+        "id, message, name, mime, size, key, sha256, file, inline_data"
+    };
+}
+
+fn attachment_from(row: &Row<'_>) -> rusqlite::Result<Attachment> {
+    let bad = |i: usize, what: &str| rusqlite::Error::InvalidColumnType(i, what.into(), rusqlite::types::Type::Text);
+    let file: Option<String> = row.get(7)?;
+    let inline: Option<Vec<u8>> = row.get(8)?;
+    let data = match (file, inline) {
+        (Some(f), None) => AttachmentData::File(AttachmentFile::parse(&f).map_err(|_| bad(7, "file"))?),
+        (None, Some(b)) => AttachmentData::Inline(b),
+        (None, None) => AttachmentData::Remote,
+        (Some(_), Some(_)) => return Err(bad(8, "inline_data")),
+    };
+    Ok(Attachment {
+        id: BlobId(row.get(0)?),
+        message: MessageId(row.get(1)?),
+        name: row.get(2)?,
+        mime: row.get(3)?,
+        size: u64::try_from(row.get::<_, i64>(4)?).map_err(|_| bad(4, "size"))?,
+        key: row.get(5)?,
+        sha256: Hash256(row.get(6)?),
+        data,
+    })
+}
+
+/// Adds a message's text to the search index (`seq` is its rowid there).
+fn index_body(tx: &Transaction<'_>, seq: i64, body: &str) -> Result<()> {
+    tx.prepare_cached("INSERT INTO messages_fts (rowid, body) VALUES (?1, ?2)")?.execute(params![seq, body])?;
+    Ok(())
+}
+
+/// Removes a message's text from the search index. The index keeps no copy
+/// of the text, so the text it was indexed with must be given; with
+/// 'secure-delete' the tokens leave the index at once.
+fn unindex_body(tx: &Transaction<'_>, seq: i64, body: &str) -> Result<()> {
+    tx.prepare_cached("INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', ?1, ?2)")?
+        .execute(params![seq, body])?;
+    Ok(())
+}
+
+fn put_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<()> {
+    let sent_at = to_i64(m.sent_at.0)?;
+    let expires_at = m.expires_at.map(|t| to_i64(t.0)).transpose()?;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO messages (id, room, sender, sent_at, status, body, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            m.id.as_bytes(),
+            m.room.as_bytes(),
+            m.sender.as_str(),
+            sent_at,
+            m.status.code(),
+            m.body,
+            expires_at
+        ])?;
+    if inserted == 1 {
+        return index_body(tx, tx.last_insert_rowid(), &m.body);
+    }
+    // A replacement (an edit, or a redelivery): same row, so the message
+    // keeps its attachments and its place.
+    let (seq, old_body): (i64, String) = tx
+        .prepare_cached("SELECT seq, body FROM messages WHERE id = ?1")?
+        .query_row(params![m.id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    tx.prepare_cached(
+        "UPDATE messages SET room = ?2, sender = ?3, sent_at = ?4, status = ?5, body = ?6, expires_at = ?7 \
+         WHERE seq = ?1",
+    )?
+    .execute(params![seq, m.room.as_bytes(), m.sender.as_str(), sent_at, m.status.code(), m.body, expires_at])?;
+    if old_body != m.body {
+        unindex_body(tx, seq, &old_body)?;
+        index_body(tx, seq, &m.body)?;
+    }
+    Ok(())
+}
+
+/// Deletes one message, its search entry and its attachment records;
+/// returns the files to delete once the transaction has committed.
+fn delete_message(tx: &Transaction<'_>, id: &MessageId, report: &mut PurgeReport) -> Result<Vec<AttachmentFile>> {
+    let Some((seq, body)) = tx
+        .prepare_cached("SELECT seq, body FROM messages WHERE id = ?1")?
+        .query_row(params![id.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .optional()?
+    else {
+        return Ok(Vec::new());
+    };
+    let files = tx
+        .prepare_cached("SELECT file FROM attachments WHERE message = ?1 AND file IS NOT NULL")?
+        .query_map(params![id.as_bytes()], |r| r.get::<_, String>(0))?
+        .map(|f| AttachmentFile::parse(&f?))
+        .collect::<Result<Vec<_>>>()?;
+    report.attachments +=
+        tx.prepare_cached("DELETE FROM attachments WHERE message = ?1")?.execute(params![id.as_bytes()])?;
+    unindex_body(tx, seq, &body)?;
+    report.messages += tx.prepare_cached("DELETE FROM messages WHERE seq = ?1")?.execute(params![seq])?;
+    Ok(files)
+}
+
+/// fsync of a directory, so a rename or unlink in it is durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+impl SqlStore {
+    fn put_attachment(&self, tx: &Transaction<'_>, a: &Attachment, unlink: &mut Vec<AttachmentFile>) -> Result<()> {
+        let message_exists = tx
+            .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?
+            .query_row(params![a.message.as_bytes()], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !message_exists {
+            return Err(StoreError::Conflict(format!("attachment {} belongs to a message that is not stored", a.id)));
+        }
+        let (file, inline) = match &a.data {
+            AttachmentData::Remote => (None, None),
+            AttachmentData::Inline(bytes) => (None, Some(bytes.as_slice())),
+            AttachmentData::File(f) => {
+                if !self.files.join(f.as_str()).is_file() {
+                    return Err(StoreError::Conflict(format!("attachment {}: its file was never written", a.id)));
+                }
+                (Some(f.as_str()), None)
+            }
+        };
+        let old: Option<Option<String>> = tx
+            .prepare_cached("SELECT file FROM attachments WHERE id = ?1")?
+            .query_row(params![a.id.as_bytes()], |r| r.get(0))
+            .optional()?;
+        if let Some(Some(old)) = old
+            && Some(old.as_str()) != file
+        {
+            unlink.push(AttachmentFile::parse(&old)?);
+        }
+        tx.prepare_cached(
+            "INSERT INTO attachments (id, message, name, mime, size, key, sha256, file, inline_data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (id) DO UPDATE SET message = excluded.message, name = excluded.name, mime = excluded.mime, \
+             size = excluded.size, key = excluded.key, sha256 = excluded.sha256, file = excluded.file, \
+             inline_data = excluded.inline_data",
+        )?
+        .execute(params![
+            a.id.as_bytes(),
+            a.message.as_bytes(),
+            a.name,
+            a.mime,
+            to_i64(a.size)?,
+            a.key,
+            a.sha256.as_bytes(),
+            file,
+            inline
+        ])?;
+        Ok(())
+    }
+}
+
 impl Store for SqlStore {
     fn commit(&self, batch: Batch) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Files of deleted or replaced attachments: removed only once the
+        // transaction is durable (a crash in between leaves files that the
+        // next open removes, never a record without its file).
+        let mut unlink = Vec::new();
+        let mut report = PurgeReport::default();
         for op in batch.0 {
             crate::check(&op)?;
             match op {
@@ -160,9 +518,16 @@ impl Store for SqlStore {
                         .execute(params![pickle])?;
                 }
                 Op::PutOlmSession { peer_user, peer_device, session_id, pickle } => {
-                    tx.prepare_cached("INSERT OR REPLACE INTO olm_sessions (peer_user, peer_device, session_id, pickle) VALUES (?1, ?2, ?3, ?4)")?.execute(
-                        params![peer_user.as_str(), peer_device.as_str(), session_id, pickle],
-                    )?;
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO olm_sessions (peer_user, peer_device, session_id, pickle) \
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        peer_user.as_str(),
+                        peer_device.as_str(),
+                        session_id,
+                        pickle
+                    ])?;
                 }
                 Op::PutInboundSession { session, room, pickle } => {
                     tx.prepare_cached(
@@ -178,21 +543,9 @@ impl Store for SqlStore {
                     tx.prepare_cached("INSERT OR IGNORE INTO seen_indices (session, idx) VALUES (?1, ?2)")?
                         .execute(params![session.as_bytes(), index])?;
                 }
-                Op::PutMessage(m) => {
-                    tx.prepare_cached(
-                        "INSERT OR REPLACE INTO messages (id, room, sender, sent_at, status, body, expires_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?
-                    .execute(params![
-                        m.id.as_bytes(),
-                        m.room.as_bytes(),
-                        m.sender.as_str(),
-                        to_i64(m.sent_at.0)?,
-                        m.status.code(),
-                        m.body,
-                        m.expires_at.map(|t| to_i64(t.0)).transpose()?
-                    ])?;
-                }
+                Op::PutMessage(m) => put_message(&tx, &m)?,
+                Op::DeleteMessage(id) => unlink.extend(delete_message(&tx, &id, &mut report)?),
+                Op::PutAttachment(a) => self.put_attachment(&tx, &a, &mut unlink)?,
                 Op::SetStatus { id, status } => {
                     tx.prepare_cached("UPDATE messages SET status = ?2 WHERE id = ?1")?
                         .execute(params![id.as_bytes(), status.code()])?;
@@ -215,6 +568,8 @@ impl Store for SqlStore {
             }
         }
         tx.commit()?;
+        drop(conn);
+        self.remove_files(&unlink)?;
         Ok(())
     }
 
@@ -262,7 +617,7 @@ impl Store for SqlStore {
     fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
         let conn = self.conn()?;
         let sql = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1");
-        Ok(conn.query_row(sql, params![id.as_bytes()], message_from).optional()?)
+        Ok(conn.prepare_cached(sql)?.query_row(params![id.as_bytes()], message_from).optional()?)
     }
 
     fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<StoredMessage>> {
@@ -272,28 +627,31 @@ impl Store for SqlStore {
             message_columns!(),
             " FROM messages WHERE room = ?1 ORDER BY sent_at DESC, id DESC LIMIT ?2"
         );
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![room.as_bytes(), i64::try_from(limit).unwrap_or(i64::MAX)], message_from)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn search(&self, query: &str, limit: usize) -> Result<Vec<StoredMessage>> {
-        // Each word becomes a quoted FTS5 string, so user input is never
-        // parsed as FTS5 syntax.
+        // Each term is one index token (letters and digits only), quoted:
+        // user input is never parsed as FTS5 syntax.
         let terms = query_terms(query);
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let fts: String =
-            terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" AND ");
+        let fts: String = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" AND ");
         let conn = self.conn()?;
+        // Newest stored first, in the index's own rowid order: the LIMIT
+        // stops the index scan early, and only the hits returned are read
+        // (and decrypted) from the messages table.
         let sql = concat!(
             "SELECT ",
             message_columns!(),
-            " FROM messages WHERE rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1) \
-             ORDER BY sent_at DESC, id DESC LIMIT ?2"
+            " FROM messages WHERE seq IN \
+             (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2) \
+             ORDER BY seq DESC"
         );
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![fts, i64::try_from(limit).unwrap_or(i64::MAX)], message_from)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -322,11 +680,76 @@ impl Store for SqlStore {
         Ok(self.conn()?.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
     }
 
-    fn purge_expired(&self, now: Timestamp) -> Result<usize> {
+    fn attachment(&self, id: &BlobId) -> Result<Option<Attachment>> {
         let conn = self.conn()?;
-        Ok(conn.execute(
-            "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-            params![to_i64(now.0)?],
-        )?)
+        let sql = concat!("SELECT ", attachment_columns!(), " FROM attachments WHERE id = ?1");
+        Ok(conn.prepare_cached(sql)?.query_row(params![id.as_bytes()], attachment_from).optional()?)
+    }
+
+    fn attachments_of(&self, message: &MessageId) -> Result<Vec<Attachment>> {
+        let conn = self.conn()?;
+        let sql = concat!("SELECT ", attachment_columns!(), " FROM attachments WHERE message = ?1 ORDER BY id");
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![message.as_bytes()], attachment_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn write_attachment_file(&self, ciphertext: &mut dyn Read) -> Result<AttachmentFile> {
+        let mut dir = fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(&self.files)?;
+        let name = AttachmentFile::random();
+        let path = self.files.join(name.as_str());
+        let tmp = self.files.join(format!("{}.tmp", name.as_str()));
+        let written = (|| {
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
+            io::copy(ciphertext, &mut file)?;
+            file.flush()?;
+            file.sync_all()?;
+            fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        sync_dir(&self.files)?;
+        Ok(name)
+    }
+
+    fn open_attachment(&self, id: &BlobId) -> Result<Option<Box<dyn Read + Send>>> {
+        Ok(match self.attachment(id)?.map(|a| a.data) {
+            None | Some(AttachmentData::Remote) => None,
+            Some(AttachmentData::Inline(bytes)) => Some(Box::new(io::Cursor::new(bytes))),
+            Some(AttachmentData::File(f)) => Some(Box::new(fs::File::open(self.files.join(f.as_str()))?)),
+        })
+    }
+
+    fn purge_expired(&self, now: Timestamp) -> Result<PurgeReport> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let expired: Vec<MessageId> = tx
+            .prepare_cached("SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1")?
+            .query_map(params![to_i64(now.0)?], |r| Ok(MessageId(r.get(0)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut report = PurgeReport::default();
+        let mut unlink = Vec::new();
+        for id in &expired {
+            unlink.extend(delete_message(&tx, id, &mut report)?);
+        }
+        tx.commit()?;
+        if report.messages > 0 {
+            // Move the deleted pages out of the WAL into the database file
+            // (where secure_delete has zeroed them) and truncate the WAL.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        drop(conn);
+        report.files = self.remove_files(&unlink)?;
+        Ok(report)
     }
 }

@@ -7,9 +7,10 @@
 // Test support: a failed fixture should stop the test loudly.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{Batch, MessageStatus, Op, Store, StoredMessage};
+use crate::{Attachment, AttachmentData, Batch, MessageStatus, Op, PurgeReport, Store, StoreError, StoredMessage};
 use belfry_protocol::cert::Timestamp;
-use belfry_protocol::{DeviceId, Ed25519Public, MessageId, RoomId, UserId};
+use belfry_protocol::{BlobId, DeviceId, Ed25519Public, Hash256, MessageId, RoomId, UserId};
+use std::io::Read;
 use std::sync::Arc;
 
 /// Opens a store; opening again after the previous handle is dropped is
@@ -101,6 +102,30 @@ macro_rules! store_test_suite {
             #[test]
             fn expired_messages_are_purged() {
                 expired_messages_are_purged_with(&$backend)
+            }
+            #[test]
+            fn purge_deletes_text_attachments_and_files() {
+                purge_deletes_text_attachments_and_files_with(&$backend)
+            }
+            #[test]
+            fn attachments_round_trip_and_survive_reopen() {
+                attachments_round_trip_and_survive_reopen_with(&$backend)
+            }
+            #[test]
+            fn an_attachment_without_its_message_or_file_is_refused() {
+                an_attachment_without_its_message_or_file_is_refused_with(&$backend)
+            }
+            #[test]
+            fn deleting_a_message_deletes_its_text_and_attachments() {
+                deleting_a_message_deletes_its_text_and_attachments_with(&$backend)
+            }
+            #[test]
+            fn search_returns_the_latest_stored_first() {
+                search_returns_the_latest_stored_first_with(&$backend)
+            }
+            #[test]
+            fn punctuation_in_a_query_is_just_a_separator() {
+                punctuation_in_a_query_is_just_a_separator_with(&$backend)
             }
         }
     };
@@ -249,8 +274,163 @@ pub fn expired_messages_are_purged_with(b: &dyn Backend) {
         s.commit(Batch::new().with(Op::PutMessage(gone)).with(Op::PutMessage(later)).with(Op::PutMessage(kept)))
             .is_ok()
     );
-    assert_eq!(s.purge_expired(Timestamp(100)).ok(), Some(1));
+    assert_eq!(s.purge_expired(Timestamp(100)).ok(), Some(PurgeReport { messages: 1, attachments: 0, files: 0 }));
     assert_eq!(s.message(&MessageId([1; 16])).ok(), Some(None));
     assert_eq!(s.search("secret", 10).ok().map(|v| v.len()), Some(0), "purged text still searchable");
     assert_eq!(s.search("disappearing", 10).ok().map(|v| v.len()), Some(1));
+}
+
+/// An attachment fixture.
+pub fn attachment(n: u8, message: u8, name: &str, data: AttachmentData) -> Attachment {
+    Attachment {
+        id: BlobId([n; 16]),
+        message: MessageId([message; 16]),
+        name: name.into(),
+        mime: "application/pdf".into(),
+        size: 1234,
+        key: vec![n; 32],
+        sha256: Hash256([n; 32]),
+        data,
+    }
+}
+
+fn read_all(s: &dyn Store, id: u8) -> Option<Vec<u8>> {
+    let mut reader = s.open_attachment(&BlobId([id; 16])).unwrap()?;
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).unwrap();
+    Some(out)
+}
+
+#[allow(missing_docs)]
+pub fn attachments_round_trip_and_survive_reopen_with(b: &dyn Backend) {
+    let s = b.open();
+    let file = s.write_attachment_file(&mut &b"file ciphertext"[..]).unwrap();
+    let on_disk = attachment(1, 1, "report.pdf", AttachmentData::File(file));
+    let inline = attachment(2, 1, "thumb.jpg", AttachmentData::Inline(b"inline ciphertext".to_vec()));
+    let remote = attachment(3, 1, "video.mp4", AttachmentData::Remote);
+    s.commit(
+        Batch::new()
+            .with(Op::PutMessage(message(1, 1, "see attached", 10)))
+            .with(Op::PutAttachment(on_disk.clone()))
+            .with(Op::PutAttachment(inline.clone()))
+            .with(Op::PutAttachment(remote.clone())),
+    )
+    .unwrap();
+    // An edit of the message keeps its attachments.
+    s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "see attached (edited)", 10)))).unwrap();
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.attachment(&BlobId([1; 16])).unwrap(), Some(on_disk.clone()));
+    assert_eq!(s.attachments_of(&MessageId([1; 16])).unwrap(), vec![on_disk, inline, remote]);
+    assert_eq!(read_all(&*s, 1).as_deref(), Some(&b"file ciphertext"[..]));
+    assert_eq!(read_all(&*s, 2).as_deref(), Some(&b"inline ciphertext"[..]));
+    assert_eq!(read_all(&*s, 3), None, "a remote attachment has no local content");
+    assert_eq!(read_all(&*s, 4), None);
+}
+
+#[allow(missing_docs)]
+pub fn an_attachment_without_its_message_or_file_is_refused_with(b: &dyn Backend) {
+    let s = b.open();
+    let orphan = attachment(1, 9, "orphan.pdf", AttachmentData::Inline(vec![1]));
+    let err = s.commit(Batch::new().with(Op::SetInboxCursor(5)).with(Op::PutAttachment(orphan))).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(s.inbox_cursor().unwrap(), 0, "a refused batch was partly applied");
+    // A well-formed file name the store never wrote.
+    s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "m", 1)))).unwrap();
+    let never_written = crate::AttachmentFile::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let err = s
+        .commit(Batch::new().with(Op::PutAttachment(attachment(1, 1, "a", AttachmentData::File(never_written)))))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(s.attachment(&BlobId([1; 16])).unwrap(), None);
+}
+
+#[allow(missing_docs)]
+pub fn purge_deletes_text_attachments_and_files_with(b: &dyn Backend) {
+    let s = b.open();
+    let mut gone = message(1, 1, "vanishing dossier", 10);
+    gone.expires_at = Some(Timestamp(100));
+    let kept = message(2, 1, "permanent dossier", 10);
+    let file = s.write_attachment_file(&mut &b"secret scan"[..]).unwrap();
+    let kept_file = s.write_attachment_file(&mut &b"kept scan"[..]).unwrap();
+    s.commit(
+        Batch::new()
+            .with(Op::PutMessage(gone))
+            .with(Op::PutMessage(kept))
+            .with(Op::PutAttachment(attachment(1, 1, "scan.pdf", AttachmentData::File(file))))
+            .with(Op::PutAttachment(attachment(2, 1, "thumb.jpg", AttachmentData::Inline(vec![7; 10]))))
+            .with(Op::PutAttachment(attachment(3, 2, "kept.pdf", AttachmentData::File(kept_file)))),
+    )
+    .unwrap();
+    assert_eq!(s.purge_expired(Timestamp(99)).unwrap(), PurgeReport::default(), "purged before its time");
+    assert_eq!(s.purge_expired(Timestamp(100)).unwrap(), PurgeReport { messages: 1, attachments: 2, files: 1 });
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.message(&MessageId([1; 16])).unwrap(), None);
+    assert_eq!(s.search("vanishing", 10).unwrap(), vec![]);
+    assert_eq!(s.search("dossier", 10).unwrap().len(), 1);
+    assert_eq!(s.attachments_of(&MessageId([1; 16])).unwrap(), vec![]);
+    assert_eq!(read_all(&*s, 1), None);
+    assert_eq!(read_all(&*s, 3).as_deref(), Some(&b"kept scan"[..]));
+}
+
+#[allow(missing_docs)]
+pub fn deleting_a_message_deletes_its_text_and_attachments_with(b: &dyn Backend) {
+    let s = b.open();
+    let file = s.write_attachment_file(&mut &b"ciphertext"[..]).unwrap();
+    s.commit(
+        Batch::new()
+            .with(Op::PutMessage(message(1, 1, "retracted statement", 10)))
+            .with(Op::PutMessage(message(2, 1, "other statement", 20)))
+            .with(Op::PutAttachment(attachment(1, 1, "draft.pdf", AttachmentData::File(file)))),
+    )
+    .unwrap();
+    s.commit(Batch::new().with(Op::DeleteMessage(MessageId([1; 16]))).with(Op::DeleteMessage(MessageId([9; 16]))))
+        .unwrap();
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.message(&MessageId([1; 16])).unwrap(), None);
+    assert_eq!(s.search("retracted", 10).unwrap(), vec![]);
+    assert_eq!(s.search("statement", 10).unwrap().len(), 1);
+    assert_eq!(s.attachment(&BlobId([1; 16])).unwrap(), None);
+    assert_eq!(read_all(&*s, 1), None);
+    // The id can be used again, and the new text is found.
+    s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "restated", 30)))).unwrap();
+    assert_eq!(s.search("restated", 10).unwrap().len(), 1);
+}
+
+#[allow(missing_docs)]
+pub fn punctuation_in_a_query_is_just_a_separator_with(b: &dyn Backend) {
+    let s = b.open();
+    s.commit(
+        Batch::new()
+            .with(Op::PutMessage(message(1, 1, "Re: the e-mail from the ministry", 10)))
+            .with(Op::PutMessage(message(2, 1, "mail me the minutes", 20))),
+    )
+    .unwrap();
+    let ids = |q: &str| -> Vec<u8> { s.search(q, 10).unwrap().iter().map(|m| m.id.0[0]).collect() };
+    assert_eq!(ids("e-mail"), vec![1]);
+    assert_eq!(ids("RE: ministry!"), vec![1]);
+    assert_eq!(ids("mail"), vec![2, 1]);
+    assert_eq!(ids("\"unbalanced"), Vec::<u8>::new());
+    assert_eq!(ids("NEAR(mail minutes)"), Vec::<u8>::new(), "FTS5 operators are words here");
+    assert_eq!(ids("***"), Vec::<u8>::new());
+}
+
+#[allow(missing_docs)]
+pub fn search_returns_the_latest_stored_first_with(b: &dyn Backend) {
+    let s = b.open();
+    s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "cable one", 50)))).unwrap();
+    // Arrives later with an older timestamp (a backlog after a week offline).
+    s.commit(Batch::new().with(Op::PutMessage(message(2, 1, "cable two", 10)))).unwrap();
+    s.commit(Batch::new().with(Op::PutMessage(message(3, 2, "cable three", 30)))).unwrap();
+    let ids = |q: &str, n: usize| -> Vec<u8> { s.search(q, n).unwrap().iter().map(|m| m.id.0[0]).collect() };
+    assert_eq!(ids("cable", 10), vec![3, 2, 1]);
+    assert_eq!(ids("cable", 2), vec![3, 2]);
+    // An edit keeps the message's place.
+    s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "cable one, corrected", 50)))).unwrap();
+    assert_eq!(ids("cable", 10), vec![3, 2, 1]);
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.search("cable", 10).unwrap().iter().map(|m| m.id.0[0]).collect::<Vec<_>>(), vec![3, 2, 1]);
 }

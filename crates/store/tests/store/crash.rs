@@ -1,8 +1,10 @@
 //! Crash safety: a child process commits batches in a loop (a message, the
-//! account pickle and the inbox cursor together, as the engine does when it
-//! decrypts) and reports each commit; it is killed with SIGKILL at random
-//! points. After every kill the store opens, both integrity checks pass,
-//! every reported commit is there, and no batch is half applied.
+//! account pickle, the Megolm ratchet, the seen index and the inbox cursor
+//! together, as the engine does when it decrypts; sometimes an attachment
+//! file) and reports each commit; it is killed with SIGKILL at random
+//! points. After every kill the store opens, both integrity checks and the
+//! search index check pass, every reported commit is there, no batch is
+//! half applied, and no attachment file is orphaned.
 
 use belfry_store::*;
 use rand::RngExt;
@@ -16,16 +18,43 @@ fn key_hex(key_byte: u8) -> StoreKey {
     StoreKey::from_bytes([key_byte; 32])
 }
 
-fn batch_for(i: u64) -> Batch {
-    let mut m = belfry_store::testing::message(0, 1, &format!("crash-test message {i}"), i);
+const SESSION: belfry_protocol::Ed25519Public = belfry_protocol::Ed25519Public([9; 32]);
+
+fn message_id(i: u64) -> belfry_protocol::MessageId {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&i.to_be_bytes());
-    m.id = belfry_protocol::MessageId(id);
-    Batch::new()
+    belfry_protocol::MessageId(id)
+}
+
+/// Every fifth batch also stores an attachment in a file.
+fn has_attachment(i: u64) -> bool {
+    i.is_multiple_of(5)
+}
+
+/// One decryption's worth of writes: the message, the account and Megolm
+/// ratchet state, the seen index and the inbox cursor; sometimes an
+/// attachment whose file is written just before the commit.
+fn batch_for(i: u64, store: &SqlStore) -> Batch {
+    let mut m = belfry_store::testing::message(0, 1, &format!("crash-test message {i}"), i);
+    m.id = message_id(i);
+    let mut batch = Batch::new()
         .with(Op::PutMessage(m))
         .with(Op::PutAccount(i.to_be_bytes().to_vec()))
-        .with(Op::MarkSeen { session: belfry_protocol::Ed25519Public([9; 32]), index: u32::try_from(i).unwrap() })
-        .with(Op::SetInboxCursor(i))
+        .with(Op::PutInboundSession {
+            session: SESSION,
+            room: belfry_protocol::RoomId([1; 16]),
+            pickle: i.to_be_bytes().to_vec(),
+        })
+        .with(Op::MarkSeen { session: SESSION, index: u32::try_from(i).unwrap() })
+        .with(Op::SetInboxCursor(i));
+    if has_attachment(i) {
+        let file = store.write_attachment_file(&mut &i.to_be_bytes()[..]).unwrap();
+        let mut a = belfry_store::testing::attachment(0, 0, "crash.bin", AttachmentData::File(file));
+        a.id = belfry_protocol::BlobId(message_id(i).0);
+        a.message = message_id(i);
+        batch.push(Op::PutAttachment(a));
+    }
+    batch
 }
 
 /// The child: runs until killed.
@@ -36,7 +65,7 @@ fn crash_child() {
     let store = SqlStore::open(std::path::Path::new(&path), &key_hex(0x5a)).unwrap();
     let start = store.inbox_cursor().unwrap() + 1;
     for i in start.. {
-        store.commit(batch_for(i)).unwrap();
+        store.commit(batch_for(i, &store)).unwrap();
         println!("committed {i}");
     }
 }
@@ -77,6 +106,7 @@ fn survives_sigkill_at_random_points() {
         let store =
             SqlStore::open(&path, &key_hex(0x5a)).unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
         store.check_integrity().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        store.check_search_index().unwrap_or_else(|e| panic!("round {round}: {e}"));
         let cursor = store.inbox_cursor().unwrap();
         assert!(cursor >= reported, "round {round}: reported commit {reported} lost (cursor {cursor})");
         // The batch is all or nothing: the account pickle matches the cursor,
@@ -90,10 +120,28 @@ fn survives_sigkill_at_random_points() {
                 "round {round}: message {i} lost"
             );
         }
-        assert!(
-            store.seen(&belfry_protocol::Ed25519Public([9; 32]), u32::try_from(cursor).unwrap()).unwrap()
-                || cursor == 0
+        assert!(store.seen(&SESSION, u32::try_from(cursor).unwrap()).unwrap() || cursor == 0);
+        // The Megolm ratchet moved with the cursor, in the same batch.
+        assert_eq!(
+            store.inbound_session(&SESSION).unwrap(),
+            if cursor == 0 { None } else { Some(cursor.to_be_bytes().to_vec()) },
+            "round {round}: ratchet and cursor disagree"
         );
+        // Every committed attachment has its file; no file is left over from
+        // a batch the kill interrupted.
+        let committed_files = (1..=cursor).filter(|i| has_attachment(*i)).count();
+        let on_disk = std::fs::read_dir(store.attachment_dir()).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(on_disk, committed_files, "round {round}: attachment files and records disagree");
+        if cursor >= 5 {
+            let last = cursor - cursor % 5;
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(
+                &mut store.open_attachment(&belfry_protocol::BlobId(message_id(last).0)).unwrap().unwrap(),
+                &mut content,
+            )
+            .unwrap();
+            assert_eq!(content, last.to_be_bytes());
+        }
         reported = cursor;
     }
     assert!(reported > u64::try_from(KILLS).unwrap(), "the child committed too little to test anything ({reported})");
