@@ -62,6 +62,13 @@ pub enum InboxItem {
     Statement(Statement),
 }
 
+/// The relay stores inbox items in this encoding until they are acked.
+impl Wire for InboxItem {
+    const NAME: &'static str = "InboxItem";
+    const TAG: u8 = 0x43;
+    const MAX_LEN: usize = limits::MAX_FRAME_LEN;
+}
+
 /// One request from a device (or from IT tooling, for invitations).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -190,6 +197,12 @@ pub enum ErrorCode {
     TooMany,
     /// The relay failed; the request may be retried.
     Internal,
+    /// A blob is larger than the relay accepts.
+    BlobTooLarge,
+    /// The relay is shutting down or restarting; reconnect later.
+    Unavailable,
+    /// The connection sent nothing for too long.
+    IdleTimeout,
 }
 
 /// An error answer: a code for programs and a message for people.

@@ -1,0 +1,827 @@
+//! Durable relay state behind one trait, so a PostgreSQL backend can follow
+//! the embedded SQLite one.
+//!
+//! Writes go through one writer thread that commits whatever is queued in
+//! one transaction (group commit): a publish is answered only after the
+//! transaction holding it is durable (`synchronous=FULL`). Each request runs
+//! in its own savepoint, so one refused request never undoes another.
+
+use crate::error::{RelayError, Result, refuse};
+use belfry_protocol::frames::DeviceAddress;
+use belfry_protocol::{DeviceId, Ed25519Public, ErrorCode, InvitationId, MessageId, ProtocolError, UserId};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use tokio::sync::oneshot;
+
+/// The storage's handle for an enrolled device.
+pub type DeviceKey = i64;
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// Storage handle.
+    pub key: DeviceKey,
+    /// Owner.
+    pub user: UserId,
+    /// Device id.
+    pub device: DeviceId,
+    /// The key its connections authenticate with.
+    pub ed25519: Ed25519Public,
+    /// Revoked by an org or own-device statement: it may still connect to
+    /// collect its inbox (which holds the revocation and any wipe order),
+    /// but it may not publish and receives nothing new.
+    pub revoked: bool,
+}
+
+/// Why a storage call did not do what was asked.
+#[derive(Debug)]
+pub enum OpError {
+    /// The request is refused; the device is told why.
+    Refused(ProtocolError),
+    /// Storage failed; nothing of the request was stored.
+    Failed(RelayError),
+}
+
+impl From<rusqlite::Error> for OpError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Failed(e.into())
+    }
+}
+impl From<RelayError> for OpError {
+    fn from(e: RelayError) -> Self {
+        Self::Failed(e)
+    }
+}
+impl From<ProtocolError> for OpError {
+    fn from(e: ProtocolError) -> Self {
+        Self::Refused(e)
+    }
+}
+
+/// Result of a storage call.
+pub type Op<T> = std::result::Result<T, OpError>;
+
+/// A registered invitation, as enrollment checks it.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    /// Its id.
+    pub id: InvitationId,
+    /// For whom.
+    pub user: UserId,
+    /// The enrollment public key.
+    pub enrollment_key: Ed25519Public,
+    /// Deadline for the device certificate.
+    pub expires_at: u64,
+    /// The signed certificate bytes.
+    pub cert: Vec<u8>,
+}
+
+/// A device enrolling from an invitation.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// The invitation it redeems.
+    pub invitation: InvitationId,
+    /// The signed enrollment certificate it presents (must be the one IT
+    /// registered, byte for byte).
+    pub cert: Vec<u8>,
+    /// Owner.
+    pub user: UserId,
+    /// Device id.
+    pub device: DeviceId,
+    /// Its Ed25519 identity key.
+    pub ed25519: Ed25519Public,
+    /// The encoded chain, served to other devices.
+    pub chain: Vec<u8>,
+}
+
+/// One thing to deliver: an encoded inbox item and the devices it goes to.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The encoded `InboxItem`.
+    pub item: Vec<u8>,
+    /// Recipients.
+    pub to: Vec<DeviceAddress>,
+}
+
+/// A publish as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Stored now; these devices have new inbox entries.
+    Stored(Vec<DeviceKey>),
+    /// The same publish id was stored before: nothing new.
+    Duplicate,
+}
+
+/// A user's directory entry, as stored (encoded signed blobs).
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryRows {
+    /// Device chains.
+    pub chains: Vec<Vec<u8>>,
+    /// Statements.
+    pub statements: Vec<Vec<u8>>,
+}
+
+/// A statement to store and deliver.
+#[derive(Debug, Clone)]
+pub struct NewStatement {
+    /// The user it concerns, if it is about a device.
+    pub user: Option<UserId>,
+    /// The device it revokes (or orders wiped), if any.
+    pub device: Option<DeviceId>,
+    /// It revokes that device.
+    pub revokes: bool,
+    /// Content hash, to store each statement once.
+    pub hash: [u8; 32],
+    /// The encoded `Statement` (directory) and `InboxItem` (inboxes).
+    pub statement: Vec<u8>,
+    /// The inbox item.
+    pub item: Vec<u8>,
+}
+
+/// An attachment blob's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRow {
+    /// The uploading device.
+    pub owner: DeviceKey,
+    /// Declared length.
+    pub len: u64,
+    /// Bytes received so far.
+    pub received: u64,
+    /// Upload finished.
+    pub complete: bool,
+}
+
+/// What a retention sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Inbox entries older than the retention period.
+    pub inbox_entries: u64,
+    /// Publish ids forgotten.
+    pub publish_ids: u64,
+    /// Blobs expired (their files are for the caller to delete).
+    pub blobs: u64,
+}
+
+/// Figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// Enrolled devices.
+    pub devices: u64,
+    /// Entries waiting in all inboxes.
+    pub inbox_entries: u64,
+    /// The deepest inbox.
+    pub max_inbox_depth: u64,
+}
+
+/// Everything the relay keeps. A PostgreSQL backend implements the same.
+pub trait Storage: Send + Sync + 'static {
+    /// Records an org-signed invitation. Registering the same one again is
+    /// not an error; a different certificate under the same id is.
+    fn register_invitation(&self, inv: NewInvitation, now: u64) -> impl Future<Output = Op<()>> + Send;
+    /// Redeems an invitation for a device, once.
+    fn enroll(&self, dev: NewDevice, now: u64) -> impl Future<Output = Op<DeviceRow>> + Send;
+    /// An enrolled device.
+    fn device(&self, user: UserId, device: DeviceId) -> impl Future<Output = Op<Option<DeviceRow>>> + Send;
+    /// Adds one-time keys (`(public key, signed bytes)`) and replaces the
+    /// fallback key. Returns how many one-time keys the device has.
+    fn upload_prekeys(
+        &self,
+        dev: DeviceKey,
+        one_time: Vec<([u8; 32], Vec<u8>)>,
+        fallback: Option<Vec<u8>>,
+    ) -> impl Future<Output = Op<u64>> + Send;
+    /// Hands out one one-time key of each device, deleting it, or else its
+    /// fallback key. `None` for a device with neither, or unknown.
+    fn claim_prekeys(&self, devices: Vec<DeviceAddress>) -> impl Future<Output = Op<Vec<Option<Vec<u8>>>>> + Send;
+    /// Device chains and statements of these users.
+    fn directory(&self, users: Vec<UserId>) -> impl Future<Output = Op<Vec<DirectoryRows>>> + Send;
+    /// Stores deliveries in the recipients' inboxes, once per `(sender, id)`.
+    /// Revoked recipients are skipped; an unknown one, or a full inbox,
+    /// refuses the whole publish.
+    fn publish(
+        &self,
+        sender: DeviceKey,
+        id: MessageId,
+        deliveries: Vec<Delivery>,
+        now: u64,
+        max_depth: u64,
+    ) -> impl Future<Output = Op<Published>> + Send;
+    /// Stores a statement once and delivers it to every enrolled device.
+    fn publish_statement(&self, st: NewStatement, now: u64) -> impl Future<Output = Op<Published>> + Send;
+    /// Inbox entries after `after`, at most `limit`.
+    fn inbox(&self, dev: DeviceKey, after: u64, limit: usize) -> impl Future<Output = Op<Vec<(u64, Vec<u8>)>>> + Send;
+    /// The first sequence number still in the inbox (or the next one).
+    fn first_unacked(&self, dev: DeviceKey) -> impl Future<Output = Op<u64>> + Send;
+    /// Deletes inbox entries up to and including `seq`.
+    fn ack(&self, dev: DeviceKey, seq: u64) -> impl Future<Output = Op<()>> + Send;
+    /// Records a new blob, within the owner's quota.
+    fn create_blob(
+        &self,
+        owner: DeviceKey,
+        id: [u8; 16],
+        len: u64,
+        quota: u64,
+        now: u64,
+    ) -> impl Future<Output = Op<()>> + Send;
+    /// A blob's record.
+    fn blob(&self, id: [u8; 16]) -> impl Future<Output = Op<Option<BlobRow>>> + Send;
+    /// Records upload progress (after the bytes are durable on disk).
+    fn blob_progress(&self, id: [u8; 16], received: u64, complete: bool) -> impl Future<Output = Op<()>> + Send;
+    /// Drops what is older than its retention; returns expired blob ids.
+    fn sweep(
+        &self,
+        inbox_before: u64,
+        publish_ids_before: u64,
+        blobs_before: u64,
+    ) -> impl Future<Output = Op<(Swept, Vec<[u8; 16]>)>> + Send;
+    /// Figures for monitoring.
+    fn stats(&self) -> impl Future<Output = Op<Stats>> + Send;
+}
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_initial.sql")];
+
+type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> Reply + Send>;
+
+/// The embedded SQLite storage.
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    jobs: mpsc::SyncSender<Job>,
+    reader: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+impl SqliteStorage {
+    /// Opens (or creates) the database at `path`, applies migrations, and
+    /// starts the writer thread. The thread ends when every handle is
+    /// dropped, after committing what is queued.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer)?;
+        let reader = open_connection(path)?;
+        let (jobs, queue) = mpsc::sync_channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("relay-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| RelayError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { jobs, reader: Arc::new(Mutex::new(reader)), path: path.to_owned() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in the next group commit; answers after the commit.
+    async fn write<T: Send + 'static>(&self, f: impl FnOnce(&Transaction<'_>) -> Op<T> + Send + 'static) -> Op<T> {
+        let (tx, rx) = oneshot::channel::<Op<T>>();
+        let job: Job = Box::new(move |t: &Transaction<'_>| {
+            let out = in_savepoint(t, f);
+            Box::new(move |committed: std::result::Result<(), String>| {
+                let out = match committed {
+                    Ok(()) => out,
+                    Err(e) => Err(OpError::Failed(RelayError::Storage(format!("commit failed: {e}")))),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        let jobs = self.jobs.clone();
+        // The queue is bounded: when the disk falls behind, writers wait here.
+        tokio::task::spawn_blocking(move || jobs.send(job))
+            .await
+            .map_err(|e| RelayError::Internal(format!("writer queue: {e}")))?
+            .map_err(|_| RelayError::Storage("the writer thread has stopped".into()))?;
+        rx.await.map_err(|_| OpError::Failed(RelayError::Storage("the writer thread has stopped".into())))?
+    }
+
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Op<T> + Send + 'static) -> Op<T> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().map_err(|_| RelayError::Internal("reader lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| RelayError::Internal(format!("reader task: {e}")))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if found > supported {
+        return Err(RelayError::Storage(format!(
+            "the database is at schema version {found}, newer than this relay ({supported}): run the newer relay"
+        )));
+    }
+    let tx = conn.transaction()?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn in_savepoint<T>(t: &Transaction<'_>, f: impl FnOnce(&Transaction<'_>) -> Op<T>) -> Op<T> {
+    t.execute_batch("SAVEPOINT job")?;
+    let out = f(t);
+    if out.is_ok() {
+        t.execute_batch("RELEASE job")?;
+    } else {
+        t.execute_batch("ROLLBACK TO job; RELEASE job")?;
+    }
+    out
+}
+
+/// Takes every queued job, runs them in one transaction, commits, answers.
+fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+    const MAX_GROUP: usize = 512;
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let replies: Vec<Reply>;
+        let committed = match conn.transaction() {
+            Ok(tx) => {
+                replies = group.into_iter().map(|job| job(&tx)).collect();
+                tx.commit().map_err(|e| e.to_string())
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                // No transaction: run nothing, fail everyone.
+                for job in group {
+                    drop(job);
+                }
+                tracing::error!(error = %reason, "cannot begin a transaction");
+                continue;
+            }
+        };
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "group commit failed; its requests are refused");
+        }
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+fn i64_of(v: u64) -> Op<i64> {
+    i64::try_from(v).map_err(|_| OpError::Refused(refuse(ErrorCode::Malformed, "a number is out of range")))
+}
+
+fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, Vec<u8>, bool)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn to_device_row(raw: (i64, String, String, Vec<u8>, bool)) -> Op<DeviceRow> {
+    let corrupt = |what: &str| OpError::Failed(RelayError::Storage(format!("stored device has an invalid {what}")));
+    let ed25519: [u8; 32] = raw.3.try_into().map_err(|_| corrupt("key"))?;
+    Ok(DeviceRow {
+        key: raw.0,
+        user: UserId::new(raw.1).map_err(|_| corrupt("user id"))?,
+        device: DeviceId::new(raw.2).map_err(|_| corrupt("device id"))?,
+        ed25519: Ed25519Public(ed25519),
+        revoked: raw.4,
+    })
+}
+
+fn find_device(conn: &Connection, user: &str, device: &str) -> Op<Option<DeviceRow>> {
+    conn.prepare_cached("SELECT id, user, device, ed25519, revoked FROM devices WHERE user = ?1 AND device = ?2")?
+        .query_row(params![user, device], device_row)
+        .optional()?
+        .map(to_device_row)
+        .transpose()
+}
+
+/// Appends one payload to the inboxes of `to` (device keys), checking depth.
+fn deliver(t: &Transaction<'_>, item: &[u8], to: &[DeviceKey], now: i64, max_depth: u64) -> Op<()> {
+    if to.is_empty() {
+        return Ok(());
+    }
+    let refs = i64::try_from(to.len()).unwrap_or(i64::MAX);
+    t.prepare_cached("INSERT INTO payloads (item, refs, stored) VALUES (?1, ?2, ?3)")?
+        .execute(params![item, refs, now])?;
+    let payload = t.last_insert_rowid();
+    for dev in to {
+        let (seq, depth): (i64, i64) = t
+            .prepare_cached(
+                "UPDATE devices SET next_seq = next_seq + 1, depth = depth + 1 WHERE id = ?1 \
+                 RETURNING next_seq - 1, depth",
+            )?
+            .query_row(params![dev], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if u64::try_from(depth).unwrap_or(u64::MAX) > max_depth {
+            return Err(OpError::Refused(refuse(
+                ErrorCode::InboxFull,
+                format!("a recipient's inbox is full ({max_depth} undelivered entries); nothing was stored"),
+            )));
+        }
+        t.prepare_cached("INSERT INTO inbox (device, seq, payload) VALUES (?1, ?2, ?3)")?
+            .execute(params![dev, seq, payload])?;
+    }
+    Ok(())
+}
+
+impl Storage for SqliteStorage {
+    async fn register_invitation(&self, inv: NewInvitation, now: u64) -> Op<()> {
+        let now = i64_of(now)?;
+        let expires = i64_of(inv.expires_at)?;
+        self.write(move |t| {
+            let existing: Option<Vec<u8>> = t
+                .prepare_cached("SELECT cert FROM invitations WHERE id = ?1")?
+                .query_row(params![inv.id.as_bytes()], |r| r.get(0))
+                .optional()?;
+            match existing {
+                Some(cert) if cert == inv.cert => Ok(()),
+                Some(_) => Err(OpError::Refused(refuse(
+                    ErrorCode::Forbidden,
+                    "another invitation with this id is already registered",
+                ))),
+                None => {
+                    t.prepare_cached(
+                        "INSERT INTO invitations (id, user, enrollment_key, expires_at, cert, registered_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![
+                        inv.id.as_bytes(),
+                        inv.user.as_str(),
+                        inv.enrollment_key.as_bytes(),
+                        expires,
+                        inv.cert,
+                        now
+                    ])?;
+                    Ok(())
+                }
+            }
+        })
+        .await
+    }
+
+    async fn enroll(&self, dev: NewDevice, now: u64) -> Op<DeviceRow> {
+        let now = i64_of(now)?;
+        self.write(move |t| {
+            let row: Option<(Vec<u8>, i64, Option<i64>)> = t
+                .prepare_cached("SELECT cert, expires_at, redeemed_device FROM invitations WHERE id = ?1")?
+                .query_row(params![dev.invitation.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let Some((cert, expires_at, redeemed)) = row else {
+                return Err(refuse(ErrorCode::NotFound, "this invitation is not registered with the relay").into());
+            };
+            if cert != dev.cert {
+                return Err(
+                    refuse(ErrorCode::Forbidden, "the enrollment certificate differs from the registered one").into()
+                );
+            }
+            if redeemed.is_some() {
+                return Err(refuse(ErrorCode::InvitationUsed, "this invitation was already used").into());
+            }
+            if now > expires_at {
+                return Err(refuse(ErrorCode::InvitationExpired, "this invitation has expired").into());
+            }
+            if find_device(t, dev.user.as_str(), dev.device.as_str())?.is_some() {
+                return Err(refuse(ErrorCode::Forbidden, "a device with this id is already enrolled").into());
+            }
+            t.prepare_cached(
+                "INSERT INTO devices (user, device, ed25519, chain, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                dev.user.as_str(),
+                dev.device.as_str(),
+                dev.ed25519.as_bytes(),
+                dev.chain,
+                now
+            ])?;
+            let key = t.last_insert_rowid();
+            t.prepare_cached("UPDATE invitations SET redeemed_device = ?2, redeemed_at = ?3 WHERE id = ?1")?
+                .execute(params![dev.invitation.as_bytes(), key, now])?;
+            Ok(DeviceRow { key, user: dev.user, device: dev.device, ed25519: dev.ed25519, revoked: false })
+        })
+        .await
+    }
+
+    async fn device(&self, user: UserId, device: DeviceId) -> Op<Option<DeviceRow>> {
+        self.read(move |c| find_device(c, user.as_str(), device.as_str())).await
+    }
+
+    async fn upload_prekeys(
+        &self,
+        dev: DeviceKey,
+        one_time: Vec<([u8; 32], Vec<u8>)>,
+        fallback: Option<Vec<u8>>,
+    ) -> Op<u64> {
+        self.write(move |t| {
+            for (key, signed) in &one_time {
+                t.prepare_cached("INSERT OR IGNORE INTO one_time_keys (device, key, signed) VALUES (?1, ?2, ?3)")?
+                    .execute(params![dev, key.as_slice(), signed])?;
+            }
+            if let Some(signed) = fallback {
+                t.prepare_cached("INSERT OR REPLACE INTO fallback_keys (device, signed) VALUES (?1, ?2)")?
+                    .execute(params![dev, signed])?;
+            }
+            let n: i64 = t
+                .prepare_cached("SELECT count(*) FROM one_time_keys WHERE device = ?1")?
+                .query_row(params![dev], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn claim_prekeys(&self, devices: Vec<DeviceAddress>) -> Op<Vec<Option<Vec<u8>>>> {
+        self.write(move |t| {
+            let mut out = Vec::with_capacity(devices.len());
+            for addr in &devices {
+                let Some(dev) = find_device(t, addr.user.as_str(), addr.device.as_str())? else {
+                    out.push(None);
+                    continue;
+                };
+                if dev.revoked {
+                    out.push(None);
+                    continue;
+                }
+                let one: Option<(Vec<u8>, Vec<u8>)> = t
+                    .prepare_cached("SELECT key, signed FROM one_time_keys WHERE device = ?1 LIMIT 1")?
+                    .query_row(params![dev.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((key, signed)) = one {
+                    t.prepare_cached("DELETE FROM one_time_keys WHERE device = ?1 AND key = ?2")?
+                        .execute(params![dev.key, key])?;
+                    out.push(Some(signed));
+                    continue;
+                }
+                let fallback: Option<Vec<u8>> = t
+                    .prepare_cached("SELECT signed FROM fallback_keys WHERE device = ?1")?
+                    .query_row(params![dev.key], |r| r.get(0))
+                    .optional()?;
+                out.push(fallback);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn directory(&self, users: Vec<UserId>) -> Op<Vec<DirectoryRows>> {
+        self.read(move |c| {
+            let mut out = Vec::with_capacity(users.len());
+            for user in &users {
+                let chains = c
+                    .prepare_cached("SELECT chain FROM devices WHERE user = ?1 ORDER BY id")?
+                    .query_map(params![user.as_str()], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
+                let statements = c
+                    .prepare_cached("SELECT item FROM statements WHERE user = ?1 OR user IS NULL ORDER BY id")?
+                    .query_map(params![user.as_str()], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
+                out.push(DirectoryRows { chains, statements });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn publish(
+        &self,
+        sender: DeviceKey,
+        id: MessageId,
+        deliveries: Vec<Delivery>,
+        now: u64,
+        max_depth: u64,
+    ) -> Op<Published> {
+        let now = i64_of(now)?;
+        self.write(move |t| {
+            let revoked: bool = t
+                .prepare_cached("SELECT revoked FROM devices WHERE id = ?1")?
+                .query_row(params![sender], |r| r.get(0))?;
+            if revoked {
+                return Err(refuse(ErrorCode::Forbidden, "this device is revoked").into());
+            }
+            let fresh = t
+                .prepare_cached("INSERT OR IGNORE INTO published (device, id, at) VALUES (?1, ?2, ?3)")?
+                .execute(params![sender, id.as_bytes(), now])?;
+            if fresh == 0 {
+                return Ok(Published::Duplicate);
+            }
+            let mut touched = Vec::new();
+            for d in &deliveries {
+                let mut to = Vec::with_capacity(d.to.len());
+                for addr in &d.to {
+                    match find_device(t, addr.user.as_str(), addr.device.as_str())? {
+                        Some(dev) if dev.revoked => {}
+                        Some(dev) => to.push(dev.key),
+                        None => {
+                            return Err(refuse(
+                                ErrorCode::NotFound,
+                                format!("no enrolled device {} of {}; nothing was stored", addr.device, addr.user),
+                            )
+                            .into());
+                        }
+                    }
+                }
+                to.sort_unstable();
+                to.dedup();
+                deliver(t, &d.item, &to, now, max_depth)?;
+                touched.extend(to);
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            Ok(Published::Stored(touched))
+        })
+        .await
+    }
+
+    async fn publish_statement(&self, st: NewStatement, now: u64) -> Op<Published> {
+        let now = i64_of(now)?;
+        self.write(move |t| {
+            let fresh = t
+                .prepare_cached("INSERT OR IGNORE INTO statements (user, hash, item) VALUES (?1, ?2, ?3)")?
+                .execute(params![st.user.as_ref().map(UserId::as_str), st.hash.as_slice(), st.statement])?;
+            if fresh == 0 {
+                return Ok(Published::Duplicate);
+            }
+            if let (true, Some(user), Some(device)) = (st.revokes, &st.user, &st.device) {
+                t.prepare_cached("UPDATE devices SET revoked = 1 WHERE user = ?1 AND device = ?2")?
+                    .execute(params![user.as_str(), device.as_str()])?;
+            }
+            // Every device learns of it: the revoked device too (it may be
+            // ordered to wipe), so it is delivered before revocation applies.
+            let all = t
+                .prepare_cached("SELECT id FROM devices ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<DeviceKey>>>()?;
+            deliver(t, &st.item, &all, now, u64::MAX)?;
+            Ok(Published::Stored(all))
+        })
+        .await
+    }
+
+    async fn inbox(&self, dev: DeviceKey, after: u64, limit: usize) -> Op<Vec<(u64, Vec<u8>)>> {
+        let after = i64_of(after)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let rows = c
+                .prepare_cached(
+                    "SELECT inbox.seq, payloads.item FROM inbox JOIN payloads ON payloads.id = inbox.payload \
+                     WHERE inbox.device = ?1 AND inbox.seq > ?2 ORDER BY inbox.seq LIMIT ?3",
+                )?
+                .query_map(params![dev, after, limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows.into_iter().map(|(s, i)| (u64::try_from(s).unwrap_or(0), i)).collect())
+        })
+        .await
+    }
+
+    async fn first_unacked(&self, dev: DeviceKey) -> Op<u64> {
+        self.read(move |c| {
+            let first: Option<i64> = c
+                .prepare_cached("SELECT min(seq) FROM inbox WHERE device = ?1")?
+                .query_row(params![dev], |r| r.get(0))?;
+            let next: i64 = c
+                .prepare_cached("SELECT next_seq FROM devices WHERE id = ?1")?
+                .query_row(params![dev], |r| r.get(0))?;
+            Ok(u64::try_from(first.unwrap_or(next)).unwrap_or(1))
+        })
+        .await
+    }
+
+    async fn ack(&self, dev: DeviceKey, seq: u64) -> Op<()> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.write(move |t| {
+            let payloads = t
+                .prepare_cached("DELETE FROM inbox WHERE device = ?1 AND seq <= ?2 RETURNING payload")?
+                .query_map(params![dev, seq], |r| r.get::<_, i64>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if payloads.is_empty() {
+                return Ok(());
+            }
+            let n = i64::try_from(payloads.len()).unwrap_or(i64::MAX);
+            t.prepare_cached("UPDATE devices SET depth = max(depth - ?2, 0) WHERE id = ?1")?
+                .execute(params![dev, n])?;
+            for p in payloads {
+                let left: i64 = t
+                    .prepare_cached("UPDATE payloads SET refs = refs - 1 WHERE id = ?1 RETURNING refs")?
+                    .query_row(params![p], |r| r.get(0))?;
+                if left <= 0 {
+                    t.prepare_cached("DELETE FROM payloads WHERE id = ?1")?.execute(params![p])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_blob(&self, owner: DeviceKey, id: [u8; 16], len: u64, quota: u64, now: u64) -> Op<()> {
+        let len_i = i64_of(len)?;
+        let now = i64_of(now)?;
+        self.write(move |t| {
+            let used: i64 = t
+                .prepare_cached("SELECT blob_bytes FROM devices WHERE id = ?1")?
+                .query_row(params![owner], |r| r.get(0))?;
+            if u64::try_from(used).unwrap_or(u64::MAX).saturating_add(len) > quota {
+                return Err(refuse(
+                    ErrorCode::QuotaExceeded,
+                    format!("this device's blob quota of {quota} bytes would be exceeded"),
+                )
+                .into());
+            }
+            t.prepare_cached("INSERT INTO blobs (id, owner, len, created) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![id.as_slice(), owner, len_i, now])?;
+            t.prepare_cached("UPDATE devices SET blob_bytes = blob_bytes + ?2 WHERE id = ?1")?
+                .execute(params![owner, len_i])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn blob(&self, id: [u8; 16]) -> Op<Option<BlobRow>> {
+        self.read(move |c| {
+            let row: Option<(i64, i64, i64, bool)> = c
+                .prepare_cached("SELECT owner, len, received, complete FROM blobs WHERE id = ?1")?
+                .query_row(params![id.as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            Ok(row.map(|(owner, len, received, complete)| BlobRow {
+                owner,
+                len: u64::try_from(len).unwrap_or(0),
+                received: u64::try_from(received).unwrap_or(0),
+                complete,
+            }))
+        })
+        .await
+    }
+
+    async fn blob_progress(&self, id: [u8; 16], received: u64, complete: bool) -> Op<()> {
+        let received = i64_of(received)?;
+        self.write(move |t| {
+            t.prepare_cached("UPDATE blobs SET received = ?2, complete = ?3 WHERE id = ?1")?.execute(params![
+                id.as_slice(),
+                received,
+                complete
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sweep(&self, inbox_before: u64, publish_ids_before: u64, blobs_before: u64) -> Op<(Swept, Vec<[u8; 16]>)> {
+        let (inbox_before, publish_before, blobs_before) =
+            (i64_of(inbox_before)?, i64_of(publish_ids_before)?, i64_of(blobs_before)?);
+        self.write(move |t| {
+            let mut swept = Swept::default();
+            let old = t
+                .prepare_cached(
+                    "DELETE FROM inbox WHERE payload IN (SELECT id FROM payloads WHERE stored < ?1) \
+                     RETURNING device",
+                )?
+                .query_map(params![inbox_before], |r| r.get::<_, i64>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            swept.inbox_entries = old.len() as u64;
+            for dev in old {
+                t.prepare_cached("UPDATE devices SET depth = max(depth - 1, 0) WHERE id = ?1")?
+                    .execute(params![dev])?;
+            }
+            t.prepare_cached("DELETE FROM payloads WHERE stored < ?1")?.execute(params![inbox_before])?;
+            swept.publish_ids =
+                t.prepare_cached("DELETE FROM published WHERE at < ?1")?.execute(params![publish_before])? as u64;
+            let blobs = t
+                .prepare_cached("DELETE FROM blobs WHERE created < ?1 RETURNING id, owner, len")?
+                .query_map(params![blobs_before], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut ids = Vec::with_capacity(blobs.len());
+            for (id, owner, len) in blobs {
+                t.prepare_cached("UPDATE devices SET blob_bytes = max(blob_bytes - ?2, 0) WHERE id = ?1")?
+                    .execute(params![owner, len])?;
+                if let Ok(id) = <[u8; 16]>::try_from(id) {
+                    ids.push(id);
+                }
+            }
+            swept.blobs = ids.len() as u64;
+            Ok((swept, ids))
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Op<Stats> {
+        self.read(|c| {
+            let (devices, entries, max): (i64, i64, i64) = c
+                .prepare_cached("SELECT count(*), coalesce(sum(depth), 0), coalesce(max(depth), 0) FROM devices")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let n = |v: i64| u64::try_from(v).unwrap_or(0);
+            Ok(Stats { devices: n(devices), inbox_entries: n(entries), max_inbox_depth: n(max) })
+        })
+        .await
+    }
+}

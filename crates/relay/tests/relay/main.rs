@@ -1,0 +1,8 @@
+//! belfry-relay integration tests: a real relay process, real TLS on
+//! loopback, several authenticated devices.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod flows;
