@@ -147,6 +147,8 @@ pub struct Shared<S> {
     pub blob_dir: PathBuf,
     /// Blobs being uploaded right now (one upload per blob at a time).
     pub uploading: Mutex<std::collections::HashSet<[u8; 16]>>,
+    /// WebSocket sessions (they outlive their HTTP connection's task).
+    pub sessions: tokio_util::task::TaskTracker,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -186,6 +188,7 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
         stopping: stopping.clone(),
         blob_dir,
         uploading: Mutex::new(Default::default()),
+        sessions: tokio_util::task::TaskTracker::new(),
     });
 
     let mut background = JoinSet::new();
@@ -226,8 +229,12 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
     tracing::info!(open = connections.len(), "shutting down: no new connections");
     drop(listener);
     let _ = stop_tx.send(true);
-    let drained =
-        tokio::time::timeout(Duration::from_secs(10), async { while connections.join_next().await.is_some() {} }).await;
+    shared.sessions.close();
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        while connections.join_next().await.is_some() {}
+        shared.sessions.wait().await;
+    })
+    .await;
     if drained.is_err() {
         tracing::warn!(open = connections.len(), "connections still open after 10 s; closing them");
         connections.abort_all();
@@ -258,7 +265,10 @@ async fn ws_handler<S: Storage>(
     let max = shared.config.limits.max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::run(socket, shared, info))
+        .on_upgrade(move |socket| {
+            let sessions = shared.sessions.clone();
+            sessions.track_future(session::run(socket, shared, info))
+        })
         .into_response()
 }
 

@@ -147,6 +147,17 @@ pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info
         let _ = s.send(&mut socket, &ServerFrame::Closing(reason)).await;
     }
     let _ = socket.send(Message::Close(None)).await;
+    // The closing handshake: wait briefly for the peer's close, so the
+    // socket is not torn down with unread data (which would reset the
+    // connection and could discard the Closing frame before it is read).
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
     if s.authed.is_some() {
         s.shared.metrics.authenticated.dec();
     }

@@ -5,4 +5,8 @@
 
 mod support;
 
+mod crash;
 mod flows;
+mod hostile;
+mod operate;
+mod tls;

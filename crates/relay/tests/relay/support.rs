@@ -178,6 +178,8 @@ pub struct Relay {
     pub dir: tempfile::TempDir,
     pub org: Org,
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when relay.toml sets `metrics_listen`.
+    pub metrics_addr: Option<SocketAddr>,
     child: Option<Child>,
 }
 
@@ -203,7 +205,7 @@ impl Relay {
         let mut text = std::fs::read_to_string(&config).unwrap();
         edit(&mut text);
         std::fs::write(&config, text).unwrap();
-        let mut relay = Self { dir, org, addr: "127.0.0.1:1".parse().unwrap(), child: None };
+        let mut relay = Self { dir, org, addr: "127.0.0.1:1".parse().unwrap(), metrics_addr: None, child: None };
         relay.spawn();
         relay
     }
@@ -228,6 +230,9 @@ impl Relay {
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
             let line = lines.next().expect("relay exited before listening").unwrap();
+            if let Some(rest) = line.strip_prefix("belfry-relay metrics on http://") {
+                self.metrics_addr = Some(rest.trim_end_matches("/metrics").parse().unwrap());
+            }
             if let Some(rest) = line.strip_prefix("belfry-relay listening on wss://") {
                 break rest.trim_end_matches("/v1/ws").parse().unwrap();
             }
@@ -247,10 +252,19 @@ impl Relay {
     }
 
     /// SIGTERM, then wait for a clean exit; returns the exit status.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().unwrap();
         let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
         c.wait().unwrap()
+    }
+
+    /// Waits for a relay stopped by a signal sent elsewhere.
+    pub fn terminate_wait(&mut self) -> std::process::ExitStatus {
+        self.child.take().unwrap().wait().unwrap()
     }
 
     pub fn log(&self) -> String {
@@ -495,4 +509,69 @@ pub fn body_of(entry: &InboxEntry) -> Vec<u8> {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// Connects to a relay at `addr` (which may be down or restarting) and reads
+/// its challenge: `None` instead of a panic when anything fails.
+pub async fn try_connect_to(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Option<Client> {
+    let attempt = async {
+        let tcp = TcpStream::connect(addr).await.ok()?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(ServerName::try_from("localhost").ok()?, tcp)
+            .await
+            .ok()?;
+        let exporter = exporter_of(&tls);
+        let (ws, _) = tokio_tungstenite::client_async("wss://localhost/v1/ws", tls).await.ok()?;
+        let mut c = Client {
+            ws,
+            nonce: [0; 32],
+            exporter,
+            next_id: 1,
+            inbox: VecDeque::new(),
+            device_changes: Vec::new(),
+            closing: None,
+            next_seq: 0,
+        };
+        match c.frame().await? {
+            ServerFrame::Challenge { nonce } => c.nonce = nonce,
+            _ => return None,
+        }
+        Some(c)
+    };
+    tokio::time::timeout(Duration::from_secs(10), attempt).await.ok()?
+}
+
+/// As [`try_connect_to`], then authenticates as `id`: `None` when the
+/// connection fails or authentication is refused.
+pub async fn try_login_to(addr: SocketAddr, config: Arc<rustls::ClientConfig>, id: &Identity) -> Option<Client> {
+    let mut c = try_connect_to(addr, config).await?;
+    let next_seq = tokio::time::timeout(Duration::from_secs(10), c.try_authenticate(id)).await.ok()??;
+    c.next_seq = next_seq;
+    Some(c)
+}
+
+impl Client {
+    /// As [`Client::request`], but `None` when the connection ends first.
+    pub async fn try_request(&mut self, request: Request) -> Option<Result<Response, ProtocolError>> {
+        let id = self.send(request).await;
+        loop {
+            match self.frame().await? {
+                ServerFrame::Response { id: got, result } if got == id => return Some(result),
+                f => self.keep(f),
+            }
+        }
+    }
+
+    /// As [`Client::authenticate`], but `None` when the connection ends or
+    /// authentication is refused.
+    pub async fn try_authenticate(&mut self, id: &Identity) -> Option<u64> {
+        let proof = self.proof(id);
+        match self.try_request(Request::Authenticate(proof)).await? {
+            Ok(Response::Authenticated { next_seq }) => {
+                self.next_seq = next_seq;
+                Some(next_seq)
+            }
+            _ => None,
+        }
+    }
 }

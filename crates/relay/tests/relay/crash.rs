@@ -1,0 +1,1 @@
+//! Crash safety: see the test below.
