@@ -16,6 +16,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 /// Armor label of an invitation file.
 pub const INVITATION_LABEL: &str = "BELFRY INVITATION";
+/// Armor label of an invitation's registration file (for the relay; no secret).
+pub const REGISTRATION_LABEL: &str = "BELFRY REGISTRATION";
 /// Armor label of a signed statement file (revocation, wipe order).
 pub const STATEMENT_LABEL: &str = "BELFRY STATEMENT";
 /// Prefix of the text in an invitation QR code, followed by the invitation

@@ -92,6 +92,21 @@ impl fmt::Debug for Invitation {
     }
 }
 
+/// What IT gives the relay for one invitation: the org-signed certificate,
+/// without the enrollment secret. The relay lets a device enroll only from
+/// a registered invitation, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The org-signed enrollment certificate of the invitation.
+    pub enrollment: Signed<EnrollmentCert>,
+}
+
+impl Wire for Registration {
+    const NAME: &'static str = "Registration";
+    const TAG: u8 = 0x18;
+    const MAX_LEN: usize = 4 * 1024;
+}
+
 /// A device's certificate, signed by the enrollment key of its invitation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceCert {

@@ -22,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod init;
 pub mod metrics;
+pub mod register;
 pub mod server;
 pub mod session;
 pub mod storage;

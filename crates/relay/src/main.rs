@@ -49,6 +49,21 @@ show. Refuses to overwrite an existing relay.")]
         #[arg(long)]
         metrics: Option<SocketAddr>,
     },
+    /// Register invitations (the .belfry-registration files `belfry-admin invite` writes)
+    #[command(long_about = "\
+Register invitations with the relay: give it the .belfry-registration files
+that `belfry-admin invite` writes next to each invitation (they hold no
+secret). Each is checked against the organisation key in relay.toml; a device
+can then enroll from the matching invitation, once. Works while the relay
+runs.")]
+    Register {
+        /// The relay directory
+        #[arg(long)]
+        dir: PathBuf,
+        /// Registration files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run the relay until SIGTERM or Ctrl-C
     #[command(long_about = "\
 Run the relay from its directory. Prints the address it listens on. On
@@ -79,6 +94,15 @@ fn main() -> anyhow::Result<()> {
             println!("CA certificate: {}", done.ca_path.display());
             println!("CA fingerprint: {}", done.ca_fingerprint);
             println!("Next: belfry-relay serve --dir {}", dir.display());
+            Ok(())
+        }
+        Command::Register { dir, files } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let done =
+                runtime.block_on(belfry_relay::register::register(&dir, &files)).context("registration refused")?;
+            for r in done {
+                println!("Registered invitation {} for {}", r.invitation, r.user);
+            }
             Ok(())
         }
         Command::Serve { dir } => {

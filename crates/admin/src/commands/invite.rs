@@ -10,10 +10,10 @@ use crate::relay;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use belfry_crypto::{CryptoError, InvitationRequest};
-use belfry_protocol::Wire as _;
 use belfry_protocol::armor::armor;
-use belfry_protocol::armor::{INVITATION_LABEL, INVITE_URI_PREFIX};
+use belfry_protocol::armor::{INVITATION_LABEL, INVITE_URI_PREFIX, REGISTRATION_LABEL};
 use belfry_protocol::keys::fingerprint;
+use belfry_protocol::{Registration, Wire};
 use qrcode::render::unicode::Dense1x2;
 use qrcode::{EcLevel, QrCode};
 use zeroize::Zeroizing;
@@ -48,9 +48,23 @@ pub fn run(ctx: &Ctx, args: InviteArgs, out: &mut String) -> Result<()> {
             dir.join(format!("{}-{}.belfry-invite", cert.user, cert.invitation))
         }
     };
+    let registration_path = registration_path(&path);
+    if registration_path.exists() {
+        return Err(AdminError::OutExists { path: registration_path });
+    }
     let encoded = Zeroizing::new(invitation.encode());
     let armored = Zeroizing::new(armor(INVITATION_LABEL, &encoded));
     files::write_new(&path, armored.as_bytes(), files::SECRET_MODE)?;
+    // The relay's copy: the signed certificate only, no secret.
+    let registration = Registration { enrollment: invitation.enrollment.clone() };
+    if let Err(e) = files::write_new(
+        &registration_path,
+        armor(REGISTRATION_LABEL, &registration.encode()).as_bytes(),
+        files::PUBLIC_MODE,
+    ) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     let entry = Issued {
         invitation: cert.invitation.to_string(),
         user: cert.user.to_string(),
@@ -63,6 +77,7 @@ pub fn run(ctx: &Ctx, args: InviteArgs, out: &mut String) -> Result<()> {
     if let Err(e) = issued::append(&org.issued_log(), &entry) {
         // An invitation IT cannot find again cannot be revoked: do not keep it.
         let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&registration_path);
         return Err(e);
     }
 
@@ -75,6 +90,8 @@ pub fn run(ctx: &Ctx, args: InviteArgs, out: &mut String) -> Result<()> {
     say!(out, "  Enrollment key:   {}", cert.enrollment_key.to_base64());
     say!(out, "  Key fingerprint:  {}", cert.enrollment_key.fingerprint());
     say!(out, "  File:             {}", path.display());
+    say!(out, "  For the relay:    {}", registration_path.display());
+    say!(out, "                    (no secret: belfry-relay register --dir <relay dir> <this file>)");
     say!(out);
     if !args.no_qr {
         match qr_code(&encoded) {
@@ -101,6 +118,13 @@ pub fn run(ctx: &Ctx, args: InviteArgs, out: &mut String) -> Result<()> {
     say!(out, "have leaked, or was never used:");
     say!(out, "  belfry-admin revoke --invitation {}", cert.enrollment_key.to_base64());
     Ok(())
+}
+
+/// `<invitation>.belfry-registration` next to the invitation file.
+fn registration_path(invitation: &std::path::Path) -> std::path::PathBuf {
+    let mut name = invitation.file_stem().unwrap_or_default().to_os_string();
+    name.push(".belfry-registration");
+    invitation.with_file_name(name)
 }
 
 fn secret_where(no_qr: bool) -> &'static str {

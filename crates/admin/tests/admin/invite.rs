@@ -104,3 +104,27 @@ fn out_writes_there_and_never_overwrites() {
     invite_with_ca(&env, "relay-ca.pem", &["--out", path(&out_file)]).fails_with("already exists");
     assert_eq!(std::fs::read(&out_file).unwrap(), before);
 }
+
+#[test]
+fn a_registration_file_for_the_relay_carries_the_certificate_and_no_secret() {
+    use belfry_protocol::armor::{REGISTRATION_LABEL, dearmor};
+    use belfry_protocol::{Registration, Wire as _};
+    let env = Env::with_org();
+    let out = invite_with_ca(&env, "relay-ca.pem", &[]).ok();
+    let invitation = read_invitation(&out.file());
+    let stem = out.file().file_stem().unwrap().to_str().unwrap().to_owned();
+    let reg_path = out.file().with_file_name(format!("{stem}.belfry-registration"));
+    assert!(out.stdout.contains(&reg_path.display().to_string()), "{}", out.stdout);
+    let text = std::fs::read_to_string(&reg_path).unwrap();
+    let registration = Registration::decode(&dearmor(REGISTRATION_LABEL, &text).unwrap()).unwrap();
+    assert_eq!(registration.enrollment, invitation.enrollment);
+    // No trace of the enrollment secret in the relay's file.
+    let bytes = dearmor(REGISTRATION_LABEL, &text).unwrap();
+    let secret = invitation.enrollment_secret.expose();
+    assert!(!bytes.windows(secret.len()).any(|w| w == secret), "the registration holds the enrollment secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&reg_path).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+}

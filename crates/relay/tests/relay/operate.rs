@@ -133,3 +133,33 @@ async fn metrics_count_without_naming_anyone() {
     }
     assert!(!relay.log().contains("secret words"));
 }
+
+#[tokio::test]
+async fn it_registers_invitations_from_files_while_the_relay_runs() {
+    use belfry_protocol::armor::{INVITATION_LABEL, REGISTRATION_LABEL, armor};
+    use belfry_protocol::{Registration, Wire as _};
+    let relay = Relay::start();
+    let alice = Identity::new(&relay.org, "alice", "ALICE");
+    let file = relay.dir.path().join("alice.belfry-registration");
+    let registration = Registration { enrollment: alice.invitation.clone() };
+    std::fs::write(&file, armor(REGISTRATION_LABEL, &registration.encode())).unwrap();
+    let out = Command::new(BIN).args(["register", "--dir"]).arg(relay.relay_dir()).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("for alice"));
+    // The device enrolls without registering anything itself.
+    let mut c = relay.connect().await;
+    c.ok(Request::Enroll(alice.chain.clone())).await;
+    c.authenticate(&alice).await.unwrap();
+
+    // A registration from another organisation, or the user's secret
+    // invitation file by mistake: refused with a clear message.
+    let other = Identity::new(&Org::new(), "mallory", "MALLORY");
+    std::fs::write(&file, armor(REGISTRATION_LABEL, &Registration { enrollment: other.invitation }.encode())).unwrap();
+    let out = Command::new(BIN).args(["register", "--dir"]).arg(relay.relay_dir()).arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not signed by this relay's organisation"));
+    std::fs::write(&file, armor(INVITATION_LABEL, b"anything")).unwrap();
+    let out = Command::new(BIN).args(["register", "--dir"]).arg(relay.relay_dir()).arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds a secret"));
+}

@@ -1,0 +1,59 @@
+//! `belfry-relay register`: IT's registration files, written by
+//! `belfry-admin invite`, checked against the org key and recorded, so a
+//! device can enroll from the matching invitation once.
+
+use crate::admission;
+use crate::config::{Config, Paths};
+use crate::error::{RelayError, Result};
+use crate::server::now_ms;
+use crate::session::store_signed;
+use crate::storage::{NewInvitation, OpError, SqliteStorage, Storage};
+use belfry_protocol::armor::{INVITATION_LABEL, REGISTRATION_LABEL, dearmor};
+use belfry_protocol::{Registration, Wire as _};
+use std::path::Path;
+
+/// One registered invitation, for the report.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// Invitation id.
+    pub invitation: String,
+    /// For whom.
+    pub user: String,
+}
+
+/// Registers each file; stops at the first that is refused (those before
+/// it stay registered: registering again is harmless).
+pub async fn register(dir: &Path, files: &[std::path::PathBuf]) -> Result<Vec<Registered>> {
+    let paths = Paths::new(dir);
+    let config = Config::load(dir)?;
+    let org = config.org_key().map_err(|reason| RelayError::Config { path: paths.config(), reason })?;
+    let storage = SqliteStorage::open(&paths.database())?;
+    let mut done = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|source| RelayError::Read { path: file.clone(), source })?;
+        let bad = |reason: String| RelayError::Config { path: file.clone(), reason };
+        if dearmor(INVITATION_LABEL, &text).is_ok() {
+            return Err(bad(
+                "this is the user's invitation, which holds a secret: give the relay the .belfry-registration \
+                 file written next to it"
+                    .into(),
+            ));
+        }
+        let bytes = dearmor(REGISTRATION_LABEL, &text).map_err(|e| bad(e.to_string()))?;
+        let registration = Registration::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+        let cert = admission::invitation(&org, &registration.enrollment).map_err(|e| bad(e.message))?;
+        let inv = NewInvitation {
+            id: cert.invitation,
+            user: cert.user.clone(),
+            enrollment_key: cert.enrollment_key,
+            expires_at: cert.expires_at.0,
+            cert: store_signed(&registration.enrollment),
+        };
+        storage.register_invitation(inv, now_ms()).await.map_err(|e| match e {
+            OpError::Refused(p) => bad(p.message),
+            OpError::Failed(e) => e,
+        })?;
+        done.push(Registered { invitation: cert.invitation.to_string(), user: cert.user.to_string() });
+    }
+    Ok(done)
+}
