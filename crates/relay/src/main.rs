@@ -64,6 +64,20 @@ runs.")]
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Distribute revocations and wipe orders (the files `belfry-admin revoke` and `wipe` write)
+    #[command(long_about = "\
+Distribute IT's signed statements (revocations and wipe orders, written by
+`belfry-admin revoke` and `belfry-admin wipe`) to every device. Each is
+checked against the organisation key in relay.toml first; the relay cannot
+forge one, and devices check the signature again. Works while the relay runs.")]
+    Statement {
+        /// The relay directory
+        #[arg(long)]
+        dir: PathBuf,
+        /// Statement files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run the relay until SIGTERM or Ctrl-C
     #[command(long_about = "\
 Run the relay from its directory. Prints the address it listens on. On
@@ -102,6 +116,16 @@ fn main() -> anyhow::Result<()> {
                 runtime.block_on(belfry_relay::register::register(&dir, &files)).context("registration refused")?;
             for r in done {
                 println!("Registered invitation {} for {}", r.invitation, r.user);
+            }
+            Ok(())
+        }
+        Command::Statement { dir, files } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let done =
+                runtime.block_on(belfry_relay::register::statements(&dir, &files)).context("statement refused")?;
+            for d in done {
+                let what = if d.new { "Distributed" } else { "Already distributed" };
+                println!("{what}: statement concerning {}", d.concerns);
             }
             Ok(())
         }

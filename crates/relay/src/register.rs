@@ -1,6 +1,8 @@
-//! `belfry-relay register`: IT's registration files, written by
-//! `belfry-admin invite`, checked against the org key and recorded, so a
-//! device can enroll from the matching invitation once.
+//! Operator commands that take IT's files: `belfry-relay register` (the
+//! registration files `belfry-admin invite` writes, so a device can enroll
+//! from the matching invitation once) and `belfry-relay statement` (the
+//! revocations and wipe orders `belfry-admin revoke` and `wipe` write, for
+//! every device). Each file is checked against the org key first.
 
 use crate::admission;
 use crate::config::{Config, Paths};
@@ -8,8 +10,10 @@ use crate::error::{RelayError, Result};
 use crate::server::now_ms;
 use crate::session::store_signed;
 use crate::storage::{NewInvitation, OpError, SqliteStorage, Storage};
-use belfry_protocol::armor::{INVITATION_LABEL, REGISTRATION_LABEL, dearmor};
-use belfry_protocol::{Registration, Wire as _};
+use belfry_protocol::armor::{INVITATION_LABEL, REGISTRATION_LABEL, STATEMENT_LABEL, dearmor};
+use belfry_protocol::frames::InboxItem;
+use belfry_protocol::{Registration, Statement, Wire as _};
+use sha2::Digest as _;
 use std::path::Path;
 
 /// One registered invitation, for the report.
@@ -54,6 +58,53 @@ pub async fn register(dir: &Path, files: &[std::path::PathBuf]) -> Result<Vec<Re
             OpError::Failed(e) => e,
         })?;
         done.push(Registered { invitation: cert.invitation.to_string(), user: cert.user.to_string() });
+    }
+    Ok(done)
+}
+
+/// One distributed statement, for the report.
+#[derive(Debug, Clone)]
+pub struct Distributed {
+    /// Whom it concerns (a user, or every device for an invitation).
+    pub concerns: String,
+    /// False if the relay had it already.
+    pub new: bool,
+}
+
+/// Stores each org-signed statement file and delivers it to every device.
+/// Devices connected to a running relay receive it within a minute (the
+/// relay polls inboxes alongside its keep-alive pings).
+pub async fn statements(dir: &Path, files: &[std::path::PathBuf]) -> Result<Vec<Distributed>> {
+    let paths = Paths::new(dir);
+    let config = Config::load(dir)?;
+    let org = config.org_key().map_err(|reason| RelayError::Config { path: paths.config(), reason })?;
+    let storage = SqliteStorage::open(&paths.database())?;
+    let mut done = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|source| RelayError::Read { path: file.clone(), source })?;
+        let bad = |reason: String| RelayError::Config { path: file.clone(), reason };
+        let bytes = dearmor(STATEMENT_LABEL, &text).map_err(|e| bad(e.to_string()))?;
+        let statement = Statement::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+        let scope = admission::statement(&org, &statement).map_err(|e| bad(e.message))?;
+        if scope.signed_by_device.is_some() {
+            return Err(bad("only statements signed by the organisation are taken from files".into()));
+        }
+        let st = crate::storage::NewStatement {
+            user: scope.user.clone(),
+            device: scope.device.clone(),
+            revokes: true,
+            hash: sha2::Sha256::digest(&bytes).into(),
+            statement: bytes,
+            item: belfry_protocol::codec::encode(&InboxItem::Statement(statement)),
+        };
+        let outcome = storage.publish_statement(st, now_ms()).await.map_err(|e| match e {
+            OpError::Refused(p) => bad(p.message),
+            OpError::Failed(e) => e,
+        })?;
+        done.push(Distributed {
+            concerns: scope.user.map_or_else(|| "every device (an invitation)".into(), |u| u.to_string()),
+            new: matches!(outcome, crate::storage::Published::Stored(_)),
+        });
     }
     Ok(done)
 }

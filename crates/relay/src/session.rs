@@ -132,6 +132,9 @@ pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info
             }
             _ = ping.tick() => {
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break None }
+                // Entries written by another process (`belfry-relay
+                // statement`) or another relay instance wake nobody here.
+                if s.push(&mut socket).await.is_err() { break None }
             }
             () = tokio::time::sleep_until(deadline.into()) => {
                 break Some(if s.authed.is_some() {

@@ -121,6 +121,7 @@ fn write_statement(org: &Org, out: Option<PathBuf>, default_name: &str, statemen
 fn relay_note(out: &mut String, path: &Path) {
     say!(out, "Nothing changes until the relay has this statement. Give the file");
     say!(out, "  {}", path.display());
-    say!(out, "to the relay operator, who distributes it to every device (uploading it from");
-    say!(out, "belfry-admin is not available yet). The relay can pass it on but cannot forge one.");
+    say!(out, "to the relay operator, who distributes it to every device with");
+    say!(out, "  belfry-relay statement --dir <relay dir> <this file>");
+    say!(out, "The relay can pass it on but cannot forge one.");
 }

@@ -163,3 +163,38 @@ async fn it_registers_invitations_from_files_while_the_relay_runs() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds a secret"));
 }
+
+#[tokio::test]
+async fn it_distributes_org_statements_from_files_to_connected_devices() {
+    use belfry_protocol::armor::{STATEMENT_LABEL, armor};
+    use belfry_protocol::frames::InboxItem;
+    use belfry_protocol::{Statement, Wire as _};
+    let relay = Relay::start_with(|t| *t = t.replace("idle_timeout_secs = 120", "idle_timeout_secs = 3"));
+    let alice = Identity::new(&relay.org, "alice", "ALICE");
+    let bob = Identity::new(&relay.org, "bob", "BOB");
+    let mut a = relay.enroll(&alice, 0).await;
+    drop(relay.enroll(&bob, 0).await);
+    let file = relay.dir.path().join("wipe.belfry-statement");
+    let wipe = relay.org.wipe(&bob.user, &bob.device);
+    std::fs::write(&file, armor(STATEMENT_LABEL, &wipe.encode())).unwrap();
+    let run = || Command::new(BIN).args(["statement", "--dir"]).arg(relay.relay_dir()).arg(&file).output().unwrap();
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Distributed: statement concerning bob"));
+    // Alice, connected all along, receives it (the relay polls inboxes
+    // alongside its keep-alive pings).
+    a.wait_inbox(1).await;
+    assert!(matches!(&a.inbox[0].item, InboxItem::Statement(Statement::Wipe(_))));
+    // Again: nothing new.
+    assert!(String::from_utf8_lossy(&run().stdout).contains("Already distributed"));
+    // A statement signed by someone else is refused.
+    let forged = Org::new().wipe(&alice.user, &alice.device);
+    std::fs::write(&file, armor(STATEMENT_LABEL, &forged.encode())).unwrap();
+    let out = run();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another organisation"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
