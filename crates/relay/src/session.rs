@@ -48,6 +48,9 @@ struct Authed {
     pushed: u64,
     /// Highest sequence number acked.
     acked: u64,
+    /// Entries were pushed (or the device just authenticated) and the
+    /// empty "caught up" frame has not followed yet.
+    owe_caught_up: bool,
 }
 
 struct Session<S> {
@@ -213,7 +216,6 @@ impl<S: Storage> Session<S> {
                     return Ok(());
                 }
             };
-            let full_page = rows.len() == MAX_ITEMS_PER_PUSH;
             let mut entries = Vec::with_capacity(rows.len());
             let mut bytes = 0;
             let mut last = after;
@@ -231,19 +233,24 @@ impl<S: Storage> Session<S> {
                 }
             }
             if last == after {
+                // Nothing more: an empty Inbox frame tells the device it has
+                // everything the relay holds for it right now.
+                if let Some(a) = self.authed.as_mut().filter(|a| a.owe_caught_up) {
+                    a.owe_caught_up = false;
+                    self.send(socket, &ServerFrame::Inbox(Vec::new())).await?;
+                }
                 return Ok(());
             }
             let n = entries.len() as u64;
             if let Some(a) = self.authed.as_mut() {
                 a.pushed = last;
+                a.owe_caught_up = true;
             }
             if !entries.is_empty() {
                 self.send(socket, &ServerFrame::Inbox(entries)).await?;
                 self.shared.metrics.deliveries.inc_by(n);
             }
-            if !full_page && bytes <= PUSH_BYTES {
-                return Ok(());
-            }
+            // Loop until a read finds nothing; that pass sends "caught up".
         }
     }
 
@@ -312,6 +319,7 @@ impl<S: Storage> Session<S> {
                     changes: shared.device_changes.subscribe(),
                     pushed: start,
                     acked: start,
+                    owe_caught_up: true,
                 });
                 Ok(Response::Authenticated { next_seq })
             }

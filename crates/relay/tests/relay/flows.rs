@@ -66,6 +66,9 @@ async fn reconnect_resumes_from_the_first_unacked_entry() {
     let mut b = relay.login(&bob).await;
     assert_eq!(b.next_seq, fifth + 1);
     b.wait_inbox(10).await;
+    // Then the relay says there is nothing more.
+    b.wait_caught_up().await;
+    assert_eq!(b.inbox.len(), 10);
     let got: Vec<u8> = b.inbox.iter().map(|e| body_of(e)[0]).collect();
     assert_eq!(got, (5..15).collect::<Vec<u8>>(), "in order, nothing acked, nothing missing");
     let seqs: Vec<u64> = b.inbox.iter().map(|e| e.seq).collect();

@@ -341,6 +341,8 @@ pub struct Client {
     pub device_changes: Vec<Vec<UserId>>,
     pub closing: Option<ProtocolError>,
     pub next_seq: u64,
+    /// Empty Inbox frames received ("you have everything").
+    pub caught_up: u32,
 }
 
 pub fn exporter_of(tls: &TlsStream<TcpStream>) -> [u8; 32] {
@@ -362,6 +364,7 @@ impl Client {
             device_changes: Vec::new(),
             closing: None,
             next_seq: 0,
+            caught_up: 0,
         };
         match c.frame().await {
             Some(ServerFrame::Challenge { nonce }) => c.nonce = nonce,
@@ -430,7 +433,12 @@ impl Client {
 
     fn keep(&mut self, f: ServerFrame) {
         match f {
-            ServerFrame::Inbox(entries) => self.inbox.extend(entries),
+            ServerFrame::Inbox(entries) => {
+                if entries.is_empty() {
+                    self.caught_up += 1;
+                }
+                self.inbox.extend(entries)
+            }
             ServerFrame::DevicesChanged(users) => self.device_changes.push(users),
             ServerFrame::Closing(e) => self.closing = Some(e),
             other => panic!("unexpected frame {other:?}"),
@@ -448,6 +456,17 @@ impl Client {
             match self.frame().await {
                 Some(f) => self.keep(f),
                 None => panic!("connection closed with {} of {n} entries: {:?}", self.inbox.len(), self.closing),
+            }
+        }
+    }
+
+    /// Waits for the relay's "caught up" marker (an empty Inbox frame).
+    pub async fn wait_caught_up(&mut self) {
+        let seen = self.caught_up;
+        while self.caught_up == seen {
+            match self.frame().await {
+                Some(f) => self.keep(f),
+                None => panic!("connection closed before catching up"),
             }
         }
     }
@@ -531,6 +550,7 @@ pub async fn try_connect_to(addr: SocketAddr, config: Arc<rustls::ClientConfig>)
             device_changes: Vec::new(),
             closing: None,
             next_seq: 0,
+            caught_up: 0,
         };
         match c.frame().await? {
             ServerFrame::Challenge { nonce } => c.nonce = nonce,
