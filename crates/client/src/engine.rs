@@ -1,0 +1,1234 @@
+//! The engine: one device's crypto state, store and relay connection.
+//!
+//! Sending is outbox first: a message is committed as *pending* together
+//! with an outbox item; the flusher encrypts it (sharing the room key with
+//! the current members' trusted devices first), commits the advanced
+//! ratchets and the ciphertext in one batch, and only then publishes. A
+//! crash at any point leaves either the plaintext intent or the exact
+//! ciphertext queued, so a resend never reuses ratchet state and the relay
+//! deduplicates by message id.
+//!
+//! Receiving processes each inbox entry and moves the inbox cursor in one
+//! store transaction, then acknowledges it to the relay.
+
+use crate::error::{ClientError, Result};
+use crate::net::{self, Link, Push, RelayTarget};
+use crate::profile::{KeySource, Profile};
+use belfry_crypto::{
+    Admission, Device, Directory, InboundRoomSession, OlmChannel, OutboundRoomSession, PickleKey, ReplayGuard,
+    RoomState, RotationPolicy, StateError, StatementEffect,
+};
+use belfry_protocol::cert::Timestamp;
+use belfry_protocol::codec::{decode, encode};
+use belfry_protocol::frames::{DeviceAddress, InboxEntry, InboxItem};
+use belfry_protocol::room::{Role, RoomKind};
+use belfry_protocol::{
+    ClientFrame, DeviceId, DisplayName, Ed25519Public, Hash256, Invitation, MessageId, Request, Response, RoomContent,
+    RoomId, RoomMessage, RoomStateEvent, Signed, StateContent, Statement, ToDeviceContent, ToDeviceEnvelope, UserId,
+};
+use belfry_store::{Batch, MessageStatus, Op, SqlStore, Store, StoredMessage};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{Mutex, broadcast, mpsc};
+
+/// One-time keys uploaded at a time.
+const PREKEY_BATCH: usize = 20;
+
+fn now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0),
+    )
+}
+
+/// Something the user should know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alert {
+    /// A device appeared for a contact or for this user.
+    NewDevice {
+        /// Whose.
+        user: UserId,
+        /// Which.
+        device: DeviceId,
+        /// Its name as its owner gave it.
+        name: String,
+        /// One of this user's own devices.
+        own: bool,
+    },
+    /// A device was revoked or ordered wiped.
+    DeviceRevoked {
+        /// Whose.
+        user: UserId,
+        /// Which.
+        device: DeviceId,
+    },
+    /// A room's state history conflicts with what this device holds (a
+    /// fork, a gap, an invalid change).
+    StateConflict {
+        /// The room.
+        room: RoomId,
+        /// What was found.
+        detail: String,
+    },
+    /// Something from the relay was refused: why, for people.
+    Rejected {
+        /// What was refused and why.
+        detail: String,
+    },
+    /// A message could not be decrypted.
+    Undecryptable {
+        /// The room.
+        room: RoomId,
+        /// The claimed sender.
+        sender: UserId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A message as a front end shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    /// Its id.
+    pub id: MessageId,
+    /// Its room.
+    pub room: RoomId,
+    /// Its sender.
+    pub sender: UserId,
+    /// Sent at (the sender's clock).
+    pub sent_at: Timestamp,
+    /// Where it stands.
+    pub status: MessageStatus,
+    /// The text.
+    pub body: String,
+}
+
+impl From<StoredMessage> for MessageView {
+    fn from(m: StoredMessage) -> Self {
+        Self { id: m.id, room: m.room, sender: m.sender, sent_at: m.sent_at, status: m.status, body: m.body }
+    }
+}
+
+/// A room as a front end lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomView {
+    /// Its id.
+    pub id: RoomId,
+    /// Direct or group.
+    pub kind: RoomKind,
+    /// Its name.
+    pub name: String,
+    /// Members and roles.
+    pub members: BTreeMap<UserId, Role>,
+    /// Disappearing-message timer, seconds.
+    pub retention_secs: Option<u64>,
+    /// Classification label.
+    pub classification: Option<String>,
+}
+
+/// What the engine reports as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Connected and authenticated.
+    Connected,
+    /// The relay connection is down (it is retried).
+    Disconnected(String),
+    /// Everything the relay held has been processed.
+    CaughtUp,
+    /// A message arrived or changed.
+    Message(MessageView),
+    /// A message's status changed.
+    Status(MessageId, MessageStatus),
+    /// A room's state changed.
+    Room(RoomId),
+    /// Something to tell the user.
+    Alert(Alert),
+    /// This device was wiped by order; the engine has stopped.
+    Wiped,
+}
+
+/// A queued unit of outgoing work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum OutboxItem {
+    /// Encrypt and send `content` in `room` (as message `id`); `history_to`
+    /// also get the room's earlier state events (new members).
+    Compose { id: MessageId, room: RoomId, content: RoomContent, history_to: Vec<UserId> },
+    /// Publish this request as it is.
+    Publish(Vec<u8>),
+}
+
+/// A room as this device keeps it: validated state and the signed log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RoomRecord {
+    state: RoomState,
+    log: Vec<Signed<RoomStateEvent>>,
+}
+
+struct State {
+    device: Device,
+    pickle: PickleKey,
+    dir: Directory,
+    channels: Vec<OlmChannel>,
+    outbound: HashMap<RoomId, OutboundRoomSession>,
+    inbound: HashMap<Ed25519Public, InboundRoomSession>,
+    rooms: BTreeMap<RoomId, RoomRecord>,
+    /// Users whose device lists must be fetched before encrypting to them.
+    stale: HashSet<UserId>,
+    /// Room messages waiting for their key.
+    waiting: Vec<RoomMessage>,
+    /// One-time keys consumed since the last upload.
+    prekeys_used: usize,
+}
+
+struct Inner {
+    store: Arc<SqlStore>,
+    state: Mutex<State>,
+    link: Link,
+    events: broadcast::Sender<Event>,
+    profile: Profile,
+    flushing: Mutex<()>,
+    target: RelayTarget,
+    /// Last outbox timestamp handed out: the outbox is ordered by it, so
+    /// every item gets a later one than the item before.
+    clock: std::sync::Mutex<u64>,
+}
+
+/// The engine. Cheap to clone; every clone drives the same device.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("profile", &self.inner.profile.dir()).finish_non_exhaustive()
+    }
+}
+
+// Keys of named values in the store.
+const K_ORG: &str = "org";
+const K_RELAY_URL: &str = "relay-url";
+const K_RELAY_CA: &str = "relay-ca";
+const K_PICKLE: &str = "pickle-key";
+const K_DIRECTORY: &str = "directory";
+const K_ROOMS: &str = "rooms";
+const K_WAITING: &str = "waiting";
+const K_PREKEYS_USED: &str = "prekeys-used";
+
+fn ser<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    postcard::to_allocvec(v).map_err(|e| ClientError::Config(format!("cannot encode local state: {e}")))
+}
+
+fn de<T: for<'a> Deserialize<'a>>(bytes: &[u8], what: &str) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| ClientError::Config(format!("local {what} is damaged: {e}")))
+}
+
+fn value(key: &str, v: Vec<u8>) -> Op {
+    Op::PutValue { key: key.into(), value: v }
+}
+
+/// A replay guard over the store plus this batch's records.
+struct StoreGuard<'a> {
+    store: &'a SqlStore,
+    new: Vec<(Ed25519Public, u32)>,
+}
+
+impl ReplayGuard for StoreGuard<'_> {
+    fn seen(&self, session: &Ed25519Public, index: u32) -> bool {
+        self.new.contains(&(*session, index)) || self.store.seen(session, index).unwrap_or(true)
+    }
+    fn record(&mut self, session: &Ed25519Public, index: u32) {
+        self.new.push((*session, index));
+    }
+}
+
+fn address(d: &belfry_crypto::VerifiedDevice) -> DeviceAddress {
+    DeviceAddress { user: d.user.clone(), device: d.device.clone() }
+}
+
+impl Engine {
+    /// Enrolls a new device from `invitation` into a new profile: checks
+    /// the invitation against `org` (the organisation key this build
+    /// trusts), creates the device, stores it, and registers it with the
+    /// relay.
+    pub async fn enroll(
+        profile: Profile,
+        invitation: &Invitation,
+        org: Ed25519Public,
+        device_name: DisplayName,
+        source: &KeySource,
+    ) -> Result<Self> {
+        let mut device = Device::enroll(invitation, &org, device_name, now())?;
+        let cert = invitation.enrollment.peek_unverified().map_err(|e| ClientError::Input(e.to_string()))?;
+        let target = RelayTarget { url: cert.relay.url.clone(), ca_der: invitation.relay_ca_der.clone() };
+        let pickle_secret = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
+        let pickle = PickleKey::new(*pickle_secret);
+        let mut dir = Directory::new(org);
+        dir.admit(device.chain(), now())?;
+        // The keys' secret halves are stored before the public halves leave.
+        let one_time = device.generate_prekeys(PREKEY_BATCH);
+        let fallback = device.generate_fallback_prekey();
+        let store = profile.create(source)?;
+        let batch = Batch::new()
+            .with(Op::PutAccount(device.pickle(&pickle)?))
+            .with(value(K_ORG, org.as_bytes().to_vec()))
+            .with(value(K_RELAY_URL, target.url.clone().into_bytes()))
+            .with(value(K_RELAY_CA, target.ca_der.clone()))
+            .with(value(K_PICKLE, pickle_secret.to_vec()))
+            .with(value(K_DIRECTORY, ser(&dir)?))
+            .with(value(K_PREKEYS_USED, ser(&0usize)?));
+        store.commit(batch)?;
+        let signer = Arc::new(std::sync::Mutex::new(Device::unpickle(&device.pickle(&pickle)?, &pickle)?));
+        let sign: net::Signer = Arc::new(move |proof| match signer.lock() {
+            Ok(d) => d.sign(proof),
+            Err(poisoned) => poisoned.into_inner().sign(proof),
+        });
+        if let Err(e) = net::enroll(&target, device.chain().clone(), &sign, one_time, fallback).await {
+            drop(store);
+            let _ = profile.erase();
+            return Err(e);
+        }
+        device.mark_prekeys_published();
+        store.commit(Batch::new().with(Op::PutAccount(device.pickle(&pickle)?)))?;
+        drop(store);
+        Self::open(profile, source).await
+    }
+
+    /// Opens an enrolled profile and starts syncing.
+    pub async fn open(profile: Profile, source: &KeySource) -> Result<Self> {
+        let store = Arc::new(profile.open(source)?);
+        let need = |key: &str| -> Result<Vec<u8>> {
+            store.value(key)?.ok_or_else(|| ClientError::Config(format!("the profile lacks its {key}")))
+        };
+        let secret = zeroize::Zeroizing::new(need(K_PICKLE)?);
+        let pickle = PickleKey::new(
+            secret
+                .as_slice()
+                .try_into()
+                .map_err(|_| ClientError::Config("the profile's pickle key is damaged".into()))?,
+        );
+        let account = store.account()?.ok_or_else(|| ClientError::Config("the profile has no device".into()))?;
+        let device = Device::unpickle(&account, &pickle)?;
+        let dir: Directory = de(&need(K_DIRECTORY)?, "directory")?;
+        let rooms: BTreeMap<RoomId, RoomRecord> = match store.value(K_ROOMS)? {
+            Some(b) => de(&b, "rooms")?,
+            None => BTreeMap::new(),
+        };
+        let waiting: Vec<RoomMessage> = match store.value(K_WAITING)? {
+            Some(b) => de(&b, "waiting messages")?,
+            None => Vec::new(),
+        };
+        let prekeys_used = match store.value(K_PREKEYS_USED)? {
+            Some(b) => de(&b, "key counter")?,
+            None => PREKEY_BATCH,
+        };
+        let mut channels = Vec::new();
+        let mut users: BTreeSet<UserId> = rooms.values().flat_map(|r| r.state.members().keys().cloned()).collect();
+        users.insert(device.user().clone());
+        for user in &users {
+            for peer in dir.trusted_devices(user) {
+                for (_, p) in store.olm_sessions(&peer.user, &peer.device)? {
+                    channels.push(OlmChannel::unpickle(&p, &pickle)?);
+                }
+            }
+        }
+        let target = RelayTarget {
+            url: String::from_utf8(need(K_RELAY_URL)?).map_err(|_| ClientError::Config("bad relay url".into()))?,
+            ca_der: need(K_RELAY_CA)?,
+        };
+        let (pushes_tx, pushes) = mpsc::channel(64);
+        let signer_device = Arc::new(std::sync::Mutex::new(Device::unpickle(&account, &pickle)?));
+        let sign: net::Signer = Arc::new(move |proof| {
+            // Signing needs only the identity key, which never changes.
+            match signer_device.lock() {
+                Ok(d) => d.sign(proof),
+                Err(poisoned) => poisoned.into_inner().sign(proof),
+            }
+        });
+        let link = Link::spawn(target.clone(), device.user().clone(), device.device_id().clone(), sign, pushes_tx);
+        let (events, _) = broadcast::channel(4096);
+        let state = State {
+            device,
+            pickle,
+            dir,
+            channels,
+            outbound: HashMap::new(),
+            inbound: HashMap::new(),
+            stale: users.into_iter().collect(),
+            rooms,
+            waiting,
+            prekeys_used,
+        };
+        let engine = Self {
+            inner: Arc::new(Inner {
+                store,
+                state: Mutex::new(state),
+                link,
+                events,
+                profile,
+                flushing: Mutex::new(()),
+                target,
+                clock: std::sync::Mutex::new(now().0),
+            }),
+        };
+        tokio::spawn(engine.clone().sync_loop(pushes));
+        Ok(engine)
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.inner.events.send(e);
+    }
+
+    /// This device's user.
+    pub async fn user(&self) -> UserId {
+        self.inner.state.lock().await.device.user().clone()
+    }
+
+    /// This device's id.
+    pub async fn device_id(&self) -> DeviceId {
+        self.inner.state.lock().await.device.device_id().clone()
+    }
+
+    /// The relay address.
+    pub fn relay_url(&self) -> &str {
+        &self.inner.target.url
+    }
+
+    /// Stops syncing (the store stays as it is).
+    pub fn close(&self) {
+        self.inner.link.stop();
+    }
+
+    // ---- rooms ---------------------------------------------------------
+
+    /// Rooms this device is in.
+    pub async fn rooms(&self) -> Vec<RoomView> {
+        let st = self.inner.state.lock().await;
+        st.rooms.values().map(|r| view(&r.state)).collect()
+    }
+
+    /// One room.
+    pub async fn room(&self, id: &RoomId) -> Result<RoomView> {
+        let st = self.inner.state.lock().await;
+        st.rooms.get(id).map(|r| view(&r.state)).ok_or_else(|| ClientError::NotFound(format!("no room {id}")))
+    }
+
+    /// Creates a room with `members` (besides this user). A direct room
+    /// has exactly one other member.
+    pub async fn create_room(&self, kind: RoomKind, name: &str, members: &[UserId]) -> Result<RoomId> {
+        let name = DisplayName::new(name).map_err(|e| ClientError::Input(format!("room name: {e}")))?;
+        if kind == RoomKind::Direct && members.len() != 1 {
+            return Err(ClientError::Input("a direct room has exactly one other member".into()));
+        }
+        let room = RoomId(rand::random());
+        let mut st = self.inner.state.lock().await;
+        let t = now();
+        let (mut state, create) = RoomState::create(&st.device, room, kind, name, t)?;
+        let mut log = vec![create];
+        for user in members {
+            if user == st.device.user() {
+                continue;
+            }
+            let event = state.propose(&st.device, StateContent::Member { user: user.clone(), role: Role::Member }, t);
+            state.apply(&event, &st.dir)?;
+            log.push(event);
+            st.stale.insert(user.clone());
+        }
+        let mut batch = Batch::new();
+        for event in &log {
+            self.queue_compose(
+                &mut batch,
+                MessageId(rand::random()),
+                room,
+                RoomContent::State(event.clone()),
+                Vec::new(),
+            )?;
+        }
+        st.rooms.insert(room, RoomRecord { state, log });
+        batch.push(value(K_ROOMS, ser(&st.rooms)?));
+        self.inner.store.commit(batch)?;
+        drop(st);
+        self.emit(Event::Room(room));
+        self.kick_flush();
+        Ok(room)
+    }
+
+    /// Proposes a state change in `room` and queues it for every member.
+    async fn change_state(&self, room: RoomId, content: StateContent, history_to: Vec<UserId>) -> Result<()> {
+        let mut st = self.inner.state.lock().await;
+        let t = now();
+        let st = &mut *st;
+        let record = st.rooms.get_mut(&room).ok_or_else(|| ClientError::NotFound(format!("no room {room}")))?;
+        let event = record.state.propose(&st.device, content, t);
+        record.state.apply(&event, &st.dir)?;
+        record.log.push(event.clone());
+        for u in &history_to {
+            st.stale.insert(u.clone());
+        }
+        let mut batch = Batch::new();
+        self.queue_compose(&mut batch, MessageId(rand::random()), room, RoomContent::State(event), history_to)?;
+        batch.push(value(K_ROOMS, ser(&st.rooms)?));
+        self.inner.store.commit(batch)?;
+        self.emit(Event::Room(room));
+        self.kick_flush();
+        Ok(())
+    }
+
+    /// Adds `user` to `room` (admins only). They receive the room's state
+    /// history, and messages from now on, not before.
+    pub async fn add_member(&self, room: RoomId, user: UserId) -> Result<()> {
+        self.change_state(room, StateContent::Member { user: user.clone(), role: Role::Member }, vec![user]).await
+    }
+
+    /// Removes `user` from `room`; the next message uses a new room key
+    /// that they do not get.
+    pub async fn remove_member(&self, room: RoomId, user: UserId) -> Result<()> {
+        self.change_state(room, StateContent::Remove { user }, Vec::new()).await
+    }
+
+    /// Sets the disappearing-message timer.
+    pub async fn set_retention(&self, room: RoomId, secs: Option<u64>) -> Result<()> {
+        self.change_state(room, StateContent::Retention(secs), Vec::new()).await
+    }
+
+    /// Sets the classification label.
+    pub async fn set_classification(&self, room: RoomId, label: Option<&str>) -> Result<()> {
+        let label = label.map(DisplayName::new).transpose().map_err(|e| ClientError::Input(e.to_string()))?;
+        self.change_state(room, StateContent::Classification(label), Vec::new()).await
+    }
+
+    // ---- messages ------------------------------------------------------
+
+    /// Queues a text message; returns its id at once (status pending).
+    pub async fn send_text(&self, room: RoomId, body: &str) -> Result<MessageId> {
+        if body.len() > belfry_protocol::limits::MAX_TEXT_LEN {
+            return Err(ClientError::Input("the message is too long".into()));
+        }
+        let st = self.inner.state.lock().await;
+        let record = st.rooms.get(&room).ok_or_else(|| ClientError::NotFound(format!("no room {room}")))?;
+        if !record.state.is_member(st.device.user()) {
+            return Err(ClientError::Input("you are not a member of this room".into()));
+        }
+        let id = MessageId(rand::random());
+        let t = now();
+        let message = StoredMessage {
+            id,
+            room,
+            sender: st.device.user().clone(),
+            sent_at: t,
+            status: MessageStatus::Pending,
+            body: body.to_owned(),
+            expires_at: record.state.retention_secs().map(|s| t.plus_ms(s.saturating_mul(1000))),
+        };
+        let mut batch = Batch::new().with(Op::PutMessage(message.clone()));
+        self.queue_compose(&mut batch, id, room, RoomContent::Text { body: body.to_owned() }, Vec::new())?;
+        self.inner.store.commit(batch)?;
+        drop(st);
+        self.emit(Event::Message(message.into()));
+        self.kick_flush();
+        Ok(id)
+    }
+
+    /// The newest `limit` messages of a room, oldest first.
+    pub async fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<MessageView>> {
+        let mut m: Vec<MessageView> = self.inner.store.messages(room, limit)?.into_iter().map(Into::into).collect();
+        m.reverse();
+        Ok(m)
+    }
+
+    /// Full-text search over every room.
+    pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<MessageView>> {
+        Ok(self.inner.store.search(query, limit)?.into_iter().map(Into::into).collect())
+    }
+
+    /// Trusted devices of `user`, as (device, name, SAS-verified).
+    pub async fn devices(&self, user: &UserId) -> Result<Vec<(DeviceId, String, bool)>> {
+        let _ = self.refresh_users(std::slice::from_ref(user)).await;
+        let st = self.inner.state.lock().await;
+        Ok(st
+            .dir
+            .trusted_devices(user)
+            .into_iter()
+            .map(|d| (d.device.clone(), d.device_name.to_string(), d.sas_verified))
+            .collect())
+    }
+
+    /// Messages still waiting for the relay's acknowledgement.
+    pub fn pending_count(&self) -> Result<usize> {
+        Ok(self.inner.store.outbox()?.len())
+    }
+
+    // ---- sync ----------------------------------------------------------
+
+    async fn sync_loop(self, mut pushes: mpsc::Receiver<Push>) {
+        while let Some(push) = pushes.recv().await {
+            let r = match push {
+                Push::Connected { .. } => {
+                    self.emit(Event::Connected);
+                    self.kick_flush();
+                    self.spawn_prekey_upload();
+                    Ok(())
+                }
+                Push::Disconnected { reason } => {
+                    self.emit(Event::Disconnected(reason));
+                    Ok(())
+                }
+                Push::Inbox(entries) if entries.is_empty() => {
+                    self.emit(Event::CaughtUp);
+                    Ok(())
+                }
+                Push::Inbox(entries) => self.process(entries).await,
+                Push::DevicesChanged(users) => {
+                    let mut st = self.inner.state.lock().await;
+                    st.stale.extend(users);
+                    Ok(())
+                }
+            };
+            match r {
+                Ok(()) => {}
+                Err(ClientError::Wiped) => {
+                    self.emit(Event::Wiped);
+                    self.inner.link.stop();
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "sync step failed"),
+            }
+        }
+    }
+
+    fn spawn_prekey_upload(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.upload_prekeys().await {
+                tracing::warn!(error = %e, "prekey upload failed");
+            }
+        });
+    }
+
+    /// Uploads fresh one-time keys when the relay may be running low.
+    async fn upload_prekeys(&self) -> Result<()> {
+        let (one_time, fallback) = {
+            let mut st = self.inner.state.lock().await;
+            if st.prekeys_used < PREKEY_BATCH / 2 {
+                return Ok(());
+            }
+            let one_time = st.device.generate_prekeys(PREKEY_BATCH);
+            let fallback = st.device.generate_fallback_prekey();
+            // The secret halves are stored before the public halves leave.
+            self.inner.store.commit(Batch::new().with(Op::PutAccount(st.device.pickle(&st.pickle)?)))?;
+            (one_time, fallback)
+        };
+        self.inner.link.request(Request::UploadPrekeys { one_time, fallback }).await?;
+        let mut st = self.inner.state.lock().await;
+        st.device.mark_prekeys_published();
+        st.prekeys_used = 0;
+        let batch = Batch::new()
+            .with(Op::PutAccount(st.device.pickle(&st.pickle)?))
+            .with(value(K_PREKEYS_USED, ser(&st.prekeys_used)?));
+        self.inner.store.commit(batch)?;
+        Ok(())
+    }
+
+    async fn process(&self, entries: Vec<InboxEntry>) -> Result<()> {
+        let mut last = None;
+        for entry in entries {
+            let seq = entry.seq;
+            if seq <= self.inner.store.inbox_cursor()? {
+                last = Some(seq);
+                continue;
+            }
+            self.process_one(entry).await?;
+            last = Some(seq);
+        }
+        if let Some(seq) = last {
+            let link = self.inner.link.clone();
+            tokio::spawn(async move {
+                let _ = link.request(Request::Ack { seq }).await;
+            });
+        }
+        Ok(())
+    }
+
+    async fn process_one(&self, entry: InboxEntry) -> Result<()> {
+        let seq = entry.seq;
+        let mut events = Vec::new();
+        let mut batch = Batch::new();
+        let mut retry = Vec::new();
+        match entry.item {
+            InboxItem::ToDevice(env) => self.receive_to_device(env, &mut batch, &mut events, &mut retry).await?,
+            InboxItem::Room(msg) => {
+                let mut st = self.inner.state.lock().await;
+                self.receive_room(&mut st, msg, &mut batch, &mut events, true)?;
+            }
+            InboxItem::Statement(statement) => {
+                let mut st = self.inner.state.lock().await;
+                self.receive_statement(&mut st, &statement, &mut batch, &mut events)?;
+            }
+        }
+        // Messages that waited for a key that has now arrived.
+        if !retry.is_empty() {
+            let mut st = self.inner.state.lock().await;
+            for msg in retry {
+                self.receive_room(&mut st, msg, &mut batch, &mut events, false)?;
+            }
+            batch.push(value(K_WAITING, ser(&st.waiting)?));
+        }
+        batch.push(Op::SetInboxCursor(seq));
+        self.inner.store.commit(batch)?;
+        for e in events {
+            self.emit(e);
+        }
+        Ok(())
+    }
+
+    async fn receive_to_device(
+        &self,
+        env: ToDeviceEnvelope,
+        batch: &mut Batch,
+        events: &mut Vec<Event>,
+        retry: &mut Vec<RoomMessage>,
+    ) -> Result<()> {
+        let known = {
+            let st = self.inner.state.lock().await;
+            st.dir.trusted(&env.sender, &env.sender_device).is_ok()
+        };
+        if !known {
+            let _ = self.refresh_users(std::slice::from_ref(&env.sender)).await;
+        }
+        let mut st = self.inner.state.lock().await;
+        let st = &mut *st;
+        let sender = match st.dir.trusted(&env.sender, &env.sender_device) {
+            Ok(d) => d.clone(),
+            Err(e) => {
+                events.push(Event::Alert(Alert::Rejected {
+                    detail: format!("a message from {}/{}: {e}", env.sender, env.sender_device),
+                }));
+                return Ok(());
+            }
+        };
+        let before = st.channels.len();
+        let received = match st.device.open_to_device(&env, &sender, &mut st.channels) {
+            Ok(r) => r,
+            Err(e) => {
+                events.push(Event::Alert(Alert::Rejected {
+                    detail: format!("an encrypted message from {}/{} was refused: {e}", env.sender, env.sender_device),
+                }));
+                return Ok(());
+            }
+        };
+        if st.channels.len() > before {
+            st.prekeys_used += 1;
+            batch.push(value(K_PREKEYS_USED, ser(&st.prekeys_used)?));
+        }
+        // The account (one-time key used) and every channel with this peer.
+        batch.push(Op::PutAccount(st.device.pickle(&st.pickle)?));
+        for ch in st.channels.iter().filter(|c| c.peer_user() == &sender.user && c.peer_device() == &sender.device) {
+            batch.push(Op::PutOlmSession {
+                peer_user: sender.user.clone(),
+                peer_device: sender.device.clone(),
+                session_id: ch.session_id(),
+                pickle: ch.pickle(&st.pickle)?,
+            });
+        }
+        match received.content() {
+            ToDeviceContent::RoomKey(_) => match InboundRoomSession::from_room_key(&received) {
+                Ok(session) => {
+                    let id = *session.session_id();
+                    batch.push(Op::PutInboundSession {
+                        session: id,
+                        room: *session.room(),
+                        pickle: session.pickle(&st.pickle)?,
+                    });
+                    st.inbound.insert(id, session);
+                    let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|m| m.session == id);
+                    st.waiting = still;
+                    retry.extend(ready);
+                }
+                Err(e) => events.push(Event::Alert(Alert::Rejected {
+                    detail: format!("a room key from {}/{} was refused: {e}", sender.user, sender.device),
+                })),
+            },
+            ToDeviceContent::Statement(statement) => {
+                let statement = statement.clone();
+                self.receive_statement(st, &statement, batch, events)?;
+            }
+            // Key requests and forwarded keys come with multi-device key
+            // recovery; until then they are ignored, never trusted.
+            ToDeviceContent::ForwardedRoomKey(_) | ToDeviceContent::RoomKeyRequest { .. } | ToDeviceContent::Dummy => {}
+        }
+        Ok(())
+    }
+
+    fn load_inbound(&self, st: &mut State, session: &Ed25519Public) -> Result<bool> {
+        if st.inbound.contains_key(session) {
+            return Ok(true);
+        }
+        match self.inner.store.inbound_session(session)? {
+            Some(p) => {
+                st.inbound.insert(*session, InboundRoomSession::unpickle(&p, &st.pickle)?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn receive_room(
+        &self,
+        st: &mut State,
+        msg: RoomMessage,
+        batch: &mut Batch,
+        events: &mut Vec<Event>,
+        may_wait: bool,
+    ) -> Result<()> {
+        if !self.load_inbound(st, &msg.session)? {
+            if may_wait {
+                st.waiting.push(msg);
+                batch.push(value(K_WAITING, ser(&st.waiting)?));
+            }
+            return Ok(());
+        }
+        let mut guard = StoreGuard { store: &self.inner.store, new: Vec::new() };
+        let Some(session) = st.inbound.get_mut(&msg.session) else { return Ok(()) };
+        let decrypted = match session.decrypt(&msg, &mut guard) {
+            Ok(d) => d,
+            Err(e) => {
+                events.push(Event::Alert(Alert::Undecryptable {
+                    room: msg.room,
+                    sender: msg.sender.clone(),
+                    reason: e.to_string(),
+                }));
+                return Ok(());
+            }
+        };
+        for (s, i) in guard.new {
+            batch.push(Op::MarkSeen { session: s, index: i });
+        }
+        let payload = decrypted.payload;
+        let room = payload.room;
+        match payload.content {
+            RoomContent::State(event) => {
+                let result = match st.rooms.get_mut(&room) {
+                    Some(record) => record.state.apply(&event, &st.dir).map(|applied| {
+                        if applied == belfry_crypto::Applied::Changed {
+                            record.log.push(event.clone());
+                        }
+                    }),
+                    None => RoomState::from_create(&event, &st.dir).map(|state| {
+                        st.rooms.insert(room, RoomRecord { state, log: vec![event.clone()] });
+                    }),
+                };
+                match result {
+                    Ok(()) => {
+                        if let Some(r) = st.rooms.get(&room) {
+                            let members: Vec<UserId> = r.state.members().keys().cloned().collect();
+                            st.stale.extend(members);
+                        }
+                        batch.push(value(K_ROOMS, ser(&st.rooms)?));
+                        events.push(Event::Room(room));
+                    }
+                    Err(e) => events.push(Event::Alert(state_alert(room, &e))),
+                }
+            }
+            content => {
+                let Some(record) = st.rooms.get(&room) else {
+                    events.push(Event::Alert(Alert::Rejected {
+                        detail: format!("a message from {} for a room this device does not know", payload.sender),
+                    }));
+                    return Ok(());
+                };
+                if !record.state.is_member(&payload.sender) {
+                    events.push(Event::Alert(Alert::Rejected {
+                        detail: format!("{} sent a message to a room they are not a member of", payload.sender),
+                    }));
+                    return Ok(());
+                }
+                if !record.state.knows(&payload.state_hash) {
+                    events.push(Event::Alert(Alert::StateConflict {
+                        room,
+                        detail: format!(
+                            "{} sent a message under a room state this device does not have: members may be \
+                             seeing different histories",
+                            payload.sender
+                        ),
+                    }));
+                }
+                let body = match content {
+                    RoomContent::Text { body } | RoomContent::Reply { body, .. } => body,
+                    RoomContent::Edit { body, .. } => body,
+                    RoomContent::Reaction { key, .. } => key,
+                    RoomContent::Delete { .. } => String::new(),
+                    RoomContent::Attachment(a) => format!("[attachment {}]", a.name),
+                    RoomContent::State(_) => String::new(),
+                };
+                let message = StoredMessage {
+                    id: payload.id,
+                    room,
+                    sender: payload.sender,
+                    sent_at: payload.sent_at,
+                    status: MessageStatus::Delivered,
+                    body,
+                    expires_at: record.state.retention_secs().map(|s| now().plus_ms(s.saturating_mul(1000))),
+                };
+                events.push(Event::Message(message.clone().into()));
+                batch.push(Op::PutMessage(message));
+            }
+        }
+        Ok(())
+    }
+
+    fn receive_statement(
+        &self,
+        st: &mut State,
+        statement: &Statement,
+        batch: &mut Batch,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        match st.dir.apply(statement) {
+            Ok(effect) => {
+                batch.push(value(K_DIRECTORY, ser(&st.dir)?));
+                let mine =
+                    |user: &UserId, device: &DeviceId| user == st.device.user() && device == st.device.device_id();
+                match effect {
+                    StatementEffect::Wipe { user, device } if mine(&user, &device) => {
+                        drop(std::mem::take(batch));
+                        let _ = self.inner.profile.erase();
+                        return Err(ClientError::Wiped);
+                    }
+                    StatementEffect::Wipe { user, device } | StatementEffect::DeviceRevoked { user, device } => {
+                        events.push(Event::Alert(Alert::DeviceRevoked { user, device }));
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => events.push(Event::Alert(Alert::Rejected { detail: format!("a revocation or wipe order: {e}") })),
+        }
+        Ok(())
+    }
+
+    /// Fetches the device lists of `users` and admits what verifies.
+    async fn refresh_users(&self, users: &[UserId]) -> Result<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let Response::Devices(entries) = self.inner.link.request(Request::FetchDevices(users.to_vec())).await? else {
+            return Err(ClientError::Relay("unexpected answer to a device fetch".into()));
+        };
+        let mut st = self.inner.state.lock().await;
+        let st = &mut *st;
+        let mut events = Vec::new();
+        let t = now();
+        for entry in entries {
+            for statement in &entry.statements {
+                let _ = st.dir.apply(statement);
+            }
+            for chain in &entry.devices {
+                match st.dir.admit(chain, t) {
+                    Ok(Admission::New(d)) => {
+                        if d.device != *st.device.device_id() {
+                            events.push(Event::Alert(Alert::NewDevice {
+                                own: d.user == *st.device.user(),
+                                user: d.user.clone(),
+                                device: d.device.clone(),
+                                name: d.device_name.to_string(),
+                            }));
+                        }
+                    }
+                    Ok(Admission::Known(_)) => {}
+                    Err(e) => events.push(Event::Alert(Alert::Rejected {
+                        detail: format!("a device of {} offered by the relay does not verify: {e}", entry.user),
+                    })),
+                }
+            }
+            st.stale.remove(&entry.user);
+        }
+        self.inner.store.commit(Batch::new().with(value(K_DIRECTORY, ser(&st.dir)?)))?;
+        for e in events {
+            self.emit(e);
+        }
+        Ok(())
+    }
+
+    // ---- outbox ----------------------------------------------------------
+
+    /// A strictly increasing outbox timestamp.
+    fn stamp(&self) -> Timestamp {
+        let mut last = match self.inner.clock.lock() {
+            Ok(l) => l,
+            Err(p) => p.into_inner(),
+        };
+        *last = now().0.max(*last + 1);
+        Timestamp(*last)
+    }
+
+    /// Queues `content` for encryption and sending as message `message`.
+    fn queue_compose(
+        &self,
+        batch: &mut Batch,
+        message: MessageId,
+        room: RoomId,
+        content: RoomContent,
+        history_to: Vec<UserId>,
+    ) -> Result<()> {
+        let item = OutboxItem::Compose { id: message, room, content, history_to };
+        batch.push(Op::Enqueue { id: MessageId(rand::random()), payload: ser(&item)?, queued: self.stamp() });
+        Ok(())
+    }
+
+    fn kick_flush(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.flush().await {
+                tracing::debug!(error = %e, "outbox flush stopped");
+            }
+        });
+    }
+
+    /// Sends what is queued, oldest first, until the queue is empty or the
+    /// relay is unreachable.
+    pub async fn flush(&self) -> Result<()> {
+        let _one = self.inner.flushing.lock().await;
+        loop {
+            let Some((id, payload)) = self.inner.store.outbox()?.into_iter().next() else { return Ok(()) };
+            let item: OutboxItem = de(&payload, "outbox item")?;
+            match item {
+                OutboxItem::Compose { id: message, room, content, history_to } => {
+                    self.encrypt_queued(id, message, room, content, history_to).await?;
+                }
+                OutboxItem::Publish(frame) => {
+                    let request = decode::<ClientFrame>(&frame)
+                        .map_err(|e| ClientError::Config(format!("damaged outbox entry: {e}")))?
+                        .request;
+                    let room_message = match &request {
+                        Request::PublishRoom { id, .. } => Some(*id),
+                        _ => None,
+                    };
+                    match self.inner.link.request(request).await {
+                        Ok(_) => {
+                            let mut batch = Batch::new().with(Op::Dequeue(id));
+                            if let Some(m) =
+                                room_message.filter(|m| self.inner.store.message(m).ok().flatten().is_some())
+                            {
+                                batch.push(Op::SetStatus { id: m, status: MessageStatus::Sent });
+                                self.inner.store.commit(batch)?;
+                                self.emit(Event::Status(m, MessageStatus::Sent));
+                            } else {
+                                self.inner.store.commit(batch)?;
+                            }
+                        }
+                        Err(ClientError::Refused(e)) => {
+                            // The relay will never take it: do not retry forever.
+                            let mut batch = Batch::new().with(Op::Dequeue(id));
+                            if let Some(m) = room_message {
+                                batch.push(Op::SetStatus { id: m, status: MessageStatus::Failed });
+                                self.emit(Event::Status(m, MessageStatus::Failed));
+                            }
+                            self.inner.store.commit(batch)?;
+                            self.emit(Event::Alert(Alert::Rejected {
+                                detail: format!("the relay refused a message: {}", e.message),
+                            }));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns a queued intent into ciphertext: refresh device lists, share
+    /// the room key with devices that lack it (rotating first if needed),
+    /// encrypt; commit every advanced ratchet with the ciphertext queued in
+    /// its place.
+    async fn encrypt_queued(
+        &self,
+        outbox_id: MessageId,
+        message: MessageId,
+        room: RoomId,
+        content: RoomContent,
+        history_to: Vec<UserId>,
+    ) -> Result<()> {
+        let stale: Vec<UserId> = {
+            let st = self.inner.state.lock().await;
+            let members: Vec<UserId> =
+                st.rooms.get(&room).map(|r| r.state.members().keys().cloned().collect()).unwrap_or_default();
+            members.into_iter().filter(|u| st.stale.contains(u)).collect()
+        };
+        self.refresh_users(&stale).await?;
+
+        // Devices that must get the room key, and channels to open.
+        let (recipients, need_channel) = {
+            let st = self.inner.state.lock().await;
+            let Some(record) = st.rooms.get(&room) else {
+                self.inner.store.commit(Batch::new().with(Op::Dequeue(outbox_id)))?;
+                return Ok(());
+            };
+            let mut to: BTreeSet<DeviceAddress> = BTreeSet::new();
+            // A removal is also sent to the removed user, so they learn of it.
+            let mut users: BTreeSet<UserId> = record.state.members().keys().cloned().collect();
+            if let RoomContent::State(e) = &content
+                && let Ok(body) = e.peek_unverified()
+                && let StateContent::Remove { user } = body.content
+            {
+                users.insert(user);
+            }
+            for user in &users {
+                for d in st.dir.trusted_devices(user) {
+                    if d.device != *st.device.device_id() || d.user != *st.device.user() {
+                        to.insert(address(d));
+                    }
+                }
+            }
+            let lacking: Vec<DeviceAddress> = to
+                .iter()
+                .filter(|a| !st.channels.iter().any(|c| c.peer_user() == &a.user && c.peer_device() == &a.device))
+                .cloned()
+                .collect();
+            (to, lacking)
+        };
+        let claimed = if need_channel.is_empty() {
+            Vec::new()
+        } else {
+            match self.inner.link.request(Request::ClaimPrekeys(need_channel)).await? {
+                Response::Prekeys(p) => p,
+                _ => return Err(ClientError::Relay("unexpected answer to a key claim".into())),
+            }
+        };
+
+        let mut st = self.inner.state.lock().await;
+        let st = &mut *st;
+        let t = now();
+        let mut batch = Batch::new().with(Op::Dequeue(outbox_id));
+        let mut events = Vec::new();
+        for c in claimed {
+            let Ok(peer) = st.dir.trusted(&c.address.user, &c.address.device).cloned() else { continue };
+            let Some(prekey) = c.prekey else {
+                events.push(Event::Alert(Alert::Rejected {
+                    detail: format!(
+                        "{}/{} has no keys on the relay; it cannot read this room yet",
+                        peer.user, peer.device
+                    ),
+                }));
+                continue;
+            };
+            match st.device.open_channel(&peer, &prekey) {
+                Ok(ch) => st.channels.push(ch),
+                Err(e) => events.push(Event::Alert(Alert::Rejected {
+                    detail: format!("a key of {}/{} was refused: {e}", peer.user, peer.device),
+                })),
+            }
+        }
+        let reachable: BTreeSet<DeviceAddress> = recipients
+            .into_iter()
+            .filter(|a| st.channels.iter().any(|c| c.peer_user() == &a.user && c.peer_device() == &a.device))
+            .collect();
+
+        // Rotate when a device that had the key is gone, or on the limits.
+        let rotate = match st.outbound.get(&room) {
+            Some(s) => s.rotation_needed(t, &reachable).is_some(),
+            None => match self.inner.store.outbound_session(&room)? {
+                Some(p) => {
+                    let s = OutboundRoomSession::unpickle(&p, &st.pickle)?;
+                    let r = s.rotation_needed(t, &reachable).is_some();
+                    st.outbound.insert(room, s);
+                    r
+                }
+                None => true,
+            },
+        };
+        if rotate {
+            st.outbound.insert(room, OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?);
+        }
+        let Some(session) = st.outbound.get_mut(&room) else {
+            return Err(ClientError::Config("outbound session missing".into()));
+        };
+        // Our own other devices keep an inbound copy too.
+        let mut key_messages = Vec::new();
+        for addr in session.missing(&reachable) {
+            let Ok(peer) = st.dir.trusted(&addr.user, &addr.device).cloned() else { continue };
+            let Some(ch) =
+                st.channels.iter_mut().find(|c| c.peer_user() == &addr.user && c.peer_device() == &addr.device)
+            else {
+                continue;
+            };
+            key_messages.push(st.device.seal_to_device(ch, &peer, session.room_key())?);
+            session.mark_shared(addr);
+        }
+        let state_hash = st.rooms.get(&room).map(|r| r.state.head()).unwrap_or(Hash256([0; 32]));
+        // History for new members: earlier state events, to their devices.
+        let mut history = Vec::new();
+        if !history_to.is_empty()
+            && let Some(record) = st.rooms.get(&room)
+        {
+            let to: Vec<DeviceAddress> = reachable.iter().filter(|a| history_to.contains(&a.user)).cloned().collect();
+            let earlier = record.log.len().saturating_sub(1);
+            for event in record.log.iter().take(earlier) {
+                let m = session.encrypt(
+                    &st.device,
+                    MessageId(rand::random()),
+                    state_hash,
+                    RoomContent::State(event.clone()),
+                    t,
+                )?;
+                history.push((to.clone(), m));
+            }
+        }
+        let encrypted = session.encrypt(&st.device, message, state_hash, content, t)?;
+
+        // Ratchets first, in the same batch as the ciphertext they made.
+        batch.push(Op::PutOutboundSession { room, pickle: session.pickle(&st.pickle)? });
+        for ch in &st.channels {
+            if reachable.iter().any(|a| ch.peer_user() == &a.user && ch.peer_device() == &a.device) {
+                batch.push(Op::PutOlmSession {
+                    peer_user: ch.peer_user().clone(),
+                    peer_device: ch.peer_device().clone(),
+                    session_id: ch.session_id(),
+                    pickle: ch.pickle(&st.pickle)?,
+                });
+            }
+        }
+        if !key_messages.is_empty() {
+            let id = MessageId(rand::random());
+            queue_publish(&mut batch, id, Request::PublishToDevice { id, messages: key_messages }, self.stamp())?;
+        }
+        for (to, m) in history {
+            let id = MessageId(rand::random());
+            queue_publish(&mut batch, id, Request::PublishRoom { id, recipients: to, message: m }, self.stamp())?;
+        }
+        let recipients: Vec<DeviceAddress> = reachable.into_iter().collect();
+        let request = Request::PublishRoom { id: message, recipients, message: encrypted };
+        queue_publish(&mut batch, message, request, self.stamp())?;
+        self.inner.store.commit(batch)?;
+        for e in events {
+            self.emit(e);
+        }
+        Ok(())
+    }
+}
+
+fn state_alert(room: RoomId, e: &StateError) -> Alert {
+    Alert::StateConflict { room, detail: e.to_string() }
+}
+
+fn view(s: &RoomState) -> RoomView {
+    RoomView {
+        id: *s.room(),
+        kind: s.kind(),
+        name: s.name().to_string(),
+        members: s.members().clone(),
+        retention_secs: s.retention_secs(),
+        classification: s.classification().map(|c| c.to_string()),
+    }
+}
+
+fn queue_publish(batch: &mut Batch, id: MessageId, request: Request, queued: Timestamp) -> Result<()> {
+    let frame = encode(&ClientFrame { id: 0, request });
+    batch.push(Op::Enqueue { id, payload: ser(&OutboxItem::Publish(frame))?, queued });
+    Ok(())
+}

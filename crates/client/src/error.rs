@@ -1,0 +1,44 @@
+//! What can go wrong, in words a person can act on.
+
+use belfry_protocol::ProtocolError;
+
+/// A client error.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The profile or its settings are unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The relay cannot be reached right now (queued work is retried).
+    #[error("offline: {0}")]
+    Offline(String),
+    /// The relay refused a request.
+    #[error("the relay refused: {}", .0.message)]
+    Refused(ProtocolError),
+    /// The relay sent something that does not follow the protocol.
+    #[error("the relay misbehaved: {0}")]
+    Relay(String),
+    /// The local store failed (nothing was half-written).
+    #[error("local store: {0}")]
+    Store(#[from] belfry_store::StoreError),
+    /// Encryption or a trust check failed.
+    #[error("{0}")]
+    Crypto(#[from] belfry_crypto::CryptoError),
+    /// A device's certificate chain or a statement did not check out.
+    #[error("{0}")]
+    Trust(#[from] belfry_crypto::TrustError),
+    /// A room state change was refused.
+    #[error("room state: {0}")]
+    State(#[from] belfry_crypto::StateError),
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is invalid.
+    #[error("{0}")]
+    Input(String),
+    /// This device was wiped by order of the organisation.
+    #[error("this device was wiped by order of the organisation; its data is gone")]
+    Wiped,
+}
+
+/// Result alias.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -1,0 +1,17 @@
+//! `belfry-client`: the engine every Belfry front end drives. One async core
+//! owns the encrypted store, the crypto state and the relay connection; the
+//! `belfry` command-line client and the desktop app are thin hosts on it.
+//!
+//! - [`profile`]: where a device's data lives and how its store is unlocked;
+//! - [`net`]: the relay connection;
+//! - [`engine`]: enrollment, sync, rooms, messages, keys, alerts.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
+
+pub mod engine;
+pub mod error;
+pub mod net;
+pub mod profile;
+
+pub use engine::{Alert, Engine, Event, MessageView, RoomView};
+pub use error::{ClientError, Result};

@@ -1,0 +1,2 @@
+//! The `belfry` command-line client (placeholder until the CLI lands).
+fn main() {}

@@ -1,0 +1,377 @@
+//! The relay connection: TLS 1.3 to the organisation's relay, trusting only
+//! the CA certificate from the signed invitation; WebSocket frames; device
+//! authentication bound to the TLS session; requests answered by id;
+//! reconnection with backoff and jitter.
+
+use crate::error::{ClientError, Result};
+use belfry_protocol::codec::{decode, encode};
+use belfry_protocol::frames::{AuthProof, InboxEntry};
+use belfry_protocol::{ClientFrame, DeviceId, ProtocolError, Request, Response, ServerFrame, Signed, UserId};
+use futures_util::{SinkExt as _, StreamExt as _};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// The TLS exporter label both ends use for device authentication.
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-belfry-auth";
+
+/// Where the relay is and how to recognise it.
+#[derive(Clone)]
+pub struct RelayTarget {
+    /// `wss://host[:port]`.
+    pub url: String,
+    /// DER of the relay's CA certificate (from the invitation, whose
+    /// signed certificate carries its hash).
+    pub ca_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for RelayTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayTarget").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl RelayTarget {
+    fn host_port(&self) -> Result<(String, u16)> {
+        let bad = || ClientError::Config(format!("relay address {:?} is not wss://host[:port]", self.url));
+        let rest = self.url.strip_prefix("wss://").ok_or_else(bad)?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+            (addr.to_owned(), after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (authority.to_owned(), None),
+            }
+        };
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None => 443,
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok((host, port))
+    }
+
+    fn tls_config(&self) -> Result<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(self.ca_der.clone()))
+            .map_err(|e| ClientError::Config(format!("the relay CA certificate is unusable: {e}")))?;
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| ClientError::Config(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+}
+
+type Ws = WebSocketStream<TlsStream<TcpStream>>;
+
+/// An open, not yet authenticated connection.
+struct Conn {
+    ws: Ws,
+    nonce: [u8; 32],
+    exporter: [u8; 32],
+}
+
+async fn open(target: &RelayTarget) -> Result<Conn> {
+    let (host, port) = target.host_port()?;
+    let config = target.tls_config()?;
+    let tcp = tokio::time::timeout(Duration::from_secs(15), TcpStream::connect((host.as_str(), port)))
+        .await
+        .map_err(|_| ClientError::Offline(format!("connecting to {} timed out", target.url)))?
+        .map_err(|e| ClientError::Offline(format!("cannot reach {}: {e}", target.url)))?;
+    let _ = tcp.set_nodelay(true);
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|_| ClientError::Config(format!("{host:?} is not a valid relay host name")))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ClientError::Offline(format!("TLS with {} failed: {e}", target.url)))?;
+    let mut exporter = [0u8; 32];
+    tls.get_ref()
+        .1
+        .export_keying_material(&mut exporter, EXPORTER_LABEL, None)
+        .map_err(|e| ClientError::Offline(format!("TLS exporter: {e}")))?;
+    let mut ws_config = WebSocketConfig::default();
+    ws_config.max_message_size = Some(belfry_protocol::limits::MAX_FRAME_LEN);
+    ws_config.max_frame_size = Some(belfry_protocol::limits::MAX_FRAME_LEN);
+    let url = format!("wss://{}/v1/ws", target.url.trim_start_matches("wss://").trim_end_matches('/'));
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tls, Some(ws_config))
+        .await
+        .map_err(|e| ClientError::Offline(format!("WebSocket with {} failed: {e}", target.url)))?;
+    let nonce = match next_frame(&mut ws).await? {
+        ServerFrame::Challenge { nonce } => nonce,
+        other => return Err(ClientError::Relay(format!("expected a challenge, got {}", frame_name(&other)))),
+    };
+    Ok(Conn { ws, nonce, exporter })
+}
+
+fn frame_name(f: &ServerFrame) -> &'static str {
+    match f {
+        ServerFrame::Challenge { .. } => "a challenge",
+        ServerFrame::Response { .. } => "a response",
+        ServerFrame::Inbox(_) => "inbox entries",
+        ServerFrame::DevicesChanged(_) => "a device change",
+        ServerFrame::Closing(_) => "a close",
+    }
+}
+
+async fn next_frame(ws: &mut Ws) -> Result<ServerFrame> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .map_err(|_| ClientError::Offline("the relay stopped answering".into()))?
+            .ok_or_else(|| ClientError::Offline("the relay closed the connection".into()))?
+            .map_err(|e| ClientError::Offline(format!("connection lost: {e}")))?;
+        match msg {
+            Message::Binary(b) => {
+                return decode(&b).map_err(|e| ClientError::Relay(format!("undecodable frame from the relay: {e}")));
+            }
+            Message::Close(_) => return Err(ClientError::Offline("the relay closed the connection".into())),
+            _ => {}
+        }
+    }
+}
+
+async fn call(conn: &mut Conn, id: u64, request: Request) -> Result<std::result::Result<Response, ProtocolError>> {
+    conn.ws
+        .send(Message::Binary(encode(&ClientFrame { id, request }).into()))
+        .await
+        .map_err(|e| ClientError::Offline(format!("connection lost: {e}")))?;
+    loop {
+        match next_frame(&mut conn.ws).await? {
+            ServerFrame::Response { id: got, result } if got == id => return Ok(result),
+            ServerFrame::Closing(e) => return Err(ClientError::Refused(e)),
+            _ => {}
+        }
+    }
+}
+
+/// Enrolls a device on a fresh connection, then, authenticated on that
+/// same connection, uploads its first one-time keys and fallback key.
+pub async fn enroll(
+    target: &RelayTarget,
+    chain: belfry_protocol::DeviceChain,
+    sign: &Signer,
+    one_time: Vec<Signed<belfry_protocol::Prekey>>,
+    fallback: Option<Signed<belfry_protocol::Prekey>>,
+) -> Result<()> {
+    let mut conn = open(target).await?;
+    let (user, device) = {
+        let cert = chain.device.peek_unverified().map_err(|e| ClientError::Input(e.to_string()))?;
+        (cert.user, cert.device)
+    };
+    call(&mut conn, 1, Request::Enroll(chain)).await?.map_err(ClientError::Refused)?;
+    let proof = AuthProof { challenge: conn.nonce, tls_exporter: conn.exporter, user, device };
+    call(&mut conn, 2, Request::Authenticate(sign(&proof))).await?.map_err(ClientError::Refused)?;
+    call(&mut conn, 3, Request::UploadPrekeys { one_time, fallback }).await?.map_err(ClientError::Refused)?;
+    let _ = conn.ws.close(None).await;
+    Ok(())
+}
+
+/// Signs a relay's authentication challenge as this device.
+pub type Signer = Arc<dyn Fn(&AuthProof) -> Signed<AuthProof> + Send + Sync>;
+
+/// What the connection tells the engine.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// Authenticated; the inbox follows.
+    Connected {
+        /// The first inbox sequence number still held by the relay.
+        next_seq: u64,
+    },
+    /// Inbox entries, in order.
+    Inbox(Vec<InboxEntry>),
+    /// Users whose devices changed.
+    DevicesChanged(Vec<UserId>),
+    /// The connection is down; it will be retried.
+    Disconnected {
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+struct Pending {
+    request: Request,
+    reply: oneshot::Sender<Result<Response>>,
+}
+
+/// A handle to the connection task. Requests fail with
+/// [`ClientError::Offline`] while it is down; the engine's outbox retries.
+#[derive(Clone, Debug)]
+pub struct Link {
+    calls: mpsc::Sender<Pending>,
+    stop: watch::Sender<bool>,
+}
+
+impl Link {
+    /// Starts the connection task for device `(user, device)`.
+    pub fn spawn(
+        target: RelayTarget,
+        user: UserId,
+        device: DeviceId,
+        sign: Signer,
+        pushes: mpsc::Sender<Push>,
+    ) -> Self {
+        let (calls, rx) = mpsc::channel(256);
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(drive(target, user, device, sign, pushes, rx, stopped));
+        Self { calls, stop }
+    }
+
+    /// Sends a request and waits for its answer.
+    pub async fn request(&self, request: Request) -> Result<Response> {
+        let (reply, answer) = oneshot::channel();
+        self.calls
+            .send(Pending { request, reply })
+            .await
+            .map_err(|_| ClientError::Offline("the connection task has stopped".into()))?;
+        answer.await.map_err(|_| ClientError::Offline("the connection task has stopped".into()))?
+    }
+
+    /// Stops the connection task.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn drive(
+    target: RelayTarget,
+    user: UserId,
+    device: DeviceId,
+    sign: Signer,
+    pushes: mpsc::Sender<Push>,
+    mut calls: mpsc::Receiver<Pending>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let reason = match connect_and_authenticate(&target, &user, &device, &sign).await {
+            Ok((conn, next_seq)) => {
+                backoff = Duration::from_millis(200);
+                if pushes.send(Push::Connected { next_seq }).await.is_err() {
+                    return;
+                }
+                match serve(conn, &pushes, &mut calls, &mut stopped).await {
+                    Ended::Stopped => return,
+                    Ended::Lost(reason) => reason,
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        tracing::info!(%reason, "relay connection down");
+        if pushes.send(Push::Disconnected { reason }).await.is_err() {
+            return;
+        }
+        // Back off with jitter, refusing requests meanwhile.
+        let jitter = u64::from(rand::random::<u16>()) % (backoff.as_millis() as u64 / 2 + 1);
+        let wait = tokio::time::sleep(backoff + Duration::from_millis(jitter));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => break,
+                _ = stopped.changed() => return,
+                call = calls.recv() => match call {
+                    Some(p) => { let _ = p.reply.send(Err(ClientError::Offline("not connected to the relay".into()))); }
+                    None => return,
+                },
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+async fn connect_and_authenticate(
+    target: &RelayTarget,
+    user: &UserId,
+    device: &DeviceId,
+    sign: &Signer,
+) -> Result<(Conn, u64)> {
+    let mut conn = open(target).await?;
+    let proof =
+        AuthProof { challenge: conn.nonce, tls_exporter: conn.exporter, user: user.clone(), device: device.clone() };
+    match call(&mut conn, 0, Request::Authenticate(sign(&proof))).await? {
+        Ok(Response::Authenticated { next_seq }) => Ok((conn, next_seq)),
+        Ok(_) => Err(ClientError::Relay("unexpected answer to authentication".into())),
+        Err(e) => Err(ClientError::Refused(e)),
+    }
+}
+
+enum Ended {
+    Stopped,
+    Lost(String),
+}
+
+async fn serve(
+    mut conn: Conn,
+    pushes: &mpsc::Sender<Push>,
+    calls: &mut mpsc::Receiver<Pending>,
+    stopped: &mut watch::Receiver<bool>,
+) -> Ended {
+    let mut next_id: u64 = 1;
+    let mut waiting: HashMap<u64, oneshot::Sender<Result<Response>>> = HashMap::new();
+    let ended = loop {
+        tokio::select! {
+            _ = stopped.changed() => {
+                let _ = conn.ws.close(None).await;
+                break Ended::Stopped;
+            }
+            call = calls.recv() => {
+                let Some(Pending { request, reply }) = call else { break Ended::Stopped };
+                let id = next_id;
+                next_id += 1;
+                if let Err(e) = conn.ws.send(Message::Binary(encode(&ClientFrame { id, request }).into())).await {
+                    let _ = reply.send(Err(ClientError::Offline(format!("connection lost: {e}"))));
+                    break Ended::Lost(format!("connection lost: {e}"));
+                }
+                waiting.insert(id, reply);
+            }
+            msg = conn.ws.next() => {
+                let frame = match msg {
+                    Some(Ok(Message::Binary(b))) => match decode::<ServerFrame>(&b) {
+                        Ok(f) => f,
+                        Err(e) => break Ended::Lost(format!("undecodable frame from the relay: {e}")),
+                    },
+                    Some(Ok(Message::Close(_))) | None => break Ended::Lost("the relay closed the connection".into()),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => break Ended::Lost(format!("connection lost: {e}")),
+                };
+                match frame {
+                    ServerFrame::Response { id, result } => {
+                        if let Some(reply) = waiting.remove(&id) {
+                            let _ = reply.send(result.map_err(ClientError::Refused));
+                        }
+                    }
+                    ServerFrame::Inbox(entries) => {
+                        if pushes.send(Push::Inbox(entries)).await.is_err() { break Ended::Stopped }
+                    }
+                    ServerFrame::DevicesChanged(users) => {
+                        if pushes.send(Push::DevicesChanged(users)).await.is_err() { break Ended::Stopped }
+                    }
+                    ServerFrame::Closing(e) => break Ended::Lost(format!("the relay closed the connection: {}", e.message)),
+                    ServerFrame::Challenge { .. } => break Ended::Lost("unexpected challenge".into()),
+                }
+            }
+        }
+    };
+    for (_, reply) in waiting {
+        let _ = reply.send(Err(ClientError::Offline("the connection was lost before the relay answered".into())));
+    }
+    ended
+}

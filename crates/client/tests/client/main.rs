@@ -1,0 +1,8 @@
+//! belfry-client end to end: a real relay process, real TLS, real
+//! SQLCipher stores, several engines. No mocks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod messaging;

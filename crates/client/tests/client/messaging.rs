@@ -1,0 +1,41 @@
+//! Two people talk through the real relay.
+
+use crate::support::*;
+use belfry_client::Event;
+use belfry_protocol::room::RoomKind;
+use belfry_store::MessageStatus;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_exchange_messages_in_a_direct_room() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+
+    let room =
+        alice.engine.create_room(RoomKind::Direct, "Alice and Bob", std::slice::from_ref(&bob_id)).await.unwrap();
+    let sent = alice.engine.send_text(room, "The draft is ready.").await.unwrap();
+    alice.wait(|e| *e == Event::Status(sent, MessageStatus::Sent)).await;
+
+    let got = bob.wait(|e| matches!(e, Event::Message(m) if m.id == sent)).await;
+    let Event::Message(m) = got else { unreachable!() };
+    assert_eq!(m.body, "The draft is ready.");
+    assert_eq!(m.sender.as_str(), "alice");
+    let rooms = bob.engine.rooms().await;
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(rooms[0].name, "Alice and Bob");
+    assert!(rooms[0].members.contains_key(&bob_id));
+
+    let reply = bob.engine.send_text(room, "Thanks, reading it now.").await.unwrap();
+    let got = alice.wait(|e| matches!(e, Event::Message(m) if m.id == reply)).await;
+    let Event::Message(m) = got else { unreachable!() };
+    assert_eq!(m.body, "Thanks, reading it now.");
+
+    // Both histories hold both messages, in order; search finds them.
+    for dev in [&alice, &bob] {
+        let history = dev.engine.messages(&room, 10).await.unwrap();
+        let bodies: Vec<&str> = history.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["The draft is ready.", "Thanks, reading it now."]);
+        assert_eq!(dev.engine.search("draft", 10).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,194 @@
+//! A real `belfry-relay` process, an organisation that invites people, and
+//! engines enrolled from its invitations.
+
+#![allow(dead_code)]
+
+use belfry_client::profile::{KeySource, Profile};
+use belfry_client::{Engine, Event};
+use belfry_crypto::{InvitationRequest, OrgKey};
+use belfry_protocol::armor::{REGISTRATION_LABEL, armor};
+use belfry_protocol::cert::Timestamp;
+use belfry_protocol::{DisplayName, Invitation, Registration, UserId, Wire as _};
+use belfry_store::passphrase::KdfCost;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The relay binary, built on demand next to this test binary.
+pub fn relay_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_owned();
+    let bin = dir.join("belfry-relay");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status =
+            Command::new(cargo).args(["build", "-p", "belfry-relay", "--bin", "belfry-relay"]).status().unwrap();
+        assert!(status.success(), "cannot build belfry-relay");
+    }
+    bin
+}
+
+pub fn now() -> Timestamp {
+    Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64)
+}
+
+/// A relay process with its directory and the org it serves.
+pub struct TestRelay {
+    pub dir: tempfile::TempDir,
+    pub org: OrgKey,
+    pub url: String,
+    pub ca_der: Vec<u8>,
+    child: Option<Child>,
+}
+
+impl TestRelay {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let org = OrgKey::generate();
+        let out = Command::new(relay_bin())
+            .args(["init", "--dir"])
+            .arg(dir.path().join("relay"))
+            .args(["--name", "localhost", "--listen", "127.0.0.1:0", "--org-key", &org.public().to_base64()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let pem = std::fs::read_to_string(dir.path().join("relay/ca.pem")).unwrap();
+        let ca_der = pem_to_der(&pem);
+        let mut relay = Self { dir, org, url: String::new(), ca_der, child: None };
+        relay.spawn();
+        relay
+    }
+
+    pub fn relay_dir(&self) -> PathBuf {
+        self.dir.path().join("relay")
+    }
+
+    pub fn spawn(&mut self) {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("relay.log")).unwrap();
+        let mut child = Command::new(relay_bin())
+            .args(["serve", "--dir"])
+            .arg(self.relay_dir())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("the relay exited before listening").unwrap();
+            if let Some(rest) = line.strip_prefix("belfry-relay listening on wss://") {
+                break rest.trim_end_matches("/v1/ws").to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        // The certificate names localhost; the invitation says so too.
+        let port = addr.rsplit(':').next().unwrap().to_owned();
+        self.url = format!("wss://localhost:{port}");
+        self.child = Some(child);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// IT issues and registers an invitation for `user`.
+    pub fn invite(&self, user: &str) -> Invitation {
+        let invitation = self
+            .org
+            .invite(
+                &InvitationRequest {
+                    user: UserId::new(user).unwrap(),
+                    display_name: DisplayName::new(user).unwrap(),
+                    relay_url: self.url.clone(),
+                    relay_ca_der: self.ca_der.clone(),
+                    valid_for_ms: 3_600_000,
+                },
+                now(),
+            )
+            .unwrap();
+        let file = self.dir.path().join(format!("{user}-{}.belfry-registration", rand::random::<u32>()));
+        let registration = Registration { enrollment: invitation.enrollment.clone() };
+        std::fs::write(&file, armor(REGISTRATION_LABEL, &registration.encode())).unwrap();
+        let out =
+            Command::new(relay_bin()).args(["register", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        invitation
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("relay.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestRelay {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn pem_to_der(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+}
+
+/// Test profiles use passphrase mode with a cheap Argon2 cost (the real
+/// keychain is tested in belfry-store; the cost is not what is tested).
+pub fn key_source() -> KeySource {
+    KeySource::Passphrase {
+        passphrase: zeroize::Zeroizing::new("test passphrase".into()),
+        cost: KdfCost { m_kib: 64, t: 1, p: 1 },
+    }
+}
+
+/// A device: its engine, its profile directory, and its events.
+pub struct Dev {
+    pub engine: Engine,
+    pub events: broadcast::Receiver<Event>,
+    pub profile: PathBuf,
+    _home: Option<tempfile::TempDir>,
+}
+
+impl Dev {
+    pub async fn enroll(relay: &TestRelay, user: &str, device_name: &str) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let profile = home.path().join("profile");
+        let invitation = relay.invite(user);
+        let engine = Engine::enroll(
+            Profile::new(&profile),
+            &invitation,
+            relay.org.public(),
+            DisplayName::new(device_name).unwrap(),
+            &key_source(),
+        )
+        .await
+        .unwrap();
+        let events = engine.subscribe();
+        let mut dev = Self { engine, events, profile, _home: Some(home) };
+        dev.wait(|e| matches!(e, Event::CaughtUp)).await;
+        dev
+    }
+
+    /// Waits (up to 30 s) for an event matching `f`; returns it.
+    pub async fn wait(&mut self, f: impl Fn(&Event) -> bool) -> Event {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Ok(e)) if f(&e) => return e,
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(e)) => panic!("event stream ended: {e}"),
+                Err(_) => panic!("timed out waiting for an event"),
+            }
+        }
+    }
+
+    pub fn profile_dir(&self) -> &Path {
+        &self.profile
+    }
+}
