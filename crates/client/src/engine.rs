@@ -873,7 +873,7 @@ impl Engine {
                     room,
                     sender: payload.sender,
                     sent_at: payload.sent_at,
-                    status: MessageStatus::Delivered,
+                    status: MessageStatus::Received,
                     body,
                     expires_at: record.state.retention_secs().map(|s| now().plus_ms(s.saturating_mul(1000))),
                 };

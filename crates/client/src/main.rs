@@ -1,2 +1,433 @@
-//! The `belfry` command-line client (placeholder until the CLI lands).
-fn main() {}
+//! `belfry`: the command-line client.
+
+use anyhow::{Context as _, anyhow, bail};
+use belfry_client::profile::{KeySource, Profile};
+use belfry_client::{Alert, Engine, Event, MessageView, RoomView};
+use belfry_protocol::armor::{INVITATION_LABEL, dearmor};
+use belfry_protocol::room::RoomKind;
+use belfry_protocol::{DisplayName, Ed25519Public, Invitation, RoomId, UserId, Wire as _};
+use belfry_store::MessageStatus;
+use belfry_store::passphrase::KdfCost;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Belfry: end-to-end-encrypted messaging through your organisation's relay.
+#[derive(Debug, Parser)]
+#[command(
+    name = "belfry",
+    version,
+    after_help = "\
+First enroll this device from the invitation IT gave you:
+  belfry --profile ~/.belfry enroll alice.belfry-invite --org-key <organisation key>
+Then:
+  belfry --profile ~/.belfry create --direct bob
+  belfry --profile ~/.belfry send <room> \"Hello\"
+  belfry --profile ~/.belfry read <room> --follow"
+)]
+struct Cli {
+    /// The profile directory (one enrolled device)
+    #[arg(long, env = "BELFRY_PROFILE", global = true, default_value = "belfry-profile")]
+    profile: PathBuf,
+    /// Read the store passphrase from this environment variable (passphrase
+    /// mode); without it the key is kept in the OS keychain
+    #[arg(long, global = true, value_name = "VAR")]
+    passphrase_env: Option<String>,
+    /// Machine-readable output (one JSON object per line)
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds to wait for the relay
+    #[arg(long, global = true, default_value_t = 15)]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enroll this device from an invitation file
+    Enroll {
+        /// The invitation file (.belfry-invite)
+        invitation: PathBuf,
+        /// The organisation's public key, as IT publishes it
+        #[arg(long, env = "BELFRY_ORG_KEY")]
+        org_key: String,
+        /// A name for this device, shown to your contacts
+        #[arg(long, default_value = "Laptop")]
+        device_name: String,
+    },
+    /// List your rooms
+    Rooms,
+    /// Create a room: a direct room with one person, or a named group
+    Create {
+        /// The other person of a direct room
+        #[arg(long, conflicts_with = "group")]
+        direct: Option<String>,
+        /// The name of a group room
+        #[arg(long)]
+        group: Option<String>,
+        /// Members of the group (repeat)
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
+    /// Add a person to a group room (admins)
+    Invite {
+        /// Room id or name
+        room: String,
+        /// The person
+        user: String,
+    },
+    /// Remove a person from a room (admins, or yourself)
+    Remove {
+        /// Room id or name
+        room: String,
+        /// The person
+        user: String,
+    },
+    /// Send a text message
+    Send {
+        /// Room id or name
+        room: String,
+        /// The text
+        text: String,
+    },
+    /// Show a room's messages
+    Read {
+        /// Room id or name
+        room: String,
+        /// How many of the newest
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Keep showing new messages until interrupted
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Search every room's messages
+    Search {
+        /// Words to find
+        query: String,
+        /// At most this many results
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// List a person's devices (yours without a name)
+    Devices {
+        /// The person
+        user: Option<String>,
+    },
+    /// Erase this device's profile: messages, keys, keychain entry
+    WipeSelf {
+        /// Confirm: this cannot be undone
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli))
+}
+
+/// Argon2id cost of a new passphrase-wrapped key. Debug builds honour
+/// `BELFRY_TEST_FAST_KDF=1` so tests stay fast; release builds never do.
+fn kdf_cost() -> KdfCost {
+    if cfg!(debug_assertions) && std::env::var("BELFRY_TEST_FAST_KDF").as_deref() == Ok("1") {
+        return KdfCost { m_kib: 64, t: 1, p: 1 };
+    }
+    KdfCost::DEFAULT
+}
+
+fn key_source(cli: &Cli) -> anyhow::Result<KeySource> {
+    match &cli.passphrase_env {
+        None => Ok(KeySource::Keychain),
+        Some(var) => {
+            let passphrase =
+                std::env::var(var).with_context(|| format!("the environment variable {var} is not set"))?;
+            if passphrase.is_empty() {
+                bail!("the passphrase in {var} is empty");
+            }
+            Ok(KeySource::Passphrase { passphrase: zeroize::Zeroizing::new(passphrase), cost: kdf_cost() })
+        }
+    }
+}
+
+fn user_id(s: &str) -> anyhow::Result<UserId> {
+    UserId::new(s).map_err(|e| anyhow!("{s:?} is not a user id: {e}"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let profile = Profile::new(&cli.profile);
+    let source = key_source(&cli)?;
+    let wait = Duration::from_secs(cli.timeout);
+    if let Command::Enroll { invitation, org_key, device_name } = &cli.command {
+        let text = std::fs::read_to_string(invitation)
+            .with_context(|| format!("cannot read the invitation {}", invitation.display()))?;
+        let invitation = Invitation::decode(&dearmor(INVITATION_LABEL, &text)?)?;
+        let org = Ed25519Public::from_base64(org_key.trim())
+            .ok_or_else(|| anyhow!("--org-key is not an organisation public key (base64)"))?;
+        let name = DisplayName::new(device_name.as_str()).map_err(|e| anyhow!("device name: {e}"))?;
+        let engine = Engine::enroll(profile, &invitation, org, name, &source).await?;
+        let (user, device) = (engine.user().await, engine.device_id().await);
+        engine.close();
+        if cli.json {
+            println!("{}", serde_json::json!({"enrolled": true, "user": user.as_str(), "device": device.as_str()}));
+        } else {
+            println!("Enrolled {user}/{device} with {}.", engine.relay_url());
+        }
+        return Ok(());
+    }
+    if let Command::WipeSelf { yes } = &cli.command {
+        if !yes {
+            bail!("this erases every message and key of this device for good; run again with --yes");
+        }
+        profile.erase()?;
+        println!("This device's Belfry data is erased.");
+        return Ok(());
+    }
+
+    let engine = Engine::open(profile, &source).await?;
+    let mut events = engine.subscribe();
+    let online = catch_up(&mut events, wait, cli.json).await;
+    let result = command(&cli, &engine, &mut events, online, wait).await;
+    engine.close();
+    result
+}
+
+/// Waits until the relay says everything is processed; prints alerts.
+async fn catch_up(events: &mut tokio::sync::broadcast::Receiver<Event>, wait: Duration, json: bool) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(Event::CaughtUp)) => return true,
+            Ok(Ok(Event::Alert(a))) => print_alert(&a, json),
+            Ok(Ok(Event::Wiped)) => {
+                eprintln!("This device was wiped by order of your organisation.");
+                return false;
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            _ => {
+                eprintln!("(offline: showing what this device has; queued messages are sent when online)");
+                return false;
+            }
+        }
+    }
+}
+
+fn print_alert(a: &Alert, json: bool) {
+    let text = match a {
+        Alert::NewDevice { user, device, name, own: true } => {
+            format!("NEW DEVICE on your own account: {device} ({name}) of {user}. If this was not you, tell IT now.")
+        }
+        Alert::NewDevice { user, device, name, own: false } => format!("{user} has a new device: {device} ({name})"),
+        Alert::DeviceRevoked { user, device } => format!("device {device} of {user} was revoked"),
+        Alert::StateConflict { room, detail } => format!("WARNING in room {room}: {detail}"),
+        Alert::Rejected { detail } => format!("refused: {detail}"),
+        Alert::Undecryptable { room, sender, reason } => {
+            format!("a message from {sender} in room {room} cannot be decrypted: {reason}")
+        }
+    };
+    if json {
+        println!("{}", serde_json::json!({"alert": text}));
+    } else {
+        eprintln!("! {text}");
+    }
+}
+
+async fn find_room(engine: &Engine, key: &str) -> anyhow::Result<RoomView> {
+    let rooms = engine.rooms().await;
+    if let Ok(id) = RoomId::from_hex(key)
+        && let Some(r) = rooms.iter().find(|r| r.id == id)
+    {
+        return Ok(r.clone());
+    }
+    let matches: Vec<&RoomView> = rooms.iter().filter(|r| r.name == key || r.id.to_string().starts_with(key)).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("no room {key:?}: `belfry rooms` lists them"),
+        _ => bail!("{key:?} names several rooms: use the room id"),
+    }
+}
+
+fn status_word(s: MessageStatus) -> &'static str {
+    match s {
+        MessageStatus::Pending => "pending",
+        MessageStatus::Sent => "sent",
+        MessageStatus::Delivered => "delivered",
+        MessageStatus::Read => "read",
+        MessageStatus::Failed => "FAILED",
+        MessageStatus::Received => "received",
+    }
+}
+
+fn print_message(m: &MessageView, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": m.id.to_string(), "room": m.room.to_string(), "sender": m.sender.as_str(),
+                "sent_at": m.sent_at.0, "status": status_word(m.status), "body": m.body,
+            })
+        );
+    } else {
+        println!("[{}] {}: {}", status_word(m.status), m.sender, m.body);
+    }
+}
+
+fn print_room(r: &RoomView, json: bool) {
+    let members: Vec<&str> = r.members.keys().map(UserId::as_str).collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": r.id.to_string(), "name": r.name, "kind": format!("{:?}", r.kind).to_lowercase(),
+                "members": members, "retention_secs": r.retention_secs, "classification": r.classification,
+            })
+        );
+    } else {
+        let label = r.classification.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+        println!("{}  {}{}  ({})", r.id, r.name, label, members.join(", "));
+    }
+}
+
+async fn command(
+    cli: &Cli,
+    engine: &Engine,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    online: bool,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    let json = cli.json;
+    match &cli.command {
+        Command::Enroll { .. } | Command::WipeSelf { .. } => Ok(()),
+        Command::Rooms => {
+            for r in engine.rooms().await {
+                print_room(&r, json);
+            }
+            Ok(())
+        }
+        Command::Create { direct, group, members } => {
+            let (kind, name, members) = match (direct, group) {
+                (Some(other), None) => {
+                    let me = engine.user().await;
+                    (RoomKind::Direct, format!("{me} and {other}"), vec![user_id(other)?])
+                }
+                (None, Some(name)) => {
+                    (RoomKind::Group, name.clone(), members.iter().map(|m| user_id(m)).collect::<Result<_, _>>()?)
+                }
+                _ => bail!("give --direct USER, or --group NAME with --member USER for each member"),
+            };
+            let room = engine.create_room(kind, &name, &members).await?;
+            settle(engine, wait, online).await;
+            let view = engine.room(&room).await?;
+            print_room(&view, json);
+            Ok(())
+        }
+        Command::Invite { room, user } => {
+            let r = find_room(engine, room).await?;
+            engine.add_member(r.id, user_id(user)?).await?;
+            settle(engine, wait, online).await;
+            println!("{user} added to {}", r.name);
+            Ok(())
+        }
+        Command::Remove { room, user } => {
+            let r = find_room(engine, room).await?;
+            engine.remove_member(r.id, user_id(user)?).await?;
+            settle(engine, wait, online).await;
+            println!("{user} removed from {}", r.name);
+            Ok(())
+        }
+        Command::Send { room, text } => {
+            let r = find_room(engine, room).await?;
+            let id = engine.send_text(r.id, text).await?;
+            let sent = online && wait_status(events, id, wait).await;
+            if json {
+                println!("{}", serde_json::json!({"id": id.to_string(), "status": if sent {"sent"} else {"pending"}}));
+            } else if sent {
+                println!("sent {id}");
+            } else {
+                println!("queued {id}: it is sent when this device next reaches the relay");
+            }
+            Ok(())
+        }
+        Command::Read { room, limit, follow } => {
+            let r = find_room(engine, room).await?;
+            for m in engine.messages(&r.id, *limit).await? {
+                print_message(&m, json);
+            }
+            if *follow {
+                loop {
+                    match events.recv().await {
+                        Ok(Event::Message(m)) if m.room == r.id => print_message(&m, json),
+                        Ok(Event::Alert(a)) => print_alert(&a, json),
+                        Ok(Event::Wiped) => bail!("this device was wiped by order of your organisation"),
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return Ok(()),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Search { query, limit } => {
+            for m in engine.search(query, *limit).await? {
+                print_message(&m, json);
+            }
+            Ok(())
+        }
+        Command::Devices { user } => {
+            let user = match user {
+                Some(u) => user_id(u)?,
+                None => engine.user().await,
+            };
+            for (device, name, sas) in engine.devices(&user).await? {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"user": user.as_str(), "device": device.as_str(), "name": name, "sas_verified": sas})
+                    );
+                } else {
+                    println!("{user}/{device}  {name}{}", if sas { "  (verified in person)" } else { "" });
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Waits for `id` to be acknowledged by the relay.
+async fn wait_status(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    id: belfry_protocol::MessageId,
+    wait: Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(Event::Status(m, MessageStatus::Sent))) if m == id => return true,
+            Ok(Ok(Event::Status(m, MessageStatus::Failed))) if m == id => return false,
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Waits until the outbox is empty (or the time is up).
+async fn settle(engine: &Engine, wait: Duration, online: bool) {
+    if !online {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < deadline {
+        if engine.pending_count().map(|n| n == 0).unwrap_or(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,97 @@
+//! The `belfry` command line, as a person or a script uses it.
+
+use crate::support::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BELFRY: &str = env!("CARGO_BIN_EXE_belfry");
+
+fn belfry(profile: &Path, args: &[&str]) -> Output {
+    Command::new(BELFRY)
+        .arg("--profile")
+        .arg(profile)
+        .args(["--passphrase-env", "TEST_PASSPHRASE", "--timeout", "20"])
+        .args(args)
+        .env("TEST_PASSPHRASE", "correct horse battery staple")
+        .env("BELFRY_TEST_FAST_KDF", "1")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn write_invitation(relay: &TestRelay, user: &str, dir: &Path) -> std::path::PathBuf {
+    use belfry_protocol::Wire as _;
+    use belfry_protocol::armor::{INVITATION_LABEL, armor};
+    let invitation = relay.invite(user);
+    let path = dir.join(format!("{user}.belfry-invite"));
+    std::fs::write(&path, armor(INVITATION_LABEL, &invitation.encode())).unwrap();
+    path
+}
+
+#[test]
+fn enroll_create_send_read_search_with_the_cli() {
+    let relay = TestRelay::start();
+    let home = tempfile::tempdir().unwrap();
+    let org = relay.org.public().to_base64();
+    let alice = home.path().join("alice");
+    let bob = home.path().join("bob");
+    for (user, profile) in [("alice", &alice), ("bob", &bob)] {
+        let inv = write_invitation(&relay, user, home.path());
+        let out = ok(belfry(profile, &["enroll", inv.to_str().unwrap(), "--org-key", &org, "--device-name", "Laptop"]));
+        assert!(out.contains(&format!("Enrolled {user}/")), "{out}");
+    }
+    // A used invitation cannot enroll a second device.
+    let inv = write_invitation(&relay, "mallory", home.path());
+    ok(belfry(&home.path().join("m1"), &["enroll", inv.to_str().unwrap(), "--org-key", &org]));
+    let out = belfry(&home.path().join("m2"), &["enroll", inv.to_str().unwrap(), "--org-key", &org]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already used"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let created = ok(belfry(&alice, &["--json", "create", "--direct", "bob"]));
+    let room: serde_json::Value = serde_json::from_str(created.lines().last().unwrap()).unwrap();
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    let sent = ok(belfry(&alice, &["--json", "send", &room_id, "Meeting moved to 15:00."]));
+    let sent: serde_json::Value = serde_json::from_str(sent.lines().last().unwrap()).unwrap();
+    assert_eq!(sent["status"], "sent");
+
+    let read = ok(belfry(&bob, &["--json", "read", &room_id]));
+    let messages: Vec<serde_json::Value> = read
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("body").is_some())
+        .collect();
+    assert_eq!(messages.len(), 1, "{read}");
+    assert_eq!(messages[0]["body"], "Meeting moved to 15:00.");
+    assert_eq!(messages[0]["sender"], "alice");
+
+    let rooms = ok(belfry(&bob, &["rooms"]));
+    assert!(rooms.contains("alice and bob"), "{rooms}");
+    let found = ok(belfry(&bob, &["search", "moved"]));
+    assert!(found.contains("Meeting moved to 15:00."), "{found}");
+    let devices = ok(belfry(&bob, &["devices", "alice"]));
+    assert!(devices.contains("alice/") && devices.contains("Laptop"), "{devices}");
+
+    // The wrong passphrase opens nothing.
+    let out = Command::new(BELFRY)
+        .arg("--profile")
+        .arg(&bob)
+        .args(["--passphrase-env", "P", "rooms"])
+        .env("P", "wrong")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("passphrase"));
+
+    // wipe-self erases the profile.
+    ok(belfry(&bob, &["wipe-self", "--yes"]));
+    assert_eq!(std::fs::read_dir(&bob).unwrap().count(), 0);
+}
