@@ -1,0 +1,101 @@
+//! Several people and devices, group and direct rooms, many messages.
+
+use crate::support::*;
+use belfry_client::{Alert, Event};
+use belfry_protocol::room::RoomKind;
+use belfry_protocol::{MessageId, RoomId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Waits until every device holds exactly `expected` in each room.
+async fn converge(
+    devs: &[&Dev],
+    rooms: &BTreeMap<RoomId, Vec<usize>>,
+    expected: &BTreeMap<RoomId, BTreeSet<MessageId>>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut missing = Vec::new();
+        for (room, members) in rooms {
+            for &i in members {
+                let have: BTreeSet<MessageId> =
+                    devs[i].engine.messages(room, 100_000).await.unwrap().into_iter().map(|m| m.id).collect();
+                let want = &expected[room];
+                if &have != want {
+                    missing.push((i, *room, want.difference(&have).count(), have.difference(want).count()));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "devices never converged: (device, room, missing, extra) {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_people_five_devices_a_thousand_messages_same_history_everywhere() {
+    let relay = TestRelay::start();
+    // Alice has two laptops.
+    let mut devs = vec![
+        Dev::enroll(&relay, "alice", "Alice office").await,
+        Dev::enroll(&relay, "alice", "Alice travel").await,
+        Dev::enroll(&relay, "bob", "Bob laptop").await,
+        Dev::enroll(&relay, "carol", "Carol laptop").await,
+        Dev::enroll(&relay, "bob", "Bob desk").await,
+    ];
+    let users: Vec<_> = futures_util::future::join_all(devs.iter().map(|d| d.engine.user())).await;
+    let (alice, bob, carol) = (users[0].clone(), users[2].clone(), users[3].clone());
+    let group =
+        devs[0].engine.create_room(RoomKind::Group, "Crisis cell", &[bob.clone(), carol.clone()]).await.unwrap();
+    let ab = devs[0].engine.create_room(RoomKind::Direct, "alice-bob", std::slice::from_ref(&bob)).await.unwrap();
+    let bc = devs[2].engine.create_room(RoomKind::Direct, "bob-carol", std::slice::from_ref(&carol)).await.unwrap();
+    let mut rooms: BTreeMap<RoomId, Vec<usize>> = BTreeMap::new();
+    rooms.insert(group, vec![0, 1, 2, 3, 4]);
+    rooms.insert(ab, vec![0, 1, 2, 4]);
+    rooms.insert(bc, vec![2, 3, 4]);
+    // Every device learns every room before the load starts.
+    for (room, members) in &rooms {
+        for &i in members {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while devs[i].engine.room(room).await.is_err() {
+                assert!(tokio::time::Instant::now() < deadline, "device {i} never joined room {room}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let mut expected: BTreeMap<RoomId, BTreeSet<MessageId>> = rooms.keys().map(|r| (*r, BTreeSet::new())).collect();
+    let room_list: Vec<(RoomId, Vec<usize>)> = rooms.clone().into_iter().collect();
+    for n in 0..1000u32 {
+        let (room, members) = &room_list[rand::random::<u32>() as usize % room_list.len()];
+        let sender = members[rand::random::<u32>() as usize % members.len()];
+        let id = devs[sender].engine.send_text(*room, &format!("message {n} from device {sender}")).await.unwrap();
+        expected.get_mut(room).unwrap().insert(id);
+    }
+    let refs: Vec<&Dev> = devs.iter().collect();
+    converge(&refs, &rooms, &expected).await;
+    // Zero undecryptable messages, and no refused items, anywhere.
+    for (i, dev) in devs.iter_mut().enumerate() {
+        loop {
+            let e = match dev.events.try_recv() {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                    panic!("device {i}: {n} events unchecked")
+                }
+                Err(_) => break,
+            };
+            if let Event::Alert(a) = &e {
+                assert!(
+                    !matches!(a, Alert::Undecryptable { .. } | Alert::Rejected { .. } | Alert::StateConflict { .. }),
+                    "device {i}: {a:?}"
+                );
+            }
+        }
+        assert_eq!(dev.engine.pending_count().unwrap(), 0, "device {i} still has queued messages");
+    }
+    let _ = alice;
+}
