@@ -87,6 +87,12 @@ impl TestRelay {
         let port = addr.rsplit(':').next().unwrap().to_owned();
         self.url = format!("wss://localhost:{port}");
         self.child = Some(child);
+        // Restarts keep the port: clients keep the address from their
+        // invitation.
+        let config = self.relay_dir().join("relay.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\"")))
+            .unwrap();
     }
 
     pub fn kill9(&mut self) {
@@ -186,6 +192,19 @@ impl Dev {
                 Err(_) => panic!("timed out waiting for an event"),
             }
         }
+    }
+
+    /// Stops this device's engine, as when the laptop is shut.
+    pub fn shut(&mut self) {
+        self.engine.close();
+    }
+
+    /// Opens the same profile again, as after a restart; waits to catch up.
+    pub async fn reopen(&mut self) {
+        self.engine.close();
+        self.engine = Engine::open(Profile::new(&self.profile), &key_source()).await.unwrap();
+        self.events = self.engine.subscribe();
+        self.wait(|e| matches!(e, Event::CaughtUp)).await;
     }
 
     pub fn profile_dir(&self) -> &Path {

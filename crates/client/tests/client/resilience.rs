@@ -1,0 +1,161 @@
+//! Offline devices, relay crashes, client crashes.
+
+use crate::support::*;
+use belfry_protocol::MessageId;
+use belfry_protocol::room::RoomKind;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+async fn wait_for_ids(dev: &Dev, room: &belfry_protocol::RoomId, want: &BTreeSet<MessageId>, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let have: BTreeSet<MessageId> =
+            dev.engine.messages(room, 100_000).await.unwrap().into_iter().map(|m| m.id).collect();
+        if want.is_subset(&have) {
+            assert_eq!(have.len(), want.len(), "{what}: unexpected extra messages");
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {} of {} messages after 90 s",
+            want.intersection(&have).count(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_device_catches_up_and_a_relay_crash_loses_nothing() {
+    let mut relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let mut bob_desk = Dev::enroll(&relay, "bob", "Bob desk").await;
+    let bob_id = bob.engine.user().await;
+    let room = alice.engine.create_room(RoomKind::Group, "Briefing", std::slice::from_ref(&bob_id)).await.unwrap();
+    for d in [&bob, &bob_desk] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while d.engine.room(&room).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Bob's desk is switched off for the next 500 messages.
+    bob_desk.shut();
+    let mut sent = BTreeSet::new();
+    for n in 0..500u32 {
+        if n == 250 {
+            // The relay dies mid-stream and comes back.
+            relay.kill9();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            relay.spawn();
+        }
+        sent.insert(alice.engine.send_text(room, &format!("update {n}")).await.unwrap());
+    }
+    // Everything is acknowledged in the end...
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while alice.engine.pending_count().unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice still has {} queued",
+            alice.engine.pending_count().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and reaches the device that stayed on, once each,
+    wait_for_ids(&bob, &room, &sent, "bob's laptop").await;
+    // and the one that was off, once it is back.
+    bob_desk.reopen().await;
+    wait_for_ids(&bob_desk, &room, &sent, "bob's desk").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_killed_mid_send_resends_without_duplicates_or_reused_keys() {
+    use belfry_client::{Alert, Event};
+    use std::process::{Command, Stdio};
+    const BELFRY: &str = env!("CARGO_BIN_EXE_belfry");
+    let relay = TestRelay::start();
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let home = tempfile::tempdir().unwrap();
+    let alice = home.path().join("alice");
+    let cli = |args: &[&str]| {
+        let mut c = Command::new(BELFRY);
+        c.arg("--profile")
+            .arg(&alice)
+            .args(["--passphrase-env", "P", "--timeout", "20", "--json"])
+            .args(args)
+            .env("P", "alice passphrase")
+            .env("BELFRY_TEST_FAST_KDF", "1");
+        c
+    };
+    let invitation = relay.invite("alice");
+    let inv_path = home.path().join("alice.belfry-invite");
+    {
+        use belfry_protocol::Wire as _;
+        use belfry_protocol::armor::{INVITATION_LABEL, armor};
+        std::fs::write(&inv_path, armor(INVITATION_LABEL, &invitation.encode())).unwrap();
+    }
+    let org = relay.org.public().to_base64();
+    let out = cli(&["enroll", inv_path.to_str().unwrap(), "--org-key", &org]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["create", "--direct", "bob"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let room: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
+    let room_id = room["id"].as_str().unwrap().to_owned();
+
+    // Twenty sends, each killed with SIGKILL at a random moment.
+    for n in 0..20u32 {
+        let mut child = cli(&["send", &room_id, &format!("attempt {n}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(u64::from(rand::random::<u32>() % 400))).await;
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // A last, uninterrupted send flushes everything queued before it.
+    let out = cli(&["send", &room_id, "final"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["read", &room_id, "--limit", "1000"]).output().unwrap();
+    let mine: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("body").is_some())
+        .collect();
+    assert!(mine.iter().all(|m| m["status"] == "sent"), "alice has unsent messages: {mine:?}");
+    let want: BTreeSet<MessageId> =
+        mine.iter().map(|m| MessageId::from_hex(m["id"].as_str().unwrap()).unwrap()).collect();
+    assert!(want.len() > 1, "no interrupted send was ever stored: {mine:?}");
+
+    // Bob gets each stored message exactly once; a reused Megolm index
+    // would show as a replay (undecryptable) alert.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rooms = bob.engine.rooms().await;
+        if let Some(r) = rooms.first() {
+            let have: BTreeSet<MessageId> =
+                bob.engine.messages(&r.id, 1000).await.unwrap().into_iter().map(|m| m.id).collect();
+            if have == want {
+                break;
+            }
+            assert!(
+                have.is_subset(&want),
+                "bob has messages alice does not: {:?}",
+                have.difference(&want).collect::<Vec<_>>()
+            );
+        }
+        assert!(tokio::time::Instant::now() < deadline, "bob never received all of alice's messages");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    loop {
+        match bob.events.try_recv() {
+            Ok(Event::Alert(a)) => assert!(!matches!(a, Alert::Undecryptable { .. } | Alert::Rejected { .. }), "{a:?}"),
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => panic!("events unchecked"),
+            Err(_) => break,
+        }
+    }
+    println!("{} of 21 sends were stored and delivered exactly once", want.len());
+}
