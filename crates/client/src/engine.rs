@@ -790,6 +790,13 @@ impl Engine {
     ) -> Result<()> {
         if !self.load_inbound(st, &msg.session)? {
             if may_wait {
+                // Keys are published before the messages they open, so this
+                // is unusual: say so (it decrypts if the key comes later).
+                events.push(Event::Alert(Alert::Undecryptable {
+                    room: msg.room,
+                    sender: msg.sender.clone(),
+                    reason: "its key has not reached this device (it was not shared with it, or not yet)".into(),
+                }));
                 st.waiting.push(msg);
                 batch.push(value(K_WAITING, ser(&st.waiting)?));
             }

@@ -9,3 +9,4 @@ mod cli;
 mod group;
 mod messaging;
 mod resilience;
+mod trust;

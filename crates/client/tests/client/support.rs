@@ -54,6 +54,12 @@ impl TestRelay {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // Keep-alive pings (a third of the idle timeout) also make the relay
+        // look for inbox entries written behind its back (the hostile-relay
+        // tests write them straight into its database).
+        let config = dir.path().join("relay/relay.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("idle_timeout_secs = 120", "idle_timeout_secs = 3")).unwrap();
         let pem = std::fs::read_to_string(dir.path().join("relay/ca.pem")).unwrap();
         let ca_der = pem_to_der(&pem);
         let mut relay = Self { dir, org, url: String::new(), ca_der, child: None };
@@ -124,6 +130,44 @@ impl TestRelay {
             Command::new(relay_bin()).args(["register", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         invitation
+    }
+
+    /// The hostile relay: every inbox item it still holds that `sender`
+    /// published, oldest first (read from its database, as a relay host can).
+    pub fn held_items(&self) -> Vec<belfry_protocol::frames::InboxItem> {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let mut stmt = db.prepare("SELECT item FROM payloads ORDER BY id").unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+        rows.map(|r| belfry_protocol::codec::decode(&r.unwrap()).unwrap()).collect()
+    }
+
+    /// The hostile relay puts `item` into the inbox of `user`/`device`, as
+    /// modified relay code could.
+    pub fn inject(&self, user: &str, device: &str, item: &belfry_protocol::frames::InboxItem) {
+        let mut db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let tx = db.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO payloads (item, refs, stored) VALUES (?1, 1, ?2)",
+            rusqlite::params![belfry_protocol::codec::encode(item), now().0 as i64],
+        )
+        .unwrap();
+        let payload = tx.last_insert_rowid();
+        let (dev, seq): (i64, i64) = tx
+            .query_row(
+                "UPDATE devices SET next_seq = next_seq + 1, depth = depth + 1 WHERE user = ?1 AND device = ?2 \
+                 RETURNING id, next_seq - 1",
+                rusqlite::params![user, device],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        tx.execute(
+            "INSERT INTO inbox (device, seq, payload) VALUES (?1, ?2, ?3)",
+            rusqlite::params![dev, seq, payload],
+        )
+        .unwrap();
+        tx.commit().unwrap();
     }
 
     pub fn log(&self) -> String {

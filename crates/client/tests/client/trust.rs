@@ -1,0 +1,143 @@
+//! Removal, revocation and wipe: what an honest engine refuses to share,
+//! checked against a relay that hands the ciphertext over anyway.
+
+use crate::support::*;
+use belfry_client::{Alert, Event};
+use belfry_protocol::armor::{STATEMENT_LABEL, armor};
+use belfry_protocol::frames::InboxItem;
+use belfry_protocol::room::RoomKind;
+use belfry_protocol::{Issuer, RoomId, Statement, Timestamp, WipeOrder, Wire as _};
+use std::process::Command;
+use std::time::Duration;
+
+async fn joined(dev: &Dev, room: &RoomId) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while dev.engine.room(room).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "never joined");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Room items the relay holds from messages sent after `mark`.
+fn room_items_after(relay: &TestRelay, mark: usize) -> Vec<InboxItem> {
+    relay.held_items().into_iter().skip(mark).filter(|i| matches!(i, InboxItem::Room(_))).collect()
+}
+
+async fn expect_undecryptable(dev: &mut Dev) -> String {
+    match dev.wait(|e| matches!(e, Event::Alert(Alert::Undecryptable { .. }) | Event::Message(_))).await {
+        Event::Alert(Alert::Undecryptable { reason, .. }) => reason,
+        other => panic!("decrypted something it must not: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_cannot_read_what_is_sent_after_removal() {
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let mut carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
+    let (bob_id, carol_id) = (bob.engine.user().await, carol.engine.user().await);
+    let carol_device = carol.engine.device_id().await;
+    let room = alice.engine.create_room(RoomKind::Group, "Cell", &[bob_id.clone(), carol_id.clone()]).await.unwrap();
+    joined(&bob, &room).await;
+    joined(&carol, &room).await;
+    let before = alice.engine.send_text(room, "before removal").await.unwrap();
+    carol.wait(|e| matches!(e, Event::Message(m) if m.id == before)).await;
+
+    alice.engine.remove_member(room, carol_id.clone()).await.unwrap();
+    carol.wait(|e| *e == Event::Room(room)).await;
+    assert!(!carol.engine.room(&room).await.unwrap().members.contains_key(&carol_id), "carol learns she was removed");
+    // Bob is offline so the relay still holds what Alice sends next.
+    bob.shut();
+    let mark = relay.held_items().len();
+    let after = alice.engine.send_text(room, "after removal").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while alice.engine.pending_count().unwrap() > 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let items = room_items_after(&relay, mark);
+    assert!(!items.is_empty(), "the message should be held for bob");
+    // The relay hands carol the ciphertext anyway: she cannot read it.
+    for item in &items {
+        relay.inject("carol", carol_device.as_str(), item);
+    }
+    let reason = expect_undecryptable(&mut carol).await;
+    assert!(reason.contains("key"), "{reason}");
+    assert!(carol.engine.messages(&room, 100).await.unwrap().iter().all(|m| m.id != after));
+    // Bob, back online, reads it.
+    bob.reopen().await;
+    let has = bob.engine.messages(&room, 100).await.unwrap().iter().any(|m| m.id == after);
+    if !has {
+        bob.wait(|e| matches!(e, Event::Message(m) if m.id == after)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let mut bob_lost = Dev::enroll(&relay, "bob", "Bob's lost laptop").await;
+    let bob_id = bob.engine.user().await;
+    let lost_device = bob_lost.engine.device_id().await;
+    let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
+    joined(&bob, &room).await;
+    joined(&bob_lost, &room).await;
+    let first = alice.engine.send_text(room, "both bob devices read this").await.unwrap();
+    bob_lost.wait(|e| matches!(e, Event::Message(m) if m.id == first)).await;
+
+    // IT revokes the lost laptop; the relay operator distributes it.
+    let statement = relay.org_revocation(&bob_id, &lost_device);
+    relay.distribute(&statement);
+    // Once the revocation reaches Alice (and she is told), her next message skips the revoked device and uses a new key.
+    let lost = lost_device.clone();
+    alice.wait(|e| matches!(e, Event::Alert(Alert::DeviceRevoked { device, .. }) if *device == lost)).await;
+    bob.shut();
+    let mark = relay.held_items().len();
+    let second = alice.engine.send_text(room, "only the good laptop").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while alice.engine.pending_count().unwrap() > 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for item in room_items_after(&relay, mark) {
+        relay.inject("bob", lost_device.as_str(), &item);
+    }
+    let reason = expect_undecryptable(&mut bob_lost).await;
+    assert!(reason.contains("key"), "{reason}");
+    assert!(bob_lost.engine.messages(&room, 100).await.unwrap().iter().all(|m| m.id != second));
+
+    // Then a wipe order: the lost laptop erases its profile.
+    let wipe = Statement::Wipe(relay.org.sign(&WipeOrder {
+        org: relay.org.public(),
+        user: bob_id.clone(),
+        device: lost_device.clone(),
+        issuer: Issuer::Org,
+        issued_at: Timestamp(now().0),
+    }));
+    relay.distribute(&wipe);
+    bob_lost.wait(|e| *e == Event::Wiped).await;
+    let left: Vec<_> = std::fs::read_dir(bob_lost.profile_dir()).unwrap().collect();
+    assert!(left.is_empty(), "the wiped profile still holds {left:?}");
+}
+
+impl TestRelay {
+    fn org_revocation(&self, user: &belfry_protocol::UserId, device: &belfry_protocol::DeviceId) -> Statement {
+        Statement::Revocation(self.org.sign(&belfry_protocol::Revocation {
+            org: self.org.public(),
+            target: belfry_protocol::RevocationTarget::Device { user: user.clone(), device: device.clone() },
+            issuer: Issuer::Org,
+            reason: belfry_protocol::DisplayName::new("lost").unwrap(),
+            issued_at: Timestamp(now().0),
+        }))
+    }
+
+    fn distribute(&self, statement: &Statement) {
+        let file = self.dir.path().join(format!("s{}.belfry-statement", rand::random::<u32>()));
+        std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
+        let out =
+            Command::new(relay_bin()).args(["statement", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
