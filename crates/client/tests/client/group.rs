@@ -41,7 +41,7 @@ async fn converge(
 async fn three_people_five_devices_a_thousand_messages_same_history_everywhere() {
     let relay = TestRelay::start();
     // Alice has two laptops.
-    let mut devs = vec![
+    let mut devs = [
         Dev::enroll(&relay, "alice", "Alice office").await,
         Dev::enroll(&relay, "alice", "Alice travel").await,
         Dev::enroll(&relay, "bob", "Bob laptop").await,
