@@ -7,6 +7,7 @@ mod support;
 
 mod cli;
 mod group;
+mod hostile;
 mod messaging;
 mod resilience;
 mod trust;

@@ -142,6 +142,72 @@ impl TestRelay {
         rows.map(|r| belfry_protocol::codec::decode(&r.unwrap()).unwrap()).collect()
     }
 
+    /// The newest payload id the relay holds (0 if none).
+    pub fn mark(&self) -> i64 {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.query_row("SELECT coalesce(max(id), 0) FROM payloads", [], |r| r.get(0)).unwrap()
+    }
+
+    /// Room items stored after `mark`, oldest first, with their payload ids.
+    pub fn room_items_since(&self, mark: i64) -> Vec<(i64, belfry_protocol::RoomMessage)> {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let mut stmt = db.prepare("SELECT id, item FROM payloads WHERE id > ?1 ORDER BY id").unwrap();
+        let rows = stmt.query_map([mark], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).unwrap();
+        rows.filter_map(|r| {
+            let (id, item) = r.unwrap();
+            match belfry_protocol::codec::decode(&item).unwrap() {
+                belfry_protocol::frames::InboxItem::Room(m) => Some((id, m)),
+                _ => None,
+            }
+        })
+        .collect()
+    }
+
+    /// The hostile relay silently drops a stored item from one device's inbox.
+    pub fn withhold(&self, user: &str, device: &str, payload: i64) {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let n = db
+            .execute(
+                "DELETE FROM inbox WHERE payload = ?1 AND device = (SELECT id FROM devices WHERE user = ?2 AND device = ?3)",
+                rusqlite::params![payload, user, device],
+            )
+            .unwrap();
+        assert_eq!(n, 1, "nothing to withhold");
+    }
+
+    /// The hostile relay lists a device of its own making for `user`.
+    pub fn plant_device(&self, chain: &belfry_protocol::DeviceChain) {
+        let cert = chain.device.peek_unverified().unwrap();
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.execute(
+            "INSERT INTO devices (user, device, ed25519, chain, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                cert.user.as_str(),
+                cert.device.as_str(),
+                cert.ed25519.as_bytes().to_vec(),
+                belfry_protocol::codec::encode(chain),
+                now().0 as i64
+            ],
+        )
+        .unwrap();
+    }
+
+    /// The depth of a device's inbox at the relay.
+    pub fn inbox_depth(&self, user: &str, device: &str) -> i64 {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.query_row(
+            "SELECT count(*) FROM inbox WHERE device = (SELECT id FROM devices WHERE user = ?1 AND device = ?2)",
+            rusqlite::params![user, device],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     /// The hostile relay puts `item` into the inbox of `user`/`device`, as
     /// modified relay code could.
     pub fn inject(&self, user: &str, device: &str, item: &belfry_protocol::frames::InboxItem) {
@@ -235,6 +301,23 @@ impl Dev {
                 Ok(Err(e)) => panic!("event stream ended: {e}"),
                 Err(_) => panic!("timed out waiting for an event"),
             }
+        }
+    }
+
+    /// Opens the profile again without waiting: events from the restart on
+    /// stay in `events` for the test to read.
+    pub async fn restart(&mut self) {
+        self.engine.close();
+        self.engine = Engine::open(Profile::new(&self.profile), &key_source()).await.unwrap();
+        self.events = self.engine.subscribe();
+    }
+
+    /// Waits until the engine has sent everything queued.
+    pub async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.engine.pending_count().unwrap() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the outbox never emptied");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

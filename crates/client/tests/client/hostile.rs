@@ -1,0 +1,207 @@
+//! A hostile relay: it owns its host and database, and tries every trick
+//! DESIGN.md says it cannot pull off. Each one must be detected and
+//! surfaced as an alert; none may share a key with it or show a forged
+//! message as genuine.
+
+use crate::support::*;
+use belfry_client::{Alert, Event};
+use belfry_protocol::frames::InboxItem;
+use belfry_protocol::room::RoomKind;
+use belfry_protocol::{DisplayName, Issuer, RoomId, Statement, Timestamp, UserId, WipeOrder};
+use std::time::Duration;
+
+struct Scene {
+    relay: TestRelay,
+    alice: Dev,
+    bob: Dev,
+    bob_device: String,
+    bob_id: UserId,
+    room: RoomId,
+}
+
+async fn joined(dev: &Dev, room: &RoomId) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while dev.engine.room(room).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "never joined");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Alice and Bob in a direct room; Bob's laptop is shut.
+async fn scene() -> Scene {
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+    let bob_device = bob.engine.device_id().await.as_str().to_owned();
+    let room = alice.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
+    joined(&bob, &room).await;
+    bob.shut();
+    Scene { relay, alice, bob, bob_device, bob_id, room }
+}
+
+/// Reads events until `n` genuine messages arrived and the relay says it
+/// has nothing more; returns the alerts.
+async fn collect(dev: &mut Dev, messages: usize) -> (Vec<belfry_client::MessageView>, Vec<Alert>) {
+    let (mut got, mut alerts, mut caught_up) = (Vec::new(), Vec::new(), false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(caught_up && got.len() >= messages) {
+        match tokio::time::timeout_at(deadline, dev.events.recv()).await {
+            Ok(Ok(Event::Message(m))) => got.push(m),
+            Ok(Ok(Event::Alert(a))) => alerts.push(a),
+            Ok(Ok(Event::CaughtUp)) => caught_up = true,
+            Ok(_) => {}
+            Err(_) => panic!("timed out: {} messages, alerts {alerts:?}", got.len()),
+        }
+    }
+    // Alerts raised with the last entries arrive before "caught up".
+    (got, alerts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_a_replayed_message_is_refused_and_reported() {
+    let mut s = scene().await;
+    let mark = s.relay.mark();
+    let id = s.alice.engine.send_text(s.room, "transfer approved").await.unwrap();
+    s.alice.settle().await;
+    let (_, original) = s.relay.room_items_since(mark).pop().unwrap();
+    s.relay.inject("bob", &s.bob_device, &InboxItem::Room(original.clone()));
+    s.relay.inject("bob", &s.bob_device, &InboxItem::Room(original));
+    s.bob.restart().await;
+    let (got, alerts) = collect(&mut s.bob, 1).await;
+    assert_eq!(got.iter().filter(|m| m.id == id).count(), 1, "shown once");
+    let replays =
+        alerts.iter().filter(|a| matches!(a, Alert::Undecryptable { reason, .. } if reason.contains("replay"))).count();
+    assert_eq!(replays, 2, "both copies reported as replays: {alerts:?}");
+    assert_eq!(s.bob.engine.messages(&s.room, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e_a_message_moved_to_another_room_is_refused() {
+    let mut s = scene().await;
+    s.bob.restart().await;
+    let other = s.alice.engine.create_room(RoomKind::Group, "other", std::slice::from_ref(&s.bob_id)).await.unwrap();
+    joined(&s.bob, &other).await;
+    s.bob.shut();
+    let mark = s.relay.mark();
+    s.alice.engine.send_text(s.room, "for the direct room only").await.unwrap();
+    s.alice.settle().await;
+    let (payload, mut moved) = s.relay.room_items_since(mark).pop().unwrap();
+    s.relay.withhold("bob", &s.bob_device, payload);
+    moved.room = other;
+    s.relay.inject("bob", &s.bob_device, &InboxItem::Room(moved));
+    s.bob.restart().await;
+    let (got, alerts) = collect(&mut s.bob, 0).await;
+    assert!(got.is_empty(), "a moved message was shown: {got:?}");
+    assert!(
+        alerts.iter().any(
+            |a| matches!(a, Alert::Undecryptable { room, reason, .. } if *room == other && reason.contains("room"))
+        ),
+        "{alerts:?}"
+    );
+    assert!(s.bob.engine.messages(&other, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f_a_swapped_sender_is_refused() {
+    let mut s = scene().await;
+    let carol = Dev::enroll(&s.relay, "carol", "Carol laptop").await;
+    let carol_id = carol.engine.user().await;
+    let mark = s.relay.mark();
+    s.alice.engine.send_text(s.room, "signed, alice").await.unwrap();
+    s.alice.settle().await;
+    let (payload, mut swapped) = s.relay.room_items_since(mark).pop().unwrap();
+    s.relay.withhold("bob", &s.bob_device, payload);
+    swapped.sender = carol_id;
+    swapped.sender_device = carol.engine.device_id().await;
+    s.relay.inject("bob", &s.bob_device, &InboxItem::Room(swapped));
+    s.bob.restart().await;
+    let (got, alerts) = collect(&mut s.bob, 0).await;
+    assert!(got.is_empty(), "a message with a swapped sender was shown: {got:?}");
+    assert!(alerts.iter().any(|a| matches!(a, Alert::Undecryptable { .. })), "{alerts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g_a_forged_wipe_or_revocation_is_refused() {
+    let mut s = scene().await;
+    let impostor = belfry_crypto::OrgKey::generate();
+    let device = belfry_protocol::DeviceId::new(s.bob_device.clone()).unwrap();
+    // Claims the real organisation, signed by another key.
+    let wipe = Statement::Wipe(impostor.sign(&WipeOrder {
+        org: s.relay.org.public(),
+        user: s.bob_id.clone(),
+        device: device.clone(),
+        issuer: Issuer::Org,
+        issued_at: Timestamp(now().0),
+    }));
+    let revocation = Statement::Revocation(impostor.sign(&belfry_protocol::Revocation {
+        org: s.relay.org.public(),
+        target: belfry_protocol::RevocationTarget::Device { user: s.bob_id.clone(), device },
+        issuer: Issuer::Org,
+        reason: DisplayName::new("forged").unwrap(),
+        issued_at: Timestamp(now().0),
+    }));
+    s.relay.inject("bob", &s.bob_device, &InboxItem::Statement(wipe));
+    s.relay.inject("bob", &s.bob_device, &InboxItem::Statement(revocation));
+    let id = s.alice.engine.send_text(s.room, "still here?").await.unwrap();
+    s.alice.settle().await;
+    s.bob.restart().await;
+    let (got, alerts) = collect(&mut s.bob, 1).await;
+    assert_eq!(got[0].id, id, "bob's device kept working");
+    assert_eq!(alerts.iter().filter(|a| matches!(a, Alert::Rejected { .. })).count(), 2, "{alerts:?}");
+    assert!(!alerts.iter().any(|a| matches!(a, Alert::DeviceRevoked { .. })), "{alerts:?}");
+    assert!(s.bob.profile_dir().join("belfry.db").exists(), "a forged wipe erased the device");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_a_device_added_by_the_relay_is_refused_and_never_encrypted_to() {
+    let mut s = scene().await;
+    // The relay's own "alice" device, certified by a key it controls.
+    let fake_org = belfry_crypto::OrgKey::generate();
+    let invitation = fake_org
+        .invite(
+            &belfry_crypto::InvitationRequest {
+                user: UserId::new("alice").unwrap(),
+                display_name: DisplayName::new("alice").unwrap(),
+                relay_url: s.relay.url.clone(),
+                relay_ca_der: s.relay.ca_der.clone(),
+                valid_for_ms: 3_600_000,
+            },
+            now(),
+        )
+        .unwrap();
+    let fake = belfry_crypto::Device::enroll(
+        &invitation,
+        &fake_org.public(),
+        DisplayName::new("Alice tablet").unwrap(),
+        now(),
+    )
+    .unwrap();
+    s.relay.plant_device(fake.chain());
+    s.bob.restart().await;
+    s.bob.wait(|e| *e == Event::CaughtUp).await;
+    let devices = s.bob.engine.devices(&UserId::new("alice").unwrap()).await.unwrap();
+    assert_eq!(devices.len(), 1, "only alice's genuine device: {devices:?}");
+    s.bob.wait(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("does not verify"))).await;
+    // Bob writes to Alice: nothing for the planted device.
+    s.bob.engine.send_text(s.room, "hello alice").await.unwrap();
+    s.bob.settle().await;
+    assert_eq!(s.relay.inbox_depth("alice", fake.device_id().as_str()), 0, "the planted device got something");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h_a_state_change_withheld_from_one_member_is_detected() {
+    let mut s = scene().await;
+    let mark = s.relay.mark();
+    s.alice.engine.set_classification(s.room, Some("SECRET")).await.unwrap();
+    s.alice.settle().await;
+    // The relay hides the change from Bob, then delivers what follows.
+    for (payload, _) in s.relay.room_items_since(mark) {
+        s.relay.withhold("bob", &s.bob_device, payload);
+    }
+    s.alice.engine.send_text(s.room, "now classified").await.unwrap();
+    s.alice.settle().await;
+    s.bob.restart().await;
+    let (_, alerts) = collect(&mut s.bob, 1).await;
+    assert!(alerts.iter().any(|a| matches!(a, Alert::StateConflict { .. })), "{alerts:?}");
+}
