@@ -78,6 +78,16 @@ pub enum Alert {
         /// What was refused and why.
         detail: String,
     },
+    /// Messages are missing or arrived out of order: the relay withheld,
+    /// dropped or delayed something (each sender's messages are numbered).
+    Delivery {
+        /// The room.
+        room: RoomId,
+        /// The sender whose messages are affected.
+        sender: UserId,
+        /// What was seen.
+        detail: String,
+    },
     /// A message could not be decrypted.
     Undecryptable {
         /// The room.
@@ -150,6 +160,15 @@ pub enum Event {
     Wiped,
 }
 
+/// Where the connection stands; [`Engine::status`] always has the latest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Connected and authenticated.
+    pub online: bool,
+    /// Online, and everything the relay held has been processed.
+    pub caught_up: bool,
+}
+
 /// A queued unit of outgoing work.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum OutboxItem {
@@ -191,6 +210,10 @@ struct Inner {
     profile: Profile,
     flushing: Mutex<()>,
     target: RelayTarget,
+    /// What the connection has delivered, until [`Engine::start`].
+    paused: Mutex<Option<mpsc::Receiver<Push>>>,
+    /// The connection's state, for late subscribers.
+    status: tokio::sync::watch::Sender<SyncStatus>,
     /// Last outbox timestamp handed out: the outbox is ordered by it, so
     /// every item gets a later one than the item before.
     clock: std::sync::Mutex<u64>,
@@ -297,8 +320,9 @@ impl Engine {
         Self::open(profile, source).await
     }
 
-    /// Opens an enrolled profile and starts syncing.
-    pub async fn open(profile: Profile, source: &KeySource) -> Result<Self> {
+    /// Opens an enrolled profile; nothing is processed until
+    /// [`start`](Self::start).
+    pub async fn open_paused(profile: Profile, source: &KeySource) -> Result<Self> {
         let store = Arc::new(profile.open(source)?);
         let need = |key: &str| -> Result<Vec<u8>> {
             store.value(key)?.ok_or_else(|| ClientError::Config(format!("the profile lacks its {key}")))
@@ -372,15 +396,44 @@ impl Engine {
                 flushing: Mutex::new(()),
                 target,
                 clock: std::sync::Mutex::new(now().0),
+                status: tokio::sync::watch::channel(SyncStatus::default()).0,
+                paused: Mutex::new(None),
             }),
         };
-        tokio::spawn(engine.clone().sync_loop(pushes));
+        *engine.inner.paused.lock().await = Some(pushes);
         Ok(engine)
+    }
+
+    /// Opens an enrolled profile and starts syncing: [`open_paused`](Self::open_paused)
+    /// then [`start`](Self::start).
+    pub async fn open(profile: Profile, source: &KeySource) -> Result<Self> {
+        let engine = Self::open_paused(profile, source).await?;
+        engine.start().await;
+        Ok(engine)
+    }
+
+    /// Starts processing what the relay sends (once). Subscribe first to
+    /// see every event from the start.
+    pub async fn start(&self) {
+        if let Some(pushes) = self.inner.paused.lock().await.take() {
+            tokio::spawn(self.clone().sync_loop(pushes));
+        }
     }
 
     /// Events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
+    }
+
+    /// The connection's state; unlike events, a late reader misses nothing.
+    pub fn status(&self) -> tokio::sync::watch::Receiver<SyncStatus> {
+        self.inner.status.subscribe()
+    }
+
+    /// Waits up to `timeout` until everything the relay held is processed.
+    pub async fn wait_caught_up(&self, timeout: std::time::Duration) -> bool {
+        let mut status = self.status();
+        tokio::time::timeout(timeout, status.wait_for(|s| s.caught_up)).await.is_ok_and(|r| r.is_ok())
     }
 
     fn emit(&self, e: Event) {
@@ -405,6 +458,12 @@ impl Engine {
     /// Stops syncing (the store stays as it is).
     pub fn close(&self) {
         self.inner.link.stop();
+    }
+
+    /// Stops syncing and waits until the relay connection is closed.
+    pub async fn shutdown(&self) {
+        self.inner.link.stop_and_wait().await;
+        self.inner.status.send_replace(SyncStatus::default());
     }
 
     // ---- rooms ---------------------------------------------------------
@@ -572,16 +631,19 @@ impl Engine {
         while let Some(push) = pushes.recv().await {
             let r = match push {
                 Push::Connected { .. } => {
+                    self.inner.status.send_replace(SyncStatus { online: true, caught_up: false });
                     self.emit(Event::Connected);
                     self.kick_flush();
                     self.spawn_prekey_upload();
                     Ok(())
                 }
                 Push::Disconnected { reason } => {
+                    self.inner.status.send_replace(SyncStatus::default());
                     self.emit(Event::Disconnected(reason));
                     Ok(())
                 }
                 Push::Inbox(entries) if entries.is_empty() => {
+                    self.inner.status.send_replace(SyncStatus { online: true, caught_up: true });
                     self.emit(Event::CaughtUp);
                     Ok(())
                 }
@@ -817,6 +879,27 @@ impl Engine {
         };
         for (s, i) in guard.new {
             batch.push(Op::MarkSeen { session: s, index: i });
+        }
+        // Each sender numbers its messages per session, and every recipient
+        // gets every one: a hole before this one means a message was
+        // withheld or delayed; a filled hole means one arrived late.
+        let index = decrypted.index;
+        if index > session.first_known_index() && !self.inner.store.seen(&msg.session, index - 1)? {
+            events.push(Event::Alert(Alert::Delivery {
+                room: msg.room,
+                sender: msg.sender.clone(),
+                detail: format!(
+                    "a message from {} sent before this one has not arrived: it was withheld or is delayed",
+                    msg.sender
+                ),
+            }));
+        }
+        if self.inner.store.seen(&msg.session, index.saturating_add(1))? {
+            events.push(Event::Alert(Alert::Delivery {
+                room: msg.room,
+                sender: msg.sender.clone(),
+                detail: format!("a message from {} arrived late, after later ones", msg.sender),
+            }));
         }
         let payload = decrypted.payload;
         let room = payload.room;
@@ -1168,28 +1251,35 @@ impl Engine {
             session.mark_shared(addr);
         }
         let state_hash = st.rooms.get(&room).map(|r| r.state.head()).unwrap_or(Hash256([0; 32]));
-        // History for new members: earlier state events, to their devices.
+        let encrypted = session.encrypt(&st.device, message, state_hash, content, t)?;
+        let session_pickle = session.pickle(&st.pickle)?;
+        // History for new members: the earlier state events, under a one-off
+        // session shared with their devices only (the room session's
+        // numbering stays the same for every member).
         let mut history = Vec::new();
         if !history_to.is_empty()
             && let Some(record) = st.rooms.get(&room)
         {
             let to: Vec<DeviceAddress> = reachable.iter().filter(|a| history_to.contains(&a.user)).cloned().collect();
+            let mut once = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
+            for addr in &to {
+                let Ok(peer) = st.dir.trusted(&addr.user, &addr.device).cloned() else { continue };
+                if let Some(ch) =
+                    st.channels.iter_mut().find(|c| c.peer_user() == &addr.user && c.peer_device() == &addr.device)
+                {
+                    key_messages.push(st.device.seal_to_device(ch, &peer, once.room_key())?);
+                }
+            }
             let earlier = record.log.len().saturating_sub(1);
             for event in record.log.iter().take(earlier) {
-                let m = session.encrypt(
-                    &st.device,
-                    MessageId(rand::random()),
-                    state_hash,
-                    RoomContent::State(event.clone()),
-                    t,
-                )?;
-                history.push((to.clone(), m));
+                let content = RoomContent::State(event.clone());
+                history
+                    .push((to.clone(), once.encrypt(&st.device, MessageId(rand::random()), state_hash, content, t)?));
             }
         }
-        let encrypted = session.encrypt(&st.device, message, state_hash, content, t)?;
 
         // Ratchets first, in the same batch as the ciphertext they made.
-        batch.push(Op::PutOutboundSession { room, pickle: session.pickle(&st.pickle)? });
+        batch.push(Op::PutOutboundSession { room, pickle: session_pickle });
         for ch in &st.channels {
             if reachable.iter().any(|a| ch.peer_user() == &a.user && ch.peer_device() == &a.device) {
                 batch.push(Op::PutOlmSession {

@@ -13,5 +13,5 @@ pub mod error;
 pub mod net;
 pub mod profile;
 
-pub use engine::{Alert, Engine, Event, MessageView, RoomView};
+pub use engine::{Alert, Engine, Event, MessageView, RoomView, SyncStatus};
 pub use error::{ClientError, Result};

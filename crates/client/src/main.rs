@@ -193,32 +193,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let engine = Engine::open(profile, &source).await?;
+    let engine = Engine::open_paused(profile, &source).await?;
     let mut events = engine.subscribe();
-    let online = catch_up(&mut events, wait, cli.json).await;
+    engine.start().await;
+    let online = catch_up(&engine, &mut events, wait, cli.json).await;
     let result = command(&cli, &engine, &mut events, online, wait).await;
     engine.close();
     result
 }
 
 /// Waits until the relay says everything is processed; prints alerts.
-async fn catch_up(events: &mut tokio::sync::broadcast::Receiver<Event>, wait: Duration, json: bool) -> bool {
-    let deadline = tokio::time::Instant::now() + wait;
+async fn catch_up(
+    engine: &Engine,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    wait: Duration,
+    json: bool,
+) -> bool {
+    let caught_up = engine.wait_caught_up(wait).await;
     loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(Event::CaughtUp)) => return true,
-            Ok(Ok(Event::Alert(a))) => print_alert(&a, json),
-            Ok(Ok(Event::Wiped)) => {
+        match events.try_recv() {
+            Ok(Event::Alert(a)) => print_alert(&a, json),
+            Ok(Event::Wiped) => {
                 eprintln!("This device was wiped by order of your organisation.");
                 return false;
             }
-            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-            _ => {
-                eprintln!("(offline: showing what this device has; queued messages are sent when online)");
-                return false;
-            }
+            Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
         }
     }
+    if !caught_up {
+        eprintln!("(offline: showing what this device has; queued messages are sent when online)");
+    }
+    caught_up
 }
 
 fn print_alert(a: &Alert, json: bool) {
@@ -230,6 +236,7 @@ fn print_alert(a: &Alert, json: bool) {
         Alert::DeviceRevoked { user, device } => format!("device {device} of {user} was revoked"),
         Alert::StateConflict { room, detail } => format!("WARNING in room {room}: {detail}"),
         Alert::Rejected { detail } => format!("refused: {detail}"),
+        Alert::Delivery { room, detail, .. } => format!("WARNING in room {room}: {detail}"),
         Alert::Undecryptable { room, sender, reason } => {
             format!("a message from {sender} in room {room} cannot be decrypted: {reason}")
         }

@@ -215,6 +215,7 @@ struct Pending {
 pub struct Link {
     calls: mpsc::Sender<Pending>,
     stop: watch::Sender<bool>,
+    task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Link {
@@ -228,8 +229,8 @@ impl Link {
     ) -> Self {
         let (calls, rx) = mpsc::channel(256);
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(drive(target, user, device, sign, pushes, rx, stopped));
-        Self { calls, stop }
+        let task = tokio::spawn(drive(target, user, device, sign, pushes, rx, stopped));
+        Self { calls, stop, task: Arc::new(std::sync::Mutex::new(Some(task))) }
     }
 
     /// Sends a request and waits for its answer.
@@ -245,6 +246,18 @@ impl Link {
     /// Stops the connection task.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
+    }
+
+    /// Stops the connection task and waits until the connection is closed.
+    pub async fn stop_and_wait(&self) {
+        self.stop();
+        let task = match self.task.lock() {
+            Ok(mut t) => t.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 

@@ -412,6 +412,12 @@ impl InboundRoomSession {
         crate::pickle::digest("megolm-inbound", &self.session.pickle())
     }
 
+    /// The first message index this session can decrypt: where its key
+    /// was exported (0 for the creator's first share).
+    pub fn first_known_index(&self) -> u32 {
+        self.session.first_known_index()
+    }
+
     /// Decrypts a room message. On any error the session and `guard` are
     /// unchanged.
     pub fn decrypt(&mut self, message: &RoomMessage, guard: &mut impl ReplayGuard) -> Result<DecryptedRoomMessage> {

@@ -285,8 +285,8 @@ impl Dev {
         .await
         .unwrap();
         let events = engine.subscribe();
-        let mut dev = Self { engine, events, profile, _home: Some(home) };
-        dev.wait(|e| matches!(e, Event::CaughtUp)).await;
+        let dev = Self { engine, events, profile, _home: Some(home) };
+        assert!(dev.engine.wait_caught_up(Duration::from_secs(30)).await, "never caught up");
         dev
     }
 
@@ -307,9 +307,10 @@ impl Dev {
     /// Opens the profile again without waiting: events from the restart on
     /// stay in `events` for the test to read.
     pub async fn restart(&mut self) {
-        self.engine.close();
-        self.engine = Engine::open(Profile::new(&self.profile), &key_source()).await.unwrap();
+        self.engine.shutdown().await;
+        self.engine = Engine::open_paused(Profile::new(&self.profile), &key_source()).await.unwrap();
         self.events = self.engine.subscribe();
+        self.engine.start().await;
     }
 
     /// Waits until the engine has sent everything queued.
@@ -321,17 +322,25 @@ impl Dev {
         }
     }
 
+    /// Waits until this device holds `room` with its own user as a member.
+    pub async fn joined(&self, room: &belfry_protocol::RoomId) {
+        let me = self.engine.user().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !self.engine.room(room).await.is_ok_and(|r| r.members.contains_key(&me)) {
+            assert!(tokio::time::Instant::now() < deadline, "never joined room {room}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops this device's engine, as when the laptop is shut.
-    pub fn shut(&mut self) {
-        self.engine.close();
+    pub async fn shut(&mut self) {
+        self.engine.shutdown().await;
     }
 
     /// Opens the same profile again, as after a restart; waits to catch up.
     pub async fn reopen(&mut self) {
-        self.engine.close();
-        self.engine = Engine::open(Profile::new(&self.profile), &key_source()).await.unwrap();
-        self.events = self.engine.subscribe();
-        self.wait(|e| matches!(e, Event::CaughtUp)).await;
+        self.restart().await;
+        assert!(self.engine.wait_caught_up(Duration::from_secs(30)).await, "never caught up");
     }
 
     pub fn profile_dir(&self) -> &Path {

@@ -6,17 +6,9 @@ use belfry_client::{Alert, Event};
 use belfry_protocol::armor::{STATEMENT_LABEL, armor};
 use belfry_protocol::frames::InboxItem;
 use belfry_protocol::room::RoomKind;
-use belfry_protocol::{Issuer, RoomId, Statement, Timestamp, WipeOrder, Wire as _};
+use belfry_protocol::{Issuer, Statement, Timestamp, WipeOrder, Wire as _};
 use std::process::Command;
 use std::time::Duration;
-
-async fn joined(dev: &Dev, room: &RoomId) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while dev.engine.room(room).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "never joined");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The Room items the relay holds from messages sent after `mark`.
 fn room_items_after(relay: &TestRelay, mark: usize) -> Vec<InboxItem> {
@@ -39,8 +31,8 @@ async fn a_removed_member_cannot_read_what_is_sent_after_removal() {
     let (bob_id, carol_id) = (bob.engine.user().await, carol.engine.user().await);
     let carol_device = carol.engine.device_id().await;
     let room = alice.engine.create_room(RoomKind::Group, "Cell", &[bob_id.clone(), carol_id.clone()]).await.unwrap();
-    joined(&bob, &room).await;
-    joined(&carol, &room).await;
+    bob.joined(&room).await;
+    carol.joined(&room).await;
     let before = alice.engine.send_text(room, "before removal").await.unwrap();
     carol.wait(|e| matches!(e, Event::Message(m) if m.id == before)).await;
 
@@ -48,7 +40,7 @@ async fn a_removed_member_cannot_read_what_is_sent_after_removal() {
     carol.wait(|e| *e == Event::Room(room)).await;
     assert!(!carol.engine.room(&room).await.unwrap().members.contains_key(&carol_id), "carol learns she was removed");
     // Bob is offline so the relay still holds what Alice sends next.
-    bob.shut();
+    bob.shut().await;
     let mark = relay.held_items().len();
     let after = alice.engine.send_text(room, "after removal").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -82,8 +74,8 @@ async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
     let bob_id = bob.engine.user().await;
     let lost_device = bob_lost.engine.device_id().await;
     let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
-    joined(&bob, &room).await;
-    joined(&bob_lost, &room).await;
+    bob.joined(&room).await;
+    bob_lost.joined(&room).await;
     let first = alice.engine.send_text(room, "both bob devices read this").await.unwrap();
     bob_lost.wait(|e| matches!(e, Event::Message(m) if m.id == first)).await;
 
@@ -93,7 +85,7 @@ async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
     // Once the revocation reaches Alice (and she is told), her next message skips the revoked device and uses a new key.
     let lost = lost_device.clone();
     alice.wait(|e| matches!(e, Event::Alert(Alert::DeviceRevoked { device, .. }) if *device == lost)).await;
-    bob.shut();
+    bob.shut().await;
     let mark = relay.held_items().len();
     let second = alice.engine.send_text(room, "only the good laptop").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
