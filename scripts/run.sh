@@ -20,18 +20,24 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, toolchain >= 1.89) first" >&2; exit 1; }
 
-echo "==> building belfry-admin, belfry-relay and the demo"
-cargo build --quiet -p belfry-admin -p belfry-relay -p belfry-crypto --example demo
+echo "==> building belfry-admin, belfry-relay and belfry (the client)"
+cargo build --quiet -p belfry-admin -p belfry-relay -p belfry-client
 ADMIN="$PWD/target/debug/belfry-admin"
 RELAY="$PWD/target/debug/belfry-relay"
-DEMO_BIN="$PWD/target/debug/examples/demo"
+BELFRY="$PWD/target/debug/belfry"
 
 DEMO=${BELFRY_DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/belfry-demo.XXXXXX")}
 mkdir -p "$DEMO"
 ORG="$DEMO/org"
-# Demo only: a real organisation's passphrase comes from a prompt.
+# Demo only: real passphrases come from a prompt or the OS keychain.
 export BELFRY_ORG_PASSPHRASE="demo passphrase, never for a real organisation"
+export ALICE_PASS="alice demo passphrase" BOB_PASS="bob demo passphrase" CAROL_PASS="carol demo passphrase"
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# The client keeps its store key in the OS keychain by default; the demo uses
+# passphrase mode so it also runs on a machine without a desktop session.
+alice() { "$BELFRY" --profile "$DEMO/alice" --passphrase-env ALICE_PASS "$@"; }
+bob() { "$BELFRY" --profile "$DEMO/bob" --passphrase-env BOB_PASS "$@"; }
+carol() { "$BELFRY" --profile "$DEMO/carol" --passphrase-env CAROL_PASS "$@"; }
 
 step "IT creates the organisation key (belfry-admin org init)"
 "$ADMIN" --dir "$ORG" org init --name "Demo Ministry of Foreign Affairs"
@@ -52,31 +58,56 @@ RELAY_URL=$(sed -n 's|^belfry-relay listening on \(wss://[^/]*\)/v1/ws$|\1|p' "$
 [ -n "$RELAY_URL" ] || { echo "the relay did not start:"; cat "$DEMO/relay.log"; exit 1; }
 echo "relay at $RELAY_URL"
 
-step "IT invites Alice (file + QR code for her laptop)"
+step "IT invites Alice (file + QR code for her laptop), Bob and Carol"
 "$ADMIN" --dir "$ORG" invite --user alice.martin --name "Alice Martin" \
   --relay "$RELAY_URL" --relay-ca "$DEMO/relay/ca.pem" --out "$DEMO/alice.belfry-invite"
-
-step "IT invites Bob (file only)"
-"$ADMIN" --dir "$ORG" invite --user bob.okafor --name "Bob Okafor" --no-qr \
-  --relay "$RELAY_URL" --relay-ca "$DEMO/relay/ca.pem" --out "$DEMO/bob.belfry-invite"
-
-step "IT registers both invitations with the relay (the .belfry-registration files hold no secret)"
-"$RELAY" register --dir "$DEMO/relay" "$DEMO/alice.belfry-registration" "$DEMO/bob.belfry-registration"
+for who in "bob.okafor:Bob Okafor:bob" "carol.ng:Carol Ng:carol"; do
+  IFS=: read -r id name short <<<"$who"
+  "$ADMIN" --dir "$ORG" invite --user "$id" --name "$name" --no-qr \
+    --relay "$RELAY_URL" --relay-ca "$DEMO/relay/ca.pem" --out "$DEMO/$short.belfry-invite" >/dev/null
+  echo "Invitation for $name: $DEMO/$short.belfry-invite"
+done
 
 step "Anyone can check an invitation against the organisation key (belfry-admin verify)"
 "$ADMIN" --dir "$ORG" verify "$DEMO/alice.belfry-invite"
 
-step "Two devices enroll from the invitations and talk (belfry-crypto, in one process until the relay exists)"
-"$DEMO_BIN" "$ORG_KEY" "$DEMO/alice.belfry-invite" "$DEMO/bob.belfry-invite" | tee "$DEMO/demo.log"
-BOB_DEVICE=$(sed -n 's/^bob-device //p' "$DEMO/demo.log")
+step "IT registers the invitations with the relay (the .belfry-registration files hold no secret)"
+"$RELAY" register --dir "$DEMO/relay" "$DEMO"/*.belfry-registration
 
-step "Bob's laptop is lost: IT revokes it and orders a wipe"
+step "Three laptops enroll from their invitations (belfry enroll)"
+alice enroll "$DEMO/alice.belfry-invite" --org-key "$ORG_KEY" --device-name "Travel laptop"
+bob enroll "$DEMO/bob.belfry-invite" --org-key "$ORG_KEY" --device-name "Office laptop" | tee "$DEMO/bob-enroll.log"
+carol enroll "$DEMO/carol.belfry-invite" --org-key "$ORG_KEY" --device-name "Laptop"
+BOB_DEVICE=$(sed -n 's/^Enrolled \([^ ]*\) with.*/\1/p' "$DEMO/bob-enroll.log")
+
+step "Alice opens a group room with Bob and Carol and writes (end-to-end encrypted through the relay)"
+alice create --group "Crisis cell" --member bob.okafor --member carol.ng
+alice send "Crisis cell" "The draft communiqué is ready."
+alice send "Crisis cell" "Meeting moved to 15:00."
+
+step "Bob reads and answers; Carol reads everything"
+bob read "Crisis cell"
+bob send "Crisis cell" "Read it. Two changes in paragraph 3."
+carol read "Crisis cell"
+
+step "Search runs inside each laptop's encrypted store"
+carol search "communiqué"
+
+step "Alice sees the devices of Bob's account"
+alice devices bob.okafor
+
+step "Bob's laptop is lost: IT revokes it and orders a wipe; the relay distributes both"
 "$ADMIN" --dir "$ORG" revoke --device "$BOB_DEVICE" --reason "Laptop lost in transit" --out "$DEMO/revoke-bob.belfry-statement"
-"$ADMIN" --dir "$ORG" wipe --device "$BOB_DEVICE" --out "$DEMO/wipe-bob.belfry-statement"
-"$ADMIN" --dir "$ORG" verify "$DEMO/wipe-bob.belfry-statement"
-
-step "The relay operator distributes both statements to every device"
+"$ADMIN" --dir "$ORG" wipe --device "$BOB_DEVICE" --out "$DEMO/wipe-bob.belfry-statement" >/dev/null
 "$RELAY" statement --dir "$DEMO/relay" "$DEMO/revoke-bob.belfry-statement" "$DEMO/wipe-bob.belfry-statement"
+
+step "Alice learns of it and writes again: Bob's lost laptop gets no key for it"
+alice send "Crisis cell" "Bob's laptop is gone; keep to this room."
+carol read "Crisis cell" --limit 1
+
+step "When the lost laptop next connects, it erases itself"
+bob rooms && { echo "the wiped laptop still works: this is a bug" >&2; exit 1; } || true
+echo "files left in Bob's profile: $(find "$DEMO/bob" -type f | wc -l)"
 
 step "The relay stops cleanly on SIGTERM"
 kill -TERM $RELAY_PID

@@ -123,7 +123,17 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("belfry: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -196,7 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let engine = Engine::open_paused(profile, &source).await?;
     let mut events = engine.subscribe();
     engine.start().await;
-    let online = catch_up(&engine, &mut events, wait, cli.json).await;
+    let online = catch_up(&engine, &mut events, wait, cli.json).await?;
     let result = command(&cli, &engine, &mut events, online, wait).await;
     engine.close();
     result
@@ -208,15 +218,12 @@ async fn catch_up(
     events: &mut tokio::sync::broadcast::Receiver<Event>,
     wait: Duration,
     json: bool,
-) -> bool {
+) -> anyhow::Result<bool> {
     let caught_up = engine.wait_caught_up(wait).await;
     loop {
         match events.try_recv() {
             Ok(Event::Alert(a)) => print_alert(&a, json),
-            Ok(Event::Wiped) => {
-                eprintln!("This device was wiped by order of your organisation.");
-                return false;
-            }
+            Ok(Event::Wiped) => bail!("this device was wiped by order of your organisation; its data is erased"),
             Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
             Err(_) => break,
         }
@@ -224,7 +231,7 @@ async fn catch_up(
     if !caught_up {
         eprintln!("(offline: showing what this device has; queued messages are sent when online)");
     }
-    caught_up
+    Ok(caught_up)
 }
 
 fn print_alert(a: &Alert, json: bool) {
