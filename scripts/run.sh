@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs Belfry as far as it exists today, on a fresh Debian/Ubuntu machine:
 # IT creates an organisation and a private relay (started on loopback),
-# invites two people and registers the invitations with the relay, two
-# devices enroll from the invitation files and exchange end-to-end-encrypted
-# messages, IT signs a revocation and a wipe order for one of them, and the
-# relay shuts down cleanly.
+# invites three people and registers the invitations with the relay; three
+# laptops enroll with the `belfry` client and talk in an end-to-end-encrypted
+# group room through the relay; IT revokes and wipes one laptop, which erases
+# itself when it next connects; the relay shuts down cleanly.
 # Usage: ./scripts/run.sh            (scratch files go to a new temp directory)
 #        BELFRY_DEMO_DIR=DIR ./scripts/run.sh
 set -euo pipefail
