@@ -253,15 +253,27 @@ fn value(key: &str, v: Vec<u8>) -> Op {
     Op::PutValue { key: key.into(), value: v }
 }
 
-/// A replay guard over the store plus this batch's records.
+/// (session, index) pairs decrypted in the batch being built.
+type Pending = HashSet<(Ed25519Public, u32)>;
+
+/// A replay guard over the store plus the batch being built.
 struct StoreGuard<'a> {
     store: &'a SqlStore,
+    pending: &'a Pending,
     new: Vec<(Ed25519Public, u32)>,
+}
+
+impl StoreGuard<'_> {
+    fn was_seen(&self, session: &Ed25519Public, index: u32) -> bool {
+        self.new.contains(&(*session, index))
+            || self.pending.contains(&(*session, index))
+            || self.store.seen(session, index).unwrap_or(true)
+    }
 }
 
 impl ReplayGuard for StoreGuard<'_> {
     fn seen(&self, session: &Ed25519Public, index: u32) -> bool {
-        self.new.contains(&(*session, index)) || self.store.seen(session, index).unwrap_or(true)
+        self.was_seen(session, index)
     }
     fn record(&mut self, session: &Ed25519Public, index: u32) {
         self.new.push((*session, index));
@@ -699,55 +711,55 @@ impl Engine {
         Ok(())
     }
 
+    /// Handles a frame of inbox entries in one store transaction, cursor
+    /// included, then acknowledges it to the relay.
     async fn process(&self, entries: Vec<InboxEntry>) -> Result<()> {
+        let cursor = self.inner.store.inbox_cursor()?;
+        let mut batch = Batch::new();
+        let mut events = Vec::new();
+        let mut pending = Pending::new();
         let mut last = None;
         for entry in entries {
             let seq = entry.seq;
-            if seq <= self.inner.store.inbox_cursor()? {
-                last = Some(seq);
+            last = Some(seq);
+            if seq <= cursor {
                 continue;
             }
-            self.process_one(entry).await?;
-            last = Some(seq);
-        }
-        if let Some(seq) = last {
-            let link = self.inner.link.clone();
-            tokio::spawn(async move {
-                let _ = link.request(Request::Ack { seq }).await;
-            });
-        }
-        Ok(())
-    }
-
-    async fn process_one(&self, entry: InboxEntry) -> Result<()> {
-        let seq = entry.seq;
-        let mut events = Vec::new();
-        let mut batch = Batch::new();
-        let mut retry = Vec::new();
-        match entry.item {
-            InboxItem::ToDevice(env) => self.receive_to_device(env, &mut batch, &mut events, &mut retry).await?,
-            InboxItem::Room(msg) => {
+            let mut retry = Vec::new();
+            match entry.item {
+                InboxItem::ToDevice(env) => {
+                    self.receive_to_device(env, &mut batch, &mut events, &mut retry).await?;
+                }
+                InboxItem::Room(msg) => {
+                    let mut st = self.inner.state.lock().await;
+                    self.receive_room(&mut st, msg, &mut batch, &mut events, &mut pending, true)?;
+                }
+                InboxItem::Statement(statement) => {
+                    let mut st = self.inner.state.lock().await;
+                    self.receive_statement(&mut st, &statement, &mut batch, &mut events)?;
+                }
+            }
+            // Messages that waited for a key that has now arrived.
+            if !retry.is_empty() {
                 let mut st = self.inner.state.lock().await;
-                self.receive_room(&mut st, msg, &mut batch, &mut events, true)?;
-            }
-            InboxItem::Statement(statement) => {
-                let mut st = self.inner.state.lock().await;
-                self.receive_statement(&mut st, &statement, &mut batch, &mut events)?;
+                for msg in retry {
+                    self.receive_room(&mut st, msg, &mut batch, &mut events, &mut pending, false)?;
+                }
+                batch.push(value(K_WAITING, ser(&st.waiting)?));
             }
         }
-        // Messages that waited for a key that has now arrived.
-        if !retry.is_empty() {
-            let mut st = self.inner.state.lock().await;
-            for msg in retry {
-                self.receive_room(&mut st, msg, &mut batch, &mut events, false)?;
+        let Some(seq) = last else { return Ok(()) };
+        if seq > cursor {
+            batch.push(Op::SetInboxCursor(seq));
+            self.inner.store.commit(batch)?;
+            for e in events {
+                self.emit(e);
             }
-            batch.push(value(K_WAITING, ser(&st.waiting)?));
         }
-        batch.push(Op::SetInboxCursor(seq));
-        self.inner.store.commit(batch)?;
-        for e in events {
-            self.emit(e);
-        }
+        let link = self.inner.link.clone();
+        tokio::spawn(async move {
+            let _ = link.request(Request::Ack { seq }).await;
+        });
         Ok(())
     }
 
@@ -848,6 +860,7 @@ impl Engine {
         msg: RoomMessage,
         batch: &mut Batch,
         events: &mut Vec<Event>,
+        pending: &mut Pending,
         may_wait: bool,
     ) -> Result<()> {
         if !self.load_inbound(st, &msg.session)? {
@@ -864,7 +877,7 @@ impl Engine {
             }
             return Ok(());
         }
-        let mut guard = StoreGuard { store: &self.inner.store, new: Vec::new() };
+        let mut guard = StoreGuard { store: &self.inner.store, pending, new: Vec::new() };
         let Some(session) = st.inbound.get_mut(&msg.session) else { return Ok(()) };
         let decrypted = match session.decrypt(&msg, &mut guard) {
             Ok(d) => d,
@@ -877,14 +890,17 @@ impl Engine {
                 return Ok(());
             }
         };
+        let index = decrypted.index;
+        let earlier_seen = index == session.first_known_index() || guard.was_seen(&msg.session, index - 1);
+        let later_seen = guard.was_seen(&msg.session, index.saturating_add(1));
         for (s, i) in guard.new {
             batch.push(Op::MarkSeen { session: s, index: i });
+            pending.insert((s, i));
         }
         // Each sender numbers its messages per session, and every recipient
         // gets every one: a hole before this one means a message was
         // withheld or delayed; a filled hole means one arrived late.
-        let index = decrypted.index;
-        if index > session.first_known_index() && !self.inner.store.seen(&msg.session, index - 1)? {
+        if !earlier_seen {
             events.push(Event::Alert(Alert::Delivery {
                 room: msg.room,
                 sender: msg.sender.clone(),
@@ -894,7 +910,7 @@ impl Engine {
                 ),
             }));
         }
-        if self.inner.store.seen(&msg.session, index.saturating_add(1))? {
+        if later_seen {
             events.push(Event::Alert(Alert::Delivery {
                 room: msg.room,
                 sender: msg.sender.clone(),
@@ -1082,105 +1098,114 @@ impl Engine {
     }
 
     /// Sends what is queued, oldest first, until the queue is empty or the
-    /// relay is unreachable.
+    /// relay is unreachable. Queued intents are encrypted in groups (one
+    /// store commit each); ciphertexts are published in groups, pipelined
+    /// on the connection, and their acknowledgements committed together.
     pub async fn flush(&self) -> Result<()> {
+        const GROUP: usize = 256;
         let _one = self.inner.flushing.lock().await;
         loop {
-            let Some((id, payload)) = self.inner.store.outbox()?.into_iter().next() else { return Ok(()) };
-            let item: OutboxItem = de(&payload, "outbox item")?;
-            match item {
-                OutboxItem::Compose { id: message, room, content, history_to } => {
-                    self.encrypt_queued(id, message, room, content, history_to).await?;
-                }
-                OutboxItem::Publish(frame) => {
-                    let request = decode::<ClientFrame>(&frame)
-                        .map_err(|e| ClientError::Config(format!("damaged outbox entry: {e}")))?
-                        .request;
-                    let room_message = match &request {
-                        Request::PublishRoom { id, .. } => Some(*id),
-                        _ => None,
-                    };
-                    match self.inner.link.request(request).await {
-                        Ok(_) => {
-                            let mut batch = Batch::new().with(Op::Dequeue(id));
-                            if let Some(m) =
-                                room_message.filter(|m| self.inner.store.message(m).ok().flatten().is_some())
-                            {
-                                batch.push(Op::SetStatus { id: m, status: MessageStatus::Sent });
-                                self.inner.store.commit(batch)?;
-                                self.emit(Event::Status(m, MessageStatus::Sent));
-                            } else {
-                                self.inner.store.commit(batch)?;
-                            }
+            let queued = self.inner.store.outbox()?;
+            let Some((_, first)) = queued.first() else { return Ok(()) };
+            if matches!(de::<OutboxItem>(first, "outbox item")?, OutboxItem::Compose { .. }) {
+                let mut composes = Vec::new();
+                for (id, payload) in queued.iter().take(GROUP) {
+                    match de::<OutboxItem>(payload, "outbox item")? {
+                        OutboxItem::Compose { id: message, room, content, history_to } => {
+                            composes.push(Compose { outbox_id: *id, message, room, content, history_to });
                         }
-                        Err(ClientError::Refused(e)) => {
-                            // The relay will never take it: do not retry forever.
-                            let mut batch = Batch::new().with(Op::Dequeue(id));
-                            if let Some(m) = room_message {
-                                batch.push(Op::SetStatus { id: m, status: MessageStatus::Failed });
-                                self.emit(Event::Status(m, MessageStatus::Failed));
-                            }
-                            self.inner.store.commit(batch)?;
-                            self.emit(Event::Alert(Alert::Rejected {
-                                detail: format!("the relay refused a message: {}", e.message),
-                            }));
-                        }
-                        Err(e) => return Err(e),
+                        OutboxItem::Publish(_) => break,
                     }
                 }
+                self.encrypt_queued(composes).await?;
+                continue;
             }
+            let mut publishes = Vec::new();
+            for (id, payload) in queued.iter().take(GROUP) {
+                match de::<OutboxItem>(payload, "outbox item")? {
+                    OutboxItem::Publish(frame) => {
+                        let request = decode::<ClientFrame>(&frame)
+                            .map_err(|e| ClientError::Config(format!("damaged outbox entry: {e}")))?
+                            .request;
+                        publishes.push((*id, request));
+                    }
+                    OutboxItem::Compose { .. } => break,
+                }
+            }
+            self.publish_queued(publishes).await?;
         }
     }
 
-    /// Turns a queued intent into ciphertext: refresh device lists, share
-    /// the room key with devices that lack it (rotating first if needed),
-    /// encrypt; commit every advanced ratchet with the ciphertext queued in
-    /// its place.
-    async fn encrypt_queued(
-        &self,
-        outbox_id: MessageId,
-        message: MessageId,
-        room: RoomId,
-        content: RoomContent,
-        history_to: Vec<UserId>,
-    ) -> Result<()> {
+    /// Publishes in order, pipelined; commits what the relay acknowledged.
+    async fn publish_queued(&self, publishes: Vec<(MessageId, Request)>) -> Result<()> {
+        let link = &self.inner.link;
+        let results = futures_util::future::join_all(publishes.iter().map(|(_, r)| link.request(r.clone()))).await;
+        let mut batch = Batch::new();
+        let mut events = Vec::new();
+        let mut offline = None;
+        for ((id, request), result) in publishes.into_iter().zip(results) {
+            let room_message = match &request {
+                Request::PublishRoom { id, .. } => self.inner.store.message(id)?.map(|_| *id),
+                _ => None,
+            };
+            match result {
+                Ok(_) => {
+                    batch.push(Op::Dequeue(id));
+                    if let Some(m) = room_message {
+                        batch.push(Op::SetStatus { id: m, status: MessageStatus::Sent });
+                        events.push(Event::Status(m, MessageStatus::Sent));
+                    }
+                }
+                Err(ClientError::Refused(e)) => {
+                    // The relay will never take it: do not retry forever.
+                    batch.push(Op::Dequeue(id));
+                    if let Some(m) = room_message {
+                        batch.push(Op::SetStatus { id: m, status: MessageStatus::Failed });
+                        events.push(Event::Status(m, MessageStatus::Failed));
+                    }
+                    events.push(Event::Alert(Alert::Rejected {
+                        detail: format!("the relay refused a message: {}", e.message),
+                    }));
+                }
+                // Stays queued; resent (same id) when the relay is back.
+                Err(e) => offline = offline.or(Some(e)),
+            }
+        }
+        self.inner.store.commit(batch)?;
+        for e in events {
+            self.emit(e);
+        }
+        match offline {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Turns queued intents into ciphertext: refresh stale device lists,
+    /// open Olm channels where needed, share each room key with the devices
+    /// that lack it (rotating first when a device that had it is gone, or
+    /// on the policy limits), encrypt; commit every advanced ratchet with
+    /// the ciphertexts queued in place of the intents.
+    async fn encrypt_queued(&self, composes: Vec<Compose>) -> Result<()> {
+        let rooms: BTreeSet<RoomId> = composes.iter().map(|c| c.room).collect();
         let stale: Vec<UserId> = {
             let st = self.inner.state.lock().await;
-            let members: Vec<UserId> =
-                st.rooms.get(&room).map(|r| r.state.members().keys().cloned().collect()).unwrap_or_default();
+            let members: BTreeSet<UserId> =
+                rooms.iter().filter_map(|r| st.rooms.get(r)).flat_map(|r| r.state.members().keys().cloned()).collect();
             members.into_iter().filter(|u| st.stale.contains(u)).collect()
         };
         self.refresh_users(&stale).await?;
 
-        // Devices that must get the room key, and channels to open.
-        let (recipients, need_channel) = {
+        // Channels to open, for every device any of these messages goes to.
+        let need_channel: Vec<DeviceAddress> = {
             let st = self.inner.state.lock().await;
-            let Some(record) = st.rooms.get(&room) else {
-                self.inner.store.commit(Batch::new().with(Op::Dequeue(outbox_id)))?;
-                return Ok(());
-            };
-            let mut to: BTreeSet<DeviceAddress> = BTreeSet::new();
-            // A removal is also sent to the removed user, so they learn of it.
-            let mut users: BTreeSet<UserId> = record.state.members().keys().cloned().collect();
-            if let RoomContent::State(e) = &content
-                && let Ok(body) = e.peek_unverified()
-                && let StateContent::Remove { user } = body.content
-            {
-                users.insert(user);
+            let mut to = BTreeSet::new();
+            for c in &composes {
+                to.extend(recipients_of(&st, c));
             }
-            for user in &users {
-                for d in st.dir.trusted_devices(user) {
-                    if d.device != *st.device.device_id() || d.user != *st.device.user() {
-                        to.insert(address(d));
-                    }
-                }
-            }
-            let lacking: Vec<DeviceAddress> = to
-                .iter()
+            to.into_iter()
                 .filter(|a| !st.channels.iter().any(|c| c.peer_user() == &a.user && c.peer_device() == &a.device))
-                .cloned()
-                .collect();
-            (to, lacking)
+                .collect()
         };
         let claimed = if need_channel.is_empty() {
             Vec::new()
@@ -1194,7 +1219,7 @@ impl Engine {
         let mut st = self.inner.state.lock().await;
         let st = &mut *st;
         let t = now();
-        let mut batch = Batch::new().with(Op::Dequeue(outbox_id));
+        let mut batch = Batch::new();
         let mut events = Vec::new();
         for c in claimed {
             let Ok(peer) = st.dir.trusted(&c.address.user, &c.address.device).cloned() else { continue };
@@ -1214,74 +1239,99 @@ impl Engine {
                 })),
             }
         }
-        let reachable: BTreeSet<DeviceAddress> = recipients
-            .into_iter()
-            .filter(|a| st.channels.iter().any(|c| c.peer_user() == &a.user && c.peer_device() == &a.device))
-            .collect();
-
-        // Rotate when a device that had the key is gone, or on the limits.
-        let rotate = match st.outbound.get(&room) {
-            Some(s) => s.rotation_needed(t, &reachable).is_some(),
-            None => match self.inner.store.outbound_session(&room)? {
-                Some(p) => {
-                    let s = OutboundRoomSession::unpickle(&p, &st.pickle)?;
-                    let r = s.rotation_needed(t, &reachable).is_some();
-                    st.outbound.insert(room, s);
-                    r
-                }
-                None => true,
-            },
-        };
-        if rotate {
-            st.outbound.insert(room, OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?);
-        }
-        let Some(session) = st.outbound.get_mut(&room) else {
-            return Err(ClientError::Config("outbound session missing".into()));
-        };
-        // Our own other devices keep an inbound copy too.
-        let mut key_messages = Vec::new();
-        for addr in session.missing(&reachable) {
-            let Ok(peer) = st.dir.trusted(&addr.user, &addr.device).cloned() else { continue };
-            let Some(ch) =
-                st.channels.iter_mut().find(|c| c.peer_user() == &addr.user && c.peer_device() == &addr.device)
-            else {
+        let mut touched_rooms = BTreeSet::new();
+        let mut touched_peers = BTreeSet::new();
+        for c in composes {
+            batch.push(Op::Dequeue(c.outbox_id));
+            if !st.rooms.contains_key(&c.room) {
                 continue;
+            }
+            let reachable: BTreeSet<DeviceAddress> = recipients_of(st, &c)
+                .into_iter()
+                .filter(|a| st.channels.iter().any(|ch| ch.peer_user() == &a.user && ch.peer_device() == &a.device))
+                .collect();
+            let room = c.room;
+            if reachable.is_empty() {
+                tracing::warn!(%room, "no device can receive this message yet");
+            }
+            let rotate = match st.outbound.get(&room) {
+                Some(s) => s.rotation_needed(t, &reachable).is_some(),
+                None => match self.inner.store.outbound_session(&room)? {
+                    Some(p) => {
+                        let s = OutboundRoomSession::unpickle(&p, &st.pickle)?;
+                        let r = s.rotation_needed(t, &reachable).is_some();
+                        st.outbound.insert(room, s);
+                        r
+                    }
+                    None => true,
+                },
             };
-            key_messages.push(st.device.seal_to_device(ch, &peer, session.room_key())?);
-            session.mark_shared(addr);
-        }
-        let state_hash = st.rooms.get(&room).map(|r| r.state.head()).unwrap_or(Hash256([0; 32]));
-        let encrypted = session.encrypt(&st.device, message, state_hash, content, t)?;
-        let session_pickle = session.pickle(&st.pickle)?;
-        // History for new members: the earlier state events, under a one-off
-        // session shared with their devices only (the room session's
-        // numbering stays the same for every member).
-        let mut history = Vec::new();
-        if !history_to.is_empty()
-            && let Some(record) = st.rooms.get(&room)
-        {
-            let to: Vec<DeviceAddress> = reachable.iter().filter(|a| history_to.contains(&a.user)).cloned().collect();
-            let mut once = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
-            for addr in &to {
+            if rotate {
+                st.outbound.insert(room, OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?);
+            }
+            let Some(session) = st.outbound.get_mut(&room) else {
+                return Err(ClientError::Config("outbound session missing".into()));
+            };
+            let mut key_messages = Vec::new();
+            for addr in session.missing(&reachable) {
                 let Ok(peer) = st.dir.trusted(&addr.user, &addr.device).cloned() else { continue };
-                if let Some(ch) =
+                let Some(ch) =
                     st.channels.iter_mut().find(|c| c.peer_user() == &addr.user && c.peer_device() == &addr.device)
-                {
-                    key_messages.push(st.device.seal_to_device(ch, &peer, once.room_key())?);
+                else {
+                    continue;
+                };
+                key_messages.push(st.device.seal_to_device(ch, &peer, session.room_key())?);
+                session.mark_shared(addr);
+            }
+            let state_hash = st.rooms.get(&room).map(|r| r.state.head()).unwrap_or(Hash256([0; 32]));
+            let encrypted = session.encrypt(&st.device, c.message, state_hash, c.content, t)?;
+            // History for new members: the earlier state events, under a
+            // one-off session shared with their devices only (the room
+            // session's numbering stays the same for every member).
+            let mut history = Vec::new();
+            if !c.history_to.is_empty()
+                && let Some(record) = st.rooms.get(&room)
+            {
+                let to: Vec<DeviceAddress> =
+                    reachable.iter().filter(|a| c.history_to.contains(&a.user)).cloned().collect();
+                let mut once = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
+                for addr in &to {
+                    let Ok(peer) = st.dir.trusted(&addr.user, &addr.device).cloned() else { continue };
+                    if let Some(ch) =
+                        st.channels.iter_mut().find(|c| c.peer_user() == &addr.user && c.peer_device() == &addr.device)
+                    {
+                        key_messages.push(st.device.seal_to_device(ch, &peer, once.room_key())?);
+                    }
+                }
+                let earlier = record.log.len().saturating_sub(1);
+                for event in record.log.iter().take(earlier) {
+                    let content = RoomContent::State(event.clone());
+                    let m = once.encrypt(&st.device, MessageId(rand::random()), state_hash, content, t)?;
+                    history.push((to.clone(), m));
                 }
             }
-            let earlier = record.log.len().saturating_sub(1);
-            for event in record.log.iter().take(earlier) {
-                let content = RoomContent::State(event.clone());
-                history
-                    .push((to.clone(), once.encrypt(&st.device, MessageId(rand::random()), state_hash, content, t)?));
+            if !key_messages.is_empty() {
+                let id = MessageId(rand::random());
+                queue_publish(&mut batch, id, Request::PublishToDevice { id, messages: key_messages }, self.stamp())?;
+            }
+            for (to, m) in history {
+                let id = MessageId(rand::random());
+                queue_publish(&mut batch, id, Request::PublishRoom { id, recipients: to, message: m }, self.stamp())?;
+            }
+            touched_peers.extend(reachable.iter().cloned());
+            let recipients: Vec<DeviceAddress> = reachable.into_iter().collect();
+            let request = Request::PublishRoom { id: c.message, recipients, message: encrypted };
+            queue_publish(&mut batch, c.message, request, self.stamp())?;
+            touched_rooms.insert(room);
+        }
+        // Ratchets, in the same batch as the ciphertexts they made.
+        for room in touched_rooms {
+            if let Some(session) = st.outbound.get(&room) {
+                batch.push(Op::PutOutboundSession { room, pickle: session.pickle(&st.pickle)? });
             }
         }
-
-        // Ratchets first, in the same batch as the ciphertext they made.
-        batch.push(Op::PutOutboundSession { room, pickle: session_pickle });
         for ch in &st.channels {
-            if reachable.iter().any(|a| ch.peer_user() == &a.user && ch.peer_device() == &a.device) {
+            if touched_peers.iter().any(|a| ch.peer_user() == &a.user && ch.peer_device() == &a.device) {
                 batch.push(Op::PutOlmSession {
                     peer_user: ch.peer_user().clone(),
                     peer_device: ch.peer_device().clone(),
@@ -1290,23 +1340,43 @@ impl Engine {
                 });
             }
         }
-        if !key_messages.is_empty() {
-            let id = MessageId(rand::random());
-            queue_publish(&mut batch, id, Request::PublishToDevice { id, messages: key_messages }, self.stamp())?;
-        }
-        for (to, m) in history {
-            let id = MessageId(rand::random());
-            queue_publish(&mut batch, id, Request::PublishRoom { id, recipients: to, message: m }, self.stamp())?;
-        }
-        let recipients: Vec<DeviceAddress> = reachable.into_iter().collect();
-        let request = Request::PublishRoom { id: message, recipients, message: encrypted };
-        queue_publish(&mut batch, message, request, self.stamp())?;
         self.inner.store.commit(batch)?;
         for e in events {
             self.emit(e);
         }
         Ok(())
     }
+}
+
+/// One queued intent.
+struct Compose {
+    outbox_id: MessageId,
+    message: MessageId,
+    room: RoomId,
+    content: RoomContent,
+    history_to: Vec<UserId>,
+}
+
+/// Every trusted device of the room's members but this one; a removal also
+/// goes to the removed user, so they learn of it.
+fn recipients_of(st: &State, c: &Compose) -> BTreeSet<DeviceAddress> {
+    let mut to = BTreeSet::new();
+    let Some(record) = st.rooms.get(&c.room) else { return to };
+    let mut users: BTreeSet<UserId> = record.state.members().keys().cloned().collect();
+    if let RoomContent::State(e) = &c.content
+        && let Ok(body) = e.peek_unverified()
+        && let StateContent::Remove { user } = body.content
+    {
+        users.insert(user);
+    }
+    for user in &users {
+        for d in st.dir.trusted_devices(user) {
+            if d.device != *st.device.device_id() || d.user != *st.device.user() {
+                to.insert(address(d));
+            }
+        }
+    }
+    to
 }
 
 fn state_alert(room: RoomId, e: &StateError) -> Alert {

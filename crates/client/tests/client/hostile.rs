@@ -207,7 +207,15 @@ async fn d_dropped_and_reordered_messages_are_detected() {
     }
     s.alice.settle().await;
     let items = s.relay.room_items_since(mark);
-    assert_eq!(items.len(), 3);
+    assert_eq!(
+        items.len(),
+        3,
+        "mark {mark}, now {}, bob's inbox {}, held {:?}, alice's view {:?}",
+        s.relay.mark(),
+        s.relay.inbox_depth("bob", &s.bob_device),
+        s.relay.held_items().len(),
+        s.alice.engine.messages(&s.room, 10).await.unwrap()
+    );
     // The relay drops "two"...
     s.relay.withhold("bob", &s.bob_device, items[1].0);
     s.bob.restart().await;
