@@ -210,6 +210,11 @@ struct Inner {
     profile: Profile,
     flushing: Mutex<()>,
     target: RelayTarget,
+    /// Group commit for messages being written: concurrent sends share one
+    /// transaction (one fsync).
+    committer: mpsc::Sender<(Batch, tokio::sync::oneshot::Sender<std::result::Result<(), String>>)>,
+    /// Wakes the outbox flusher (coalesced: many sends, one flush pass).
+    flush_wanted: tokio::sync::Notify,
     /// What the connection has delivered, until [`Engine::start`].
     paused: Mutex<Option<mpsc::Receiver<Push>>>,
     /// The connection's state, for late subscribers.
@@ -386,6 +391,8 @@ impl Engine {
         });
         let link = Link::spawn(target.clone(), device.user().clone(), device.device_id().clone(), sign, pushes_tx);
         let (events, _) = broadcast::channel(4096);
+        let (committer, commits) = mpsc::channel(1024);
+        tokio::spawn(group_commit(store.clone(), commits));
         let state = State {
             device,
             pickle,
@@ -410,6 +417,8 @@ impl Engine {
                 clock: std::sync::Mutex::new(now().0),
                 status: tokio::sync::watch::channel(SyncStatus::default()).0,
                 paused: Mutex::new(None),
+                committer,
+                flush_wanted: tokio::sync::Notify::new(),
             }),
         };
         *engine.inner.paused.lock().await = Some(pushes);
@@ -429,6 +438,18 @@ impl Engine {
     pub async fn start(&self) {
         if let Some(pushes) = self.inner.paused.lock().await.take() {
             tokio::spawn(self.clone().sync_loop(pushes));
+            let flusher = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    flusher.inner.flush_wanted.notified().await;
+                    if let Err(e) = flusher.flush().await {
+                        tracing::debug!(error = %e, "outbox flush stopped");
+                    }
+                    if flusher.inner.link.is_stopped() {
+                        return;
+                    }
+                }
+            });
         }
     }
 
@@ -475,6 +496,7 @@ impl Engine {
     /// Stops syncing and waits until the relay connection is closed.
     pub async fn shutdown(&self) {
         self.inner.link.stop_and_wait().await;
+        self.inner.flush_wanted.notify_one();
         self.inner.status.send_replace(SyncStatus::default());
     }
 
@@ -601,8 +623,17 @@ impl Engine {
         };
         let mut batch = Batch::new().with(Op::PutMessage(message.clone()));
         self.queue_compose(&mut batch, id, room, RoomContent::Text { body: body.to_owned() }, Vec::new())?;
-        self.inner.store.commit(batch)?;
         drop(st);
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.inner
+            .committer
+            .send((batch, done))
+            .await
+            .map_err(|_| ClientError::Config("the engine has stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| ClientError::Config("the engine has stopped".into()))?
+            .map_err(|e| ClientError::Config(format!("the message could not be stored: {e}")))?;
         self.emit(Event::Message(message.into()));
         self.kick_flush();
         Ok(id)
@@ -1089,12 +1120,7 @@ impl Engine {
     }
 
     fn kick_flush(&self) {
-        let engine = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = engine.flush().await {
-                tracing::debug!(error = %e, "outbox flush stopped");
-            }
-        });
+        self.inner.flush_wanted.notify_one();
     }
 
     /// Sends what is queued, oldest first, until the queue is empty or the
@@ -1377,6 +1403,37 @@ fn recipients_of(st: &State, c: &Compose) -> BTreeSet<DeviceAddress> {
         }
     }
     to
+}
+
+/// Commits queued batches together: everything waiting goes into one
+/// transaction, and each sender learns the outcome.
+async fn group_commit(
+    store: Arc<SqlStore>,
+    mut queue: mpsc::Receiver<(Batch, tokio::sync::oneshot::Sender<std::result::Result<(), String>>)>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while group.len() < 512 {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut merged = Batch::new();
+        let mut replies = Vec::with_capacity(group.len());
+        for (batch, reply) in group {
+            merged.0.extend(batch.0);
+            replies.push(reply);
+        }
+        let store = store.clone();
+        let outcome = tokio::task::spawn_blocking(move || store.commit(merged))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        for reply in replies {
+            let _ = reply.send(outcome.clone());
+        }
+    }
 }
 
 fn state_alert(room: RoomId, e: &StateError) -> Alert {

@@ -248,6 +248,11 @@ impl Link {
         let _ = self.stop.send(true);
     }
 
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
     /// Stops the connection task and waits until the connection is closed.
     pub async fn stop_and_wait(&self) {
         self.stop();
