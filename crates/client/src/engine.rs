@@ -1164,8 +1164,19 @@ impl Engine {
 
     /// Publishes in order, pipelined; commits what the relay acknowledged.
     async fn publish_queued(&self, publishes: Vec<(MessageId, Request)>) -> Result<()> {
-        let link = &self.inner.link;
-        let results = futures_util::future::join_all(publishes.iter().map(|(_, r)| link.request(r.clone()))).await;
+        // Submitted in queue order (Megolm numbering order), answers awaited
+        // together.
+        let mut answers = Vec::with_capacity(publishes.len());
+        for (_, r) in &publishes {
+            answers.push(self.inner.link.submit(r.clone()).await);
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for a in answers {
+            results.push(match a {
+                Ok(answer) => answer.await,
+                Err(e) => Err(e),
+            });
+        }
         let mut batch = Batch::new();
         let mut events = Vec::new();
         let mut offline = None;

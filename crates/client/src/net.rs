@@ -235,12 +235,19 @@ impl Link {
 
     /// Sends a request and waits for its answer.
     pub async fn request(&self, request: Request) -> Result<Response> {
+        self.submit(request).await?.await
+    }
+
+    /// Queues a request on the connection and returns its answer to await:
+    /// requests submitted one after another reach the relay in that order,
+    /// however their answers are awaited.
+    pub async fn submit(&self, request: Request) -> Result<impl std::future::Future<Output = Result<Response>>> {
         let (reply, answer) = oneshot::channel();
         self.calls
             .send(Pending { request, reply })
             .await
             .map_err(|_| ClientError::Offline("the connection task has stopped".into()))?;
-        answer.await.map_err(|_| ClientError::Offline("the connection task has stopped".into()))?
+        Ok(async move { answer.await.map_err(|_| ClientError::Offline("the connection task has stopped".into()))? })
     }
 
     /// Stops the connection task.

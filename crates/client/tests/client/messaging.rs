@@ -39,3 +39,33 @@ async fn two_people_exchange_messages_in_a_direct_room() {
         assert_eq!(dev.engine.search("draft", 10).await.unwrap().len(), 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_across_key_rotations_arrive_after_their_keys() {
+    use belfry_client::Alert;
+    use futures_util::StreamExt as _;
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+    let room = alice.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
+    bob.joined(&room).await;
+    // 350 messages, 64 in flight: three key rotations (every 100 messages).
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    for i in 0..350 {
+        while in_flight.len() >= 64 {
+            in_flight.next().await;
+        }
+        let engine = alice.engine.clone();
+        in_flight.push(async move { engine.send_text(room, &format!("m{i}")).await.unwrap() });
+    }
+    while in_flight.next().await.is_some() {}
+    let mut got = 0;
+    while got < 350 {
+        match bob.wait(|e| matches!(e, Event::Message(_) | Event::Alert(_))).await {
+            Event::Message(_) => got += 1,
+            Event::Alert(a) => assert!(!matches!(a, Alert::Undecryptable { .. } | Alert::Delivery { .. }), "{a:?}"),
+            _ => {}
+        }
+    }
+}

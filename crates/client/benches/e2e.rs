@@ -1,0 +1,301 @@
+//! End to end: two engines through a real `belfry-relay` process over TLS
+//! on loopback, real SQLCipher stores on both sides.
+//!
+//! ```text
+//! cargo bench -p belfry-client --bench e2e            # 10,000 messages
+//! cargo bench -p belfry-client --bench e2e -- --quick # 1,000 messages
+//! ```
+//!
+//! It builds `belfry-relay` in release mode if `target/release/belfry-relay`
+//! is missing. Two runs: as fast as the engines go (256 sends in flight:
+//! throughput), and at a steady 200 messages per second (latency without
+//! queueing). Baseline, in the same process: raw vodozemac Megolm
+//! encrypt + decrypt of the same number of messages of the same size.
+//! Figures are printed as a table; nothing here asserts a time.
+
+use belfry_client::profile::{KeySource, Profile};
+use belfry_client::{Alert, Engine, Event};
+use belfry_crypto::{InvitationRequest, OrgKey};
+use belfry_protocol::armor::{REGISTRATION_LABEL, armor};
+use belfry_protocol::cert::Timestamp;
+use belfry_protocol::room::RoomKind;
+use belfry_protocol::{DisplayName, MessageId, Registration, UserId, Wire as _};
+use belfry_store::passphrase::KdfCost;
+use futures_util::StreamExt as _;
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+    )
+}
+
+fn relay_bin() -> Res<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let target = exe.ancestors().nth(3).ok_or("no target directory")?.to_owned();
+    let bin = target.join("release").join("belfry-relay");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok =
+            Command::new(cargo).args(["build", "--release", "-p", "belfry-relay", "--bin", "belfry-relay"]).status()?;
+        if !ok.success() {
+            return Err("cannot build belfry-relay".into());
+        }
+    }
+    Ok(bin)
+}
+
+struct Relay {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+    ca_der: Vec<u8>,
+    bin: PathBuf,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_relay(root: &Path, org: &OrgKey) -> Res<Relay> {
+    let bin = relay_bin()?;
+    let dir = root.join("relay");
+    let out = Command::new(&bin)
+        .args(["init", "--dir"])
+        .arg(&dir)
+        .args(["--name", "localhost", "--listen", "127.0.0.1:0", "--org-key", &org.public().to_base64()])
+        .output()?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+    }
+    let mut child =
+        Command::new(&bin).args(["serve", "--dir"]).arg(&dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let port = loop {
+        let line = lines.next().ok_or("the relay exited")??;
+        if let Some(rest) = line.strip_prefix("belfry-relay listening on wss://") {
+            break rest.trim_end_matches("/v1/ws").rsplit(':').next().unwrap_or_default().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let pem = std::fs::read_to_string(dir.join("ca.pem"))?;
+    use base64::Engine as _;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let ca_der = base64::engine::general_purpose::STANDARD.decode(b64)?;
+    Ok(Relay { child, dir, url: format!("wss://localhost:{port}"), ca_der, bin })
+}
+
+async fn enroll(relay: &Relay, org: &OrgKey, root: &Path, user: &str) -> Res<Engine> {
+    let invitation = org.invite(
+        &InvitationRequest {
+            user: UserId::new(user)?,
+            display_name: DisplayName::new(user)?,
+            relay_url: relay.url.clone(),
+            relay_ca_der: relay.ca_der.clone(),
+            valid_for_ms: 3_600_000,
+        },
+        now(),
+    )?;
+    let file = root.join(format!("{user}.belfry-registration"));
+    std::fs::write(
+        &file,
+        armor(REGISTRATION_LABEL, &Registration { enrollment: invitation.enrollment.clone() }.encode()),
+    )?;
+    let out = Command::new(&relay.bin).args(["register", "--dir"]).arg(&relay.dir).arg(&file).output()?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+    }
+    // The store's key wrapping cost is not what is measured.
+    let source = KeySource::Passphrase {
+        passphrase: zeroize::Zeroizing::new("bench".into()),
+        cost: KdfCost { m_kib: 64, t: 1, p: 1 },
+    };
+    let engine =
+        Engine::enroll(Profile::new(&root.join(user)), &invitation, org.public(), DisplayName::new("Laptop")?, &source)
+            .await?;
+    engine.wait_caught_up(Duration::from_secs(30)).await;
+    Ok(engine)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+struct Run {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    undecryptable: usize,
+}
+
+/// Sends `n` messages from alice to bob; `pace` spaces the sends, `window`
+/// bounds how many are in flight.
+async fn run(
+    alice: &Engine,
+    bob: &Engine,
+    room: belfry_protocol::RoomId,
+    n: usize,
+    window: usize,
+    pace: Option<Duration>,
+) -> Res<Run> {
+    let sent_at: Arc<Mutex<HashMap<MessageId, Instant>>> = Arc::default();
+    let mut events = bob.subscribe();
+    let receiver = {
+        let sent_at = sent_at.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(n);
+            let mut undecryptable = 0;
+            while latencies.len() < n {
+                match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
+                    Ok(Ok(Event::Message(m))) => {
+                        let arrived = Instant::now();
+                        // A send is timed from its call; the id is known once
+                        // it returns, so wait for that entry if needed.
+                        let start = loop {
+                            if let Some(t) = sent_at.lock().ok().and_then(|s| s.get(&m.id).copied()) {
+                                break t;
+                            }
+                            tokio::task::yield_now().await;
+                        };
+                        latencies.push(arrived - start);
+                    }
+                    Ok(Ok(Event::Alert(Alert::Undecryptable { reason, .. }))) => {
+                        if undecryptable == 0 {
+                            eprintln!("first undecryptable message: {reason}");
+                        }
+                        undecryptable += 1;
+                    }
+                    Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                    _ => break,
+                }
+            }
+            (latencies, undecryptable, Instant::now())
+        })
+    };
+    let start = Instant::now();
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let mut ticker = pace.map(tokio::time::interval);
+    for i in 0..n {
+        if let Some(t) = ticker.as_mut() {
+            t.tick().await;
+        }
+        while in_flight.len() >= window {
+            in_flight.next().await;
+        }
+        let alice = alice.clone();
+        let sent_at = sent_at.clone();
+        in_flight.push(async move {
+            let t0 = Instant::now();
+            let body = format!("benchmark message {i:06}: the draft communique is ready for review");
+            if let Ok(id) = alice.send_text(room, &body).await
+                && let Ok(mut s) = sent_at.lock()
+            {
+                s.insert(id, t0);
+            }
+        });
+    }
+    while in_flight.next().await.is_some() {}
+    let (mut latencies, undecryptable, end) = receiver.await?;
+    if latencies.len() < n {
+        return Err(format!("only {} of {n} messages arrived", latencies.len()).into());
+    }
+    latencies.sort();
+    Ok(Run {
+        rate: n as f64 / (end - start).as_secs_f64(),
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+        undecryptable,
+    })
+}
+
+fn vodozemac_baseline(n: usize) -> f64 {
+    use vodozemac::megolm::{GroupSession, InboundGroupSession, SessionConfig};
+    let mut out = GroupSession::new(SessionConfig::version_1());
+    let mut inb = InboundGroupSession::new(&out.session_key(), SessionConfig::version_1());
+    let body = b"benchmark message 000000: the draft communique is ready for review";
+    let start = Instant::now();
+    for _ in 0..n {
+        let m = out.encrypt(body);
+        let _ = std::hint::black_box(inb.decrypt(&m));
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() -> Res<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let n = if quick { 1_000 } else { 10_000 };
+    let steady = if quick { 400 } else { 2_000 };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let root = tempfile::tempdir()?;
+        let org = OrgKey::generate();
+        let relay = start_relay(root.path(), &org)?;
+        let alice = enroll(&relay, &org, root.path(), "alice").await?;
+        let bob = enroll(&relay, &org, root.path(), "bob").await?;
+        let room = alice.create_room(RoomKind::Direct, "bench", &[bob.user().await]).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while bob.room(&room).await.map(|r| r.members.len()).unwrap_or(0) < 2 {
+            if Instant::now() > deadline {
+                return Err("bob never joined".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let baseline = vodozemac_baseline(n);
+        let fast = run(&alice, &bob, room, n, 256, None).await?;
+        let paced = run(&alice, &bob, room, steady, 256, Some(Duration::from_millis(5))).await?;
+        println!(
+            "belfry-client end to end: two engines, real relay process, TLS 1.3 on loopback, SQLCipher both sides"
+        );
+        println!("{:<58}| {:>14} | {:>14} | {:>9} | goal", "measure", "engines", "baseline", "ratio");
+        println!(
+            "{:<58}| {:>10.0} m/s | {:>10.0} m/s | {:>8.4}x | >= 2000 m/s: {}",
+            format!("throughput, {n} messages, 256 in flight"),
+            fast.rate,
+            baseline,
+            fast.rate / baseline,
+            if fast.rate >= 2000.0 { "met" } else { "MISSED" }
+        );
+        for (label, r) in [("as fast as possible", &fast), ("at a steady 200 msg/s", &paced)] {
+            println!(
+                "{:<58}| {:>11.2} ms | {:>14} | {:>9} | (reported)",
+                format!("send-to-display p50, {label}"),
+                r.p50.as_secs_f64() * 1e3,
+                "",
+                ""
+            );
+            println!(
+                "{:<58}| {:>11.2} ms | {:>14} | {:>9} | (reported)",
+                format!("send-to-display p99, {label}"),
+                r.p99.as_secs_f64() * 1e3,
+                "",
+                ""
+            );
+        }
+        println!(
+            "{:<58}| {:>14} | {:>14} | {:>9} | 0: {}",
+            "undecryptable messages",
+            fast.undecryptable + paced.undecryptable,
+            "",
+            "",
+            if fast.undecryptable + paced.undecryptable == 0 { "met" } else { "MISSED" }
+        );
+        println!("baseline: raw vodozemac Megolm encrypt + decrypt of the same messages, same process");
+        alice.shutdown().await;
+        bob.shutdown().await;
+        drop(relay);
+        Ok(())
+    })
+}
