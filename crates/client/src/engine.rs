@@ -547,7 +547,7 @@ impl Engine {
         }
         st.rooms.insert(room, RoomRecord { state, log });
         batch.push(value(K_ROOMS, ser(&st.rooms)?));
-        self.inner.store.commit(batch)?;
+        self.commit(batch).await?;
         drop(st);
         self.emit(Event::Room(room));
         self.kick_flush();
@@ -569,7 +569,7 @@ impl Engine {
         let mut batch = Batch::new();
         self.queue_compose(&mut batch, MessageId(rand::random()), room, RoomContent::State(event), history_to)?;
         batch.push(value(K_ROOMS, ser(&st.rooms)?));
-        self.inner.store.commit(batch)?;
+        self.commit(batch).await?;
         self.emit(Event::Room(room));
         self.kick_flush();
         Ok(())
@@ -728,7 +728,7 @@ impl Engine {
             let one_time = st.device.generate_prekeys(PREKEY_BATCH);
             let fallback = st.device.generate_fallback_prekey();
             // The secret halves are stored before the public halves leave.
-            self.inner.store.commit(Batch::new().with(Op::PutAccount(st.device.pickle(&st.pickle)?)))?;
+            self.commit(Batch::new().with(Op::PutAccount(st.device.pickle(&st.pickle)?))).await?;
             (one_time, fallback)
         };
         self.inner.link.request(Request::UploadPrekeys { one_time, fallback }).await?;
@@ -738,7 +738,7 @@ impl Engine {
         let batch = Batch::new()
             .with(Op::PutAccount(st.device.pickle(&st.pickle)?))
             .with(value(K_PREKEYS_USED, ser(&st.prekeys_used)?));
-        self.inner.store.commit(batch)?;
+        self.commit(batch).await?;
         Ok(())
     }
 
@@ -782,7 +782,7 @@ impl Engine {
         let Some(seq) = last else { return Ok(()) };
         if seq > cursor {
             batch.push(Op::SetInboxCursor(seq));
-            self.inner.store.commit(batch)?;
+            self.commit(batch).await?;
             for e in events {
                 self.emit(e);
             }
@@ -1086,7 +1086,7 @@ impl Engine {
             }
             st.stale.remove(&entry.user);
         }
-        self.inner.store.commit(Batch::new().with(value(K_DIRECTORY, ser(&st.dir)?)))?;
+        self.commit(Batch::new().with(value(K_DIRECTORY, ser(&st.dir)?))).await?;
         for e in events {
             self.emit(e);
         }
@@ -1094,6 +1094,15 @@ impl Engine {
     }
 
     // ---- outbox ----------------------------------------------------------
+
+    /// Commits a batch off the async threads (an fsync can take a while).
+    async fn commit(&self, batch: Batch) -> Result<()> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.commit(batch))
+            .await
+            .map_err(|e| ClientError::Config(format!("store task failed: {e}")))??;
+        Ok(())
+    }
 
     /// A strictly increasing outbox timestamp.
     fn stamp(&self) -> Timestamp {
@@ -1208,7 +1217,7 @@ impl Engine {
                 Err(e) => offline = offline.or(Some(e)),
             }
         }
-        self.inner.store.commit(batch)?;
+        self.commit(batch).await?;
         for e in events {
             self.emit(e);
         }
@@ -1377,7 +1386,7 @@ impl Engine {
                 });
             }
         }
-        self.inner.store.commit(batch)?;
+        self.commit(batch).await?;
         for e in events {
             self.emit(e);
         }
