@@ -257,6 +257,12 @@ fn router<S: Storage>(shared: Arc<Shared<S>>) -> Router {
         .with_state(shared)
 }
 
+/// The WebSocket read buffer of a connection. tungstenite's default, 128 KiB,
+/// is zero-filled on the first read and then stays resident: 128 KiB for
+/// every idle connection. Frames larger than this still arrive whole (the
+/// buffer grows to the frame); they are just read in smaller steps.
+pub const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
+
 async fn ws_handler<S: Storage>(
     State(shared): State<Arc<Shared<S>>>,
     Extension(info): Extension<ConnInfo>,
@@ -265,6 +271,7 @@ async fn ws_handler<S: Storage>(
     let max = shared.config.limits.max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let sessions = shared.sessions.clone();
             sessions.track_future(session::run(socket, shared, info))

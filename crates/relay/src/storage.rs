@@ -240,7 +240,8 @@ pub trait Storage: Send + Sync + 'static {
     fn stats(&self) -> impl Future<Output = Op<Stats>> + Send;
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/001_initial.sql"), include_str!("../migrations/002_inbox_by_payload.sql")];
 
 type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Transaction<'_>) -> Reply + Send>;
@@ -296,12 +297,21 @@ impl SqliteStorage {
                 let _ = tx.send(out);
             })
         });
-        let jobs = self.jobs.clone();
-        // The queue is bounded: when the disk falls behind, writers wait here.
-        tokio::task::spawn_blocking(move || jobs.send(job))
-            .await
-            .map_err(|e| RelayError::Internal(format!("writer queue: {e}")))?
-            .map_err(|_| RelayError::Storage("the writer thread has stopped".into()))?;
+        let stopped = || RelayError::Storage("the writer thread has stopped".into());
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(stopped().into()),
+            // The queue is bounded: when the disk falls behind, writers wait
+            // here, on a blocking thread so the async workers keep running.
+            // (Only then: that thread hop costs more than a small write.)
+            Err(mpsc::TrySendError::Full(job)) => {
+                let jobs = self.jobs.clone();
+                tokio::task::spawn_blocking(move || jobs.send(job))
+                    .await
+                    .map_err(|e| RelayError::Internal(format!("writer queue: {e}")))?
+                    .map_err(|_| stopped())?;
+            }
+        }
         rx.await.map_err(|_| OpError::Failed(RelayError::Storage("the writer thread has stopped".into())))?
     }
 
@@ -334,13 +344,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn in_savepoint<T>(t: &Transaction<'_>, f: impl FnOnce(&Transaction<'_>) -> Op<T>) -> Op<T> {
-    t.execute_batch("SAVEPOINT job")?;
+    // Cached statements: `execute_batch` would parse these for every job.
+    t.prepare_cached("SAVEPOINT job")?.execute([])?;
     let out = f(t);
-    if out.is_ok() {
-        t.execute_batch("RELEASE job")?;
-    } else {
-        t.execute_batch("ROLLBACK TO job; RELEASE job")?;
+    if out.is_err() {
+        t.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }
+    t.prepare_cached("RELEASE job")?.execute([])?;
     out
 }
 
