@@ -152,6 +152,10 @@ pub enum Event {
     Message(MessageView),
     /// A message's status changed.
     Status(MessageId, MessageStatus),
+    /// A message was deleted (by its sender, or its time was up).
+    Removed(MessageId),
+    /// Someone reacted to a message.
+    Reaction(MessageId),
     /// A room's state changed.
     Room(RoomId),
     /// Something to tell the user.
@@ -438,6 +442,19 @@ impl Engine {
     pub async fn start(&self) {
         if let Some(pushes) = self.inner.paused.lock().await.take() {
             tokio::spawn(self.clone().sync_loop(pushes));
+            let purger = self.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    if purger.inner.link.is_stopped() {
+                        return;
+                    }
+                    if let Err(e) = purger.purge_expired().await {
+                        tracing::warn!(error = %e, "purging expired messages failed");
+                    }
+                }
+            });
             let flusher = self.clone();
             tokio::spawn(async move {
                 loop {
@@ -602,7 +619,16 @@ impl Engine {
 
     /// Queues a text message; returns its id at once (status pending).
     pub async fn send_text(&self, room: RoomId, body: &str) -> Result<MessageId> {
-        if body.len() > belfry_protocol::limits::MAX_TEXT_LEN {
+        self.send_content(room, RoomContent::Text { body: body.to_owned() }, None).await
+    }
+
+    async fn send_content(&self, room: RoomId, content: RoomContent, shown: Option<String>) -> Result<MessageId> {
+        let body = match (&content, shown) {
+            (_, Some(s)) => s,
+            (RoomContent::Text { body }, None) => body.clone(),
+            _ => String::new(),
+        };
+        if body.len() > belfry_protocol::limits::MAX_TEXT_LEN + 64 {
             return Err(ClientError::Input("the message is too long".into()));
         }
         let st = self.inner.state.lock().await;
@@ -618,11 +644,11 @@ impl Engine {
             sender: st.device.user().clone(),
             sent_at: t,
             status: MessageStatus::Pending,
-            body: body.to_owned(),
+            body,
             expires_at: record.state.retention_secs().map(|s| t.plus_ms(s.saturating_mul(1000))),
         };
         let mut batch = Batch::new().with(Op::PutMessage(message.clone()));
-        self.queue_compose(&mut batch, id, room, RoomContent::Text { body: body.to_owned() }, Vec::new())?;
+        self.queue_compose(&mut batch, id, room, content, Vec::new())?;
         drop(st);
         let (done, committed) = tokio::sync::oneshot::channel();
         self.inner
@@ -637,6 +663,98 @@ impl Engine {
         self.emit(Event::Message(message.into()));
         self.kick_flush();
         Ok(id)
+    }
+
+    /// Replies to `to` in `room`.
+    pub async fn reply(&self, room: RoomId, to: MessageId, body: &str) -> Result<MessageId> {
+        let shown = format!("↪ {}: {body}", short(&to));
+        self.send_content(room, RoomContent::Reply { to, body: body.to_owned() }, Some(shown)).await
+    }
+
+    /// Replaces the text of one of this user's messages, for everyone.
+    pub async fn edit(&self, room: RoomId, target: MessageId, body: &str) -> Result<()> {
+        let mut m = self.own_message(room, &target).await?;
+        m.body = body.to_owned();
+        let mut batch = Batch::new().with(Op::PutMessage(m.clone()));
+        self.queue_compose(
+            &mut batch,
+            MessageId(rand::random()),
+            room,
+            RoomContent::Edit { target, body: body.to_owned() },
+            Vec::new(),
+        )?;
+        self.commit(batch).await?;
+        self.emit(Event::Message(m.into()));
+        self.kick_flush();
+        Ok(())
+    }
+
+    /// Deletes one of this user's messages, here and on every member's
+    /// devices (with its search entry and attachments).
+    pub async fn delete(&self, room: RoomId, target: MessageId) -> Result<()> {
+        self.own_message(room, &target).await?;
+        let mut batch = Batch::new().with(Op::DeleteMessage(target));
+        self.queue_compose(&mut batch, MessageId(rand::random()), room, RoomContent::Delete { target }, Vec::new())?;
+        self.commit(batch).await?;
+        self.emit(Event::Removed(target));
+        self.kick_flush();
+        Ok(())
+    }
+
+    /// Reacts to a message (one reaction per person: a new one replaces it).
+    pub async fn react(&self, room: RoomId, target: MessageId, key: &str) -> Result<()> {
+        if key.is_empty() || key.chars().count() > 16 {
+            return Err(ClientError::Input("a reaction is one short emoji or word".into()));
+        }
+        if self.inner.store.message(&target)?.is_none_or(|m| m.room != room) {
+            return Err(ClientError::NotFound(format!("no message {target} in this room")));
+        }
+        let me = self.user().await;
+        let k = format!("reactions/{target}");
+        let mut map: BTreeMap<String, String> = match self.inner.store.value(&k)? {
+            Some(b) => de(&b, "reactions")?,
+            None => BTreeMap::new(),
+        };
+        map.insert(me.to_string(), key.to_owned());
+        let mut batch = Batch::new().with(value(&k, ser(&map)?));
+        self.queue_compose(
+            &mut batch,
+            MessageId(rand::random()),
+            room,
+            RoomContent::Reaction { target, key: key.to_owned() },
+            Vec::new(),
+        )?;
+        self.commit(batch).await?;
+        self.emit(Event::Reaction(target));
+        self.kick_flush();
+        Ok(())
+    }
+
+    /// Reactions to a message, by person.
+    pub fn reactions(&self, target: &MessageId) -> Result<BTreeMap<String, String>> {
+        match self.inner.store.value(&format!("reactions/{target}"))? {
+            Some(b) => de(&b, "reactions"),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    async fn own_message(&self, room: RoomId, id: &MessageId) -> Result<StoredMessage> {
+        let me = self.user().await;
+        self.inner
+            .store
+            .message(id)?
+            .filter(|m| m.room == room && m.sender == me)
+            .ok_or_else(|| ClientError::NotFound(format!("no message {id} of yours in this room")))
+    }
+
+    /// Deletes messages whose disappearing timer has run out (rows, search
+    /// entries, attachments). The engine also does this every minute.
+    pub async fn purge_expired(&self) -> Result<usize> {
+        let store = self.inner.store.clone();
+        let report = tokio::task::spawn_blocking(move || store.purge_expired(now()))
+            .await
+            .map_err(|e| ClientError::Config(format!("store task failed: {e}")))??;
+        Ok(report.messages)
     }
 
     /// The newest `limit` messages of a room, oldest first.
@@ -997,22 +1115,69 @@ impl Engine {
                         ),
                     }));
                 }
+                let expires_at = record.state.retention_secs().map(|s| now().plus_ms(s.saturating_mul(1000)));
+                let sender = payload.sender;
+                // Edits, deletions and reactions refer to an earlier message;
+                // only its own sender may edit or delete it.
+                let own_target = |target: &MessageId| -> Result<Option<StoredMessage>> {
+                    Ok(self.inner.store.message(target)?.filter(|m| m.sender == sender && m.room == room))
+                };
                 let body = match content {
-                    RoomContent::Text { body } | RoomContent::Reply { body, .. } => body,
-                    RoomContent::Edit { body, .. } => body,
-                    RoomContent::Reaction { key, .. } => key,
-                    RoomContent::Delete { .. } => String::new(),
-                    RoomContent::Attachment(a) => format!("[attachment {}]", a.name),
-                    RoomContent::State(_) => String::new(),
+                    RoomContent::Text { body } => body,
+                    RoomContent::Reply { to, body } => format!("↪ {}: {body}", short(&to)),
+                    RoomContent::Attachment(a) => format!("[attachment {} ({} bytes)]", a.name, a.size),
+                    RoomContent::Edit { target, body } => {
+                        match own_target(&target)? {
+                            Some(mut m) => {
+                                m.body = body;
+                                events.push(Event::Message(m.clone().into()));
+                                batch.push(Op::PutMessage(m));
+                            }
+                            None => events.push(Event::Alert(Alert::Rejected {
+                                detail: format!(
+                                    "{sender} tried to edit a message that is not theirs (or unknown here)"
+                                ),
+                            })),
+                        }
+                        return Ok(());
+                    }
+                    RoomContent::Delete { target } => {
+                        match own_target(&target)? {
+                            Some(_) => {
+                                events.push(Event::Removed(target));
+                                batch.push(Op::DeleteMessage(target));
+                            }
+                            None => events.push(Event::Alert(Alert::Rejected {
+                                detail: format!(
+                                    "{sender} tried to delete a message that is not theirs (or unknown here)"
+                                ),
+                            })),
+                        }
+                        return Ok(());
+                    }
+                    RoomContent::Reaction { target, key } => {
+                        if self.inner.store.message(&target)?.is_some_and(|m| m.room == room) {
+                            let k = format!("reactions/{target}");
+                            let mut map: BTreeMap<String, String> = match self.inner.store.value(&k)? {
+                                Some(b) => de(&b, "reactions")?,
+                                None => BTreeMap::new(),
+                            };
+                            map.insert(sender.to_string(), key);
+                            batch.push(value(&k, ser(&map)?));
+                            events.push(Event::Reaction(target));
+                        }
+                        return Ok(());
+                    }
+                    RoomContent::State(_) => return Ok(()),
                 };
                 let message = StoredMessage {
                     id: payload.id,
                     room,
-                    sender: payload.sender,
+                    sender,
                     sent_at: payload.sent_at,
                     status: MessageStatus::Received,
                     body,
-                    expires_at: record.state.retention_secs().map(|s| now().plus_ms(s.saturating_mul(1000))),
+                    expires_at,
                 };
                 events.push(Event::Message(message.clone().into()));
                 batch.push(Op::PutMessage(message));
@@ -1454,6 +1619,11 @@ async fn group_commit(
             let _ = reply.send(outcome.clone());
         }
     }
+}
+
+/// The first hex digits of an id, as shown in a reply.
+fn short(id: &MessageId) -> String {
+    id.to_string().chars().take(8).collect()
 }
 
 fn state_alert(room: RoomId, e: &StateError) -> Alert {

@@ -91,6 +91,54 @@ enum Command {
         /// The text
         text: String,
     },
+    /// Reply to a message
+    Reply {
+        /// Room id or name
+        room: String,
+        /// The message (id, or the first digits `read` shows)
+        message: String,
+        /// The text
+        text: String,
+    },
+    /// Change the text of one of your messages, for everyone
+    Edit {
+        /// Room id or name
+        room: String,
+        /// The message
+        message: String,
+        /// The new text
+        text: String,
+    },
+    /// Delete one of your messages, for everyone
+    Delete {
+        /// Room id or name
+        room: String,
+        /// The message
+        message: String,
+    },
+    /// React to a message
+    React {
+        /// Room id or name
+        room: String,
+        /// The message
+        message: String,
+        /// An emoji or a short word
+        reaction: String,
+    },
+    /// Set a room's disappearing-message timer (admins)
+    Retention {
+        /// Room id or name
+        room: String,
+        /// Seconds, or "off"
+        seconds: String,
+    },
+    /// Set a room's classification label, such as RESTRICTED (admins)
+    Label {
+        /// Room id or name
+        room: String,
+        /// The label, or "off"
+        label: String,
+    },
     /// Show a room's messages
     Read {
         /// Room id or name
@@ -270,6 +318,16 @@ async fn find_room(engine: &Engine, key: &str) -> anyhow::Result<RoomView> {
     }
 }
 
+async fn find_message(engine: &Engine, room: &RoomView, key: &str) -> anyhow::Result<belfry_protocol::MessageId> {
+    let messages = engine.messages(&room.id, 10_000).await?;
+    let matches: Vec<_> = messages.iter().filter(|m| m.id.to_string().starts_with(key)).collect();
+    match matches.as_slice() {
+        [one] => Ok(one.id),
+        [] => bail!("no message {key:?} in {}: `belfry read` shows their ids", room.name),
+        _ => bail!("{key:?} matches several messages: give more digits"),
+    }
+}
+
 fn status_word(s: MessageStatus) -> &'static str {
     match s {
         MessageStatus::Pending => "pending",
@@ -291,7 +349,8 @@ fn print_message(m: &MessageView, json: bool) {
             })
         );
     } else {
-        println!("[{}] {}: {}", status_word(m.status), m.sender, m.body);
+        let short: String = m.id.to_string().chars().take(8).collect();
+        println!("{short} [{}] {}: {}", status_word(m.status), m.sender, m.body);
     }
 }
 
@@ -387,6 +446,57 @@ async fn command(
                     }
                 }
             }
+            Ok(())
+        }
+        Command::Reply { room, message, text } => {
+            let r = find_room(engine, room).await?;
+            let target = find_message(engine, &r, message).await?;
+            let id = engine.reply(r.id, target, text).await?;
+            settle(engine, wait, online).await;
+            println!("sent {id}");
+            Ok(())
+        }
+        Command::Edit { room, message, text } => {
+            let r = find_room(engine, room).await?;
+            let target = find_message(engine, &r, message).await?;
+            engine.edit(r.id, target, text).await?;
+            settle(engine, wait, online).await;
+            println!("edited {target}");
+            Ok(())
+        }
+        Command::Delete { room, message } => {
+            let r = find_room(engine, room).await?;
+            let target = find_message(engine, &r, message).await?;
+            engine.delete(r.id, target).await?;
+            settle(engine, wait, online).await;
+            println!("deleted {target}");
+            Ok(())
+        }
+        Command::React { room, message, reaction } => {
+            let r = find_room(engine, room).await?;
+            let target = find_message(engine, &r, message).await?;
+            engine.react(r.id, target, reaction).await?;
+            settle(engine, wait, online).await;
+            println!("reacted {reaction} to {target}");
+            Ok(())
+        }
+        Command::Retention { room, seconds } => {
+            let r = find_room(engine, room).await?;
+            let secs = match seconds.as_str() {
+                "off" => None,
+                s => Some(s.parse::<u64>().map_err(|_| anyhow!("give a number of seconds, or off"))?),
+            };
+            engine.set_retention(r.id, secs).await?;
+            settle(engine, wait, online).await;
+            println!("disappearing messages in {}: {}", r.name, secs.map_or("off".into(), |s| format!("after {s} s")));
+            Ok(())
+        }
+        Command::Label { room, label } => {
+            let r = find_room(engine, room).await?;
+            let label = (label != "off").then_some(label.as_str());
+            engine.set_classification(r.id, label).await?;
+            settle(engine, wait, online).await;
+            println!("label of {}: {}", r.name, label.unwrap_or("none"));
             Ok(())
         }
         Command::Search { query, limit } => {

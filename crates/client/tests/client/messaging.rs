@@ -69,3 +69,50 @@ async fn concurrent_sends_across_key_rotations_arrive_after_their_keys() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_edits_reactions_deletions_and_disappearing_messages() {
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+    let room = alice.engine.create_room(RoomKind::Group, "Desk", std::slice::from_ref(&bob_id)).await.unwrap();
+    bob.joined(&room).await;
+
+    let first = alice.engine.send_text(room, "Draft v1 attached").await.unwrap();
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == first)).await;
+    // Edit: Bob sees the new text in place.
+    alice.engine.edit(room, first, "Draft v2 attached").await.unwrap();
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == first && m.body == "Draft v2 attached")).await;
+    assert_eq!(bob.engine.messages(&room, 10).await.unwrap().len(), 1);
+    // Bob replies and reacts.
+    let reply = bob.engine.reply(room, first, "Looks good").await.unwrap();
+    bob.engine.react(room, first, "👍").await.unwrap();
+    bob.settle().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while alice.engine.reactions(&first).unwrap().get("bob").map(String::as_str) != Some("👍") {
+        assert!(tokio::time::Instant::now() < deadline, "the reaction never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let at_alice = alice.engine.messages(&room, 10).await.unwrap();
+    assert!(at_alice.iter().any(|m| m.id == reply && m.body.ends_with("Looks good")), "{at_alice:?}");
+    // Bob cannot edit or delete Alice's message.
+    assert!(bob.engine.edit(room, first, "forged").await.is_err());
+    assert!(bob.engine.delete(room, first).await.is_err());
+    // Alice deletes hers: gone on both sides, search included.
+    alice.engine.delete(room, first).await.unwrap();
+    bob.wait(|e| *e == Event::Removed(first)).await;
+    assert!(bob.engine.search("Draft", 10).await.unwrap().is_empty());
+    assert!(alice.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.id != first));
+
+    // Disappearing messages: a one-second timer, then a purge.
+    alice.engine.set_retention(room, Some(1)).await.unwrap();
+    bob.wait(|e| *e == Event::Room(room)).await;
+    let short = alice.engine.send_text(room, "self-destructing").await.unwrap();
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == short)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(bob.engine.purge_expired().await.unwrap() >= 1);
+    assert!(alice.engine.purge_expired().await.unwrap() >= 1);
+    assert!(bob.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.id != short));
+    assert!(bob.engine.search("destructing", 10).await.unwrap().is_empty());
+}
