@@ -23,6 +23,12 @@ const PUSH_WINDOW: u64 = 4096;
 /// Bytes of inbox items in one pushed frame, at most (a frame is at most
 /// `MAX_FRAME_LEN`; one item is at most `MAX_ROOM_MESSAGE_LEN`).
 const PUSH_BYTES: usize = belfry_protocol::limits::MAX_FRAME_LEN - 128 * 1024;
+/// Publishes of one connection being committed at once, at most.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// A publish queued for the next group commit: the request id and its answer.
+type InFlight = std::pin::Pin<Box<dyn std::future::Future<Output = (u64, Result<Response, ProtocolError>)> + Send>>;
+
 /// Wrong authentication answers before the connection is closed.
 const MAX_AUTH_FAILURES: u32 = 3;
 
@@ -81,6 +87,7 @@ pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info
     ping.tick().await;
     let mut last_heard = Instant::now();
     let mut stopping = s.shared.stopping.clone();
+    let mut in_flight: futures_util::stream::FuturesOrdered<InFlight> = futures_util::stream::FuturesOrdered::new();
 
     let reason = loop {
         let notify = s.authed.as_ref().map(|a| a._seat.notify.clone());
@@ -96,7 +103,7 @@ pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info
                 match msg {
                     Ok(Message::Binary(bytes)) => {
                         s.shared.metrics.frame("in");
-                        match s.frame(&mut socket, &bytes).await {
+                        match s.frame(&mut socket, &bytes, &mut in_flight).await {
                             Ok(Flow::Continue) => {}
                             Ok(Flow::Close(e)) => break Some(e),
                             Err(()) => break None,
@@ -118,6 +125,9 @@ pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info
                         };
                     }
                 }
+            }
+            Some((id, result)) = futures_util::StreamExt::next(&mut in_flight), if !in_flight.is_empty() => {
+                if s.answer(&mut socket, id, result).await.is_err() { break None }
             }
             () = async { if let Some(n) = &notify { n.notified().await } else { std::future::pending().await } } => {
                 if s.push(&mut socket).await.is_err() { break None }
@@ -148,6 +158,13 @@ pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info
             }
         }
     };
+    // Publishes already queued are committed by the writer either way;
+    // answer them if the connection still carries answers.
+    while let Some((id, result)) = futures_util::StreamExt::next(&mut in_flight).await {
+        if s.answer(&mut socket, id, result).await.is_err() {
+            break;
+        }
+    }
     if let Some(reason) = reason {
         s.shared.metrics.error(reason.code);
         let _ = s.send(&mut socket, &ServerFrame::Closing(reason)).await;
@@ -175,12 +192,46 @@ impl<S: Storage> Session<S> {
         socket.send(Message::Binary(encode(frame).into())).await.map_err(|_| ())
     }
 
-    async fn frame(&mut self, socket: &mut WebSocket, bytes: &[u8]) -> Result<Flow, ()> {
+    async fn answer(&self, socket: &mut WebSocket, id: u64, result: Result<Response, ProtocolError>) -> Result<(), ()> {
+        if let Err(e) = &result {
+            self.shared.metrics.error(e.code);
+        }
+        self.send(socket, &ServerFrame::Response { id, result }).await
+    }
+
+    async fn frame(
+        &mut self,
+        socket: &mut WebSocket,
+        bytes: &[u8],
+        in_flight: &mut futures_util::stream::FuturesOrdered<InFlight>,
+    ) -> Result<Flow, ()> {
+        use futures_util::StreamExt as _;
         let frame: ClientFrame = match decode(bytes) {
             Ok(f) => f,
             Err(e) => return Ok(Flow::Close(refuse(ErrorCode::Malformed, format!("frame did not decode: {e}")))),
         };
         let was_authed = self.authed.is_some();
+        // Publishes are queued in arrival order and answered as their group
+        // commit lands, so one connection's publishes share commits.
+        if was_authed && matches!(frame.request, Request::PublishRoom { .. } | Request::PublishToDevice { .. }) {
+            let id = frame.id;
+            match self.queue_publish(frame.request).await {
+                Ok(done) => {
+                    in_flight.push_back(Box::pin(async move { (id, done.await) }));
+                    if in_flight.len() >= MAX_IN_FLIGHT
+                        && let Some((id, result)) = in_flight.next().await
+                    {
+                        self.answer(socket, id, result).await?;
+                    }
+                }
+                Err(e) => self.answer(socket, id, Err(e)).await?,
+            }
+            return Ok(Flow::Continue);
+        }
+        // Anything else waits for the publishes before it.
+        while let Some((id, result)) = in_flight.next().await {
+            self.answer(socket, id, result).await?;
+        }
         let result = self.request(frame.request).await;
         if let Err(e) = &result {
             self.shared.metrics.error(e.code);
@@ -526,6 +577,62 @@ impl<S: Storage> Session<S> {
                 Ok(Response::BlobCreated { blob: BlobId(id) })
             }
         }
+    }
+
+    /// Checks a publish and queues its write; the future answers it.
+    async fn queue_publish(
+        &mut self,
+        request: Request,
+    ) -> Result<
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, ProtocolError>> + Send>>,
+        ProtocolError,
+    > {
+        let dev = self.device()?.clone();
+        let (id, deliveries) = match request {
+            Request::PublishRoom { id, recipients, message } => {
+                if message.sender != dev.user || message.sender_device != dev.device {
+                    return Err(refuse(ErrorCode::Forbidden, "a device may only publish as itself"));
+                }
+                if recipients.len() > MAX_RECIPIENTS {
+                    return Err(refuse(ErrorCode::TooMany, format!("at most {MAX_RECIPIENTS} recipient devices")));
+                }
+                (id, vec![Delivery { item: encode(&InboxItem::Room(message)), to: recipients }])
+            }
+            Request::PublishToDevice { id, messages } => {
+                if messages.len() > MAX_RECIPIENTS {
+                    return Err(refuse(ErrorCode::TooMany, format!("at most {MAX_RECIPIENTS} messages per publish")));
+                }
+                if messages.iter().any(|m| m.sender != dev.user || m.sender_device != dev.device) {
+                    return Err(refuse(ErrorCode::Forbidden, "a device may only publish as itself"));
+                }
+                let deliveries = messages
+                    .into_iter()
+                    .map(|m| {
+                        let to = vec![DeviceAddress { user: m.recipient.clone(), device: m.recipient_device.clone() }];
+                        Delivery { item: encode(&InboxItem::ToDevice(m)), to }
+                    })
+                    .collect();
+                (id, deliveries)
+            }
+            _ => return Err(refuse(ErrorCode::Internal, "not a publish")),
+        };
+        let shared = self.shared.clone();
+        let op = |e: OpError| match e {
+            OpError::Refused(p) => p,
+            OpError::Failed(e) => internal(&e),
+        };
+        let committed = shared
+            .storage
+            .publish_queued(dev.key, id, deliveries, now_ms(), shared.config.limits.max_inbox_depth)
+            .await
+            .map_err(op)?;
+        Ok(Box::pin(async move {
+            if let Published::Stored(devices) = committed.await.map_err(op)? {
+                shared.metrics.publishes.inc();
+                shared.hub.wake(&devices);
+            }
+            Ok(Response::Published { id })
+        }))
     }
 
     async fn publish(

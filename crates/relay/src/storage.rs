@@ -63,6 +63,9 @@ impl From<ProtocolError> for OpError {
 /// Result of a storage call.
 pub type Op<T> = std::result::Result<T, OpError>;
 
+/// A queued write: resolves once it is durable.
+pub type Committed<T> = std::pin::Pin<Box<dyn Future<Output = Op<T>> + Send>>;
+
 /// A registered invitation, as enrollment checks it.
 #[derive(Debug, Clone)]
 pub struct NewInvitation {
@@ -208,6 +211,17 @@ pub trait Storage: Send + Sync + 'static {
         now: u64,
         max_depth: u64,
     ) -> impl Future<Output = Op<Published>> + Send;
+    /// [`publish`](Self::publish), returning as soon as the write is queued
+    /// (writes apply in queue order), with a future for its durable outcome:
+    /// a connection can queue its next publish while this one commits.
+    fn publish_queued(
+        &self,
+        sender: DeviceKey,
+        id: MessageId,
+        deliveries: Vec<Delivery>,
+        now: u64,
+        max_depth: u64,
+    ) -> impl Future<Output = Op<Committed<Published>>> + Send;
     /// Stores a statement once and delivers it to every enrolled device.
     fn publish_statement(&self, st: NewStatement, now: u64) -> impl Future<Output = Op<Published>> + Send;
     /// Inbox entries after `after`, at most `limit`.
@@ -286,6 +300,16 @@ impl SqliteStorage {
 
     /// Runs `f` in the next group commit; answers after the commit.
     async fn write<T: Send + 'static>(&self, f: impl FnOnce(&Transaction<'_>) -> Op<T> + Send + 'static) -> Op<T> {
+        self.enqueue(f).await?.await
+    }
+
+    /// Queues `f` for the next group commit; the returned future resolves
+    /// once that commit is durable. Writes are applied in the order they
+    /// were queued.
+    async fn enqueue<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Op<T> + Send + 'static,
+    ) -> Op<Committed<T>> {
         let (tx, rx) = oneshot::channel::<Op<T>>();
         let job: Job = Box::new(move |t: &Transaction<'_>| {
             let out = in_savepoint(t, f);
@@ -312,7 +336,9 @@ impl SqliteStorage {
                     .map_err(|_| stopped())?;
             }
         }
-        rx.await.map_err(|_| OpError::Failed(RelayError::Storage("the writer thread has stopped".into())))?
+        Ok(Box::pin(async move {
+            rx.await.map_err(|_| OpError::Failed(RelayError::Storage("the writer thread has stopped".into())))?
+        }))
     }
 
     async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Op<T> + Send + 'static) -> Op<T> {
@@ -610,8 +636,19 @@ impl Storage for SqliteStorage {
         now: u64,
         max_depth: u64,
     ) -> Op<Published> {
+        self.publish_queued(sender, id, deliveries, now, max_depth).await?.await
+    }
+
+    async fn publish_queued(
+        &self,
+        sender: DeviceKey,
+        id: MessageId,
+        deliveries: Vec<Delivery>,
+        now: u64,
+        max_depth: u64,
+    ) -> Op<Committed<Published>> {
         let now = i64_of(now)?;
-        self.write(move |t| {
+        self.enqueue(move |t| {
             let revoked: bool = t
                 .prepare_cached("SELECT revoked FROM devices WHERE id = ?1")?
                 .query_row(params![sender], |r| r.get(0))?;
