@@ -21,7 +21,6 @@ use belfry_protocol::cert::Timestamp;
 use belfry_protocol::room::RoomKind;
 use belfry_protocol::{DisplayName, MessageId, Registration, UserId, Wire as _};
 use belfry_store::passphrase::KdfCost;
-use futures_util::StreamExt as _;
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -186,18 +185,19 @@ async fn run(
         })
     };
     let start = Instant::now();
-    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    // Each send is its own task: a future that is not polled must not sit on
+    // the engine's (fair) locks while the pacing loop sleeps.
+    let slots = Arc::new(tokio::sync::Semaphore::new(window));
+    let mut tasks = Vec::with_capacity(n);
     let mut ticker = pace.map(tokio::time::interval);
     for i in 0..n {
         if let Some(t) = ticker.as_mut() {
             t.tick().await;
         }
-        while in_flight.len() >= window {
-            in_flight.next().await;
-        }
+        let permit = slots.clone().acquire_owned().await?;
         let alice = alice.clone();
         let sent_at = sent_at.clone();
-        in_flight.push(async move {
+        tasks.push(tokio::spawn(async move {
             let t0 = Instant::now();
             let body = format!("benchmark message {i:06}: the draft communique is ready for review");
             if let Ok(id) = alice.send_text(room, &body).await
@@ -205,9 +205,12 @@ async fn run(
             {
                 s.insert(id, t0);
             }
-        });
+            drop(permit);
+        }));
     }
-    while in_flight.next().await.is_some() {}
+    for t in tasks {
+        t.await?;
+    }
     let (mut latencies, undecryptable, end) = receiver.await?;
     if latencies.len() < n {
         return Err(format!("only {} of {n} messages arrived", latencies.len()).into());

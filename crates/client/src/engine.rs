@@ -783,7 +783,7 @@ impl Engine {
 
     /// Messages still waiting for the relay's acknowledgement.
     pub fn pending_count(&self) -> Result<usize> {
-        Ok(self.inner.store.outbox()?.len())
+        Ok(self.inner.store.outbox_len()?)
     }
 
     // ---- sync ----------------------------------------------------------
@@ -1305,7 +1305,7 @@ impl Engine {
         const GROUP: usize = 256;
         let _one = self.inner.flushing.lock().await;
         loop {
-            let queued = self.inner.store.outbox()?;
+            let queued = self.inner.store.outbox_head(GROUP)?;
             let Some((_, first)) = queued.first() else { return Ok(()) };
             if matches!(de::<OutboxItem>(first, "outbox item")?, OutboxItem::Compose { .. }) {
                 let mut composes = Vec::new();

@@ -338,6 +338,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn search(&self, query: &str, limit: usize) -> Result<Vec<StoredMessage>>;
     /// Queued publishes, oldest first.
     fn outbox(&self) -> Result<Vec<(MessageId, Vec<u8>)>>;
+    /// The oldest `limit` queued publishes (a sender works through a long
+    /// queue in pages instead of reading all of it each time).
+    fn outbox_head(&self, limit: usize) -> Result<Vec<(MessageId, Vec<u8>)>> {
+        let mut all = self.outbox()?;
+        all.truncate(limit);
+        Ok(all)
+    }
+    /// How many publishes are queued.
+    fn outbox_len(&self) -> Result<usize> {
+        Ok(self.outbox()?.len())
+    }
     /// The relay inbox cursor (0 before the first sync).
     fn inbox_cursor(&self) -> Result<u64>;
     /// A named value.

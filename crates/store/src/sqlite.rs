@@ -663,6 +663,20 @@ impl Store for SqlStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn outbox_head(&self, limit: usize) -> Result<Vec<(MessageId, Vec<u8>)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT id, payload FROM outbox ORDER BY queued, id LIMIT ?1")?;
+        let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn outbox_len(&self) -> Result<usize> {
+        let n: i64 = self.conn()?.prepare_cached("SELECT count(*) FROM outbox")?.query_row([], |r| r.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     fn inbox_cursor(&self) -> Result<u64> {
         let bytes: Option<Vec<u8>> = self
             .conn()?

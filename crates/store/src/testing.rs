@@ -258,8 +258,13 @@ pub fn outbox_is_ordered_and_idempotent_with(b: &dyn Backend) {
     );
     assert!(s.commit(Batch::new().with(Op::Dequeue(MessageId([2; 16])))).is_ok());
     drop(s);
-    let got = b.open().outbox().unwrap_or_default();
+    let s = b.open();
+    let got = s.outbox().unwrap_or_default();
     assert_eq!(got, vec![(MessageId([1; 16]), vec![1]), (MessageId([3; 16]), vec![3])]);
+    // The head of the queue, and its length, agree with the whole.
+    assert_eq!(s.outbox_head(1).unwrap_or_default(), vec![(MessageId([1; 16]), vec![1])]);
+    assert_eq!(s.outbox_head(10).unwrap_or_default(), got);
+    assert_eq!(s.outbox_len().ok(), Some(2));
 }
 
 #[allow(missing_docs)]
