@@ -899,6 +899,27 @@ impl Engine {
         }
         let Some(seq) = last else { return Ok(()) };
         if seq > cursor {
+            // One "delivered" receipt per room for the messages of others in
+            // this frame, queued in the same transaction.
+            let me = self.user().await;
+            let mut delivered: BTreeMap<RoomId, Vec<MessageId>> = BTreeMap::new();
+            for e in &events {
+                if let Event::Message(m) = e
+                    && m.sender != me
+                    && m.status == MessageStatus::Received
+                {
+                    delivered.entry(m.room).or_default().push(m.id);
+                }
+            }
+            for (room, targets) in delivered {
+                self.queue_compose(
+                    &mut batch,
+                    MessageId(rand::random()),
+                    room,
+                    RoomContent::Receipt { read: false, targets },
+                    Vec::new(),
+                )?;
+            }
             batch.push(Op::SetInboxCursor(seq));
             self.commit(batch).await?;
             for e in events {
@@ -909,6 +930,39 @@ impl Engine {
         tokio::spawn(async move {
             let _ = link.request(Request::Ack { seq }).await;
         });
+        self.kick_flush();
+        Ok(())
+    }
+
+    /// Marks the messages of others in `room` up to and including `upto`
+    /// as read, and tells their senders.
+    pub async fn mark_read(&self, room: RoomId, upto: MessageId) -> Result<()> {
+        let me = self.user().await;
+        let messages = self.inner.store.messages(&room, 1024)?;
+        let Some(pos) = messages.iter().position(|m| m.id == upto) else {
+            return Err(ClientError::NotFound(format!("no message {upto} in this room")));
+        };
+        let mut batch = Batch::new();
+        let mut targets = Vec::new();
+        // Newest first: `upto` and everything older.
+        for m in &messages[pos..] {
+            if m.sender != me && m.status == MessageStatus::Received {
+                batch.push(Op::SetStatus { id: m.id, status: MessageStatus::Read });
+                targets.push(m.id);
+            }
+        }
+        if targets.is_empty() {
+            return Ok(());
+        }
+        self.queue_compose(
+            &mut batch,
+            MessageId(rand::random()),
+            room,
+            RoomContent::Receipt { read: true, targets },
+            Vec::new(),
+        )?;
+        self.commit(batch).await?;
+        self.kick_flush();
         Ok(())
     }
 
@@ -1165,6 +1219,27 @@ impl Engine {
                             map.insert(sender.to_string(), key);
                             batch.push(value(&k, ser(&map)?));
                             events.push(Event::Reaction(target));
+                        }
+                        return Ok(());
+                    }
+                    RoomContent::Receipt { read, targets } => {
+                        // Only receipts for this user's own messages change
+                        // anything, and only forwards (sent → delivered → read).
+                        let status = if read { MessageStatus::Read } else { MessageStatus::Delivered };
+                        for target in targets.iter().take(1024) {
+                            if let Some(m) = self.inner.store.message(target)?
+                                && m.room == room
+                                && m.sender == *st.device.user()
+                                && m.sender != sender
+                                && matches!(
+                                    m.status,
+                                    MessageStatus::Pending | MessageStatus::Sent | MessageStatus::Delivered
+                                )
+                                && m.status < status
+                            {
+                                batch.push(Op::SetStatus { id: *target, status });
+                                events.push(Event::Status(*target, status));
+                            }
                         }
                         return Ok(());
                     }
@@ -1462,6 +1537,7 @@ impl Engine {
                 .filter(|a| st.channels.iter().any(|ch| ch.peer_user() == &a.user && ch.peer_device() == &a.device))
                 .collect();
             let room = c.room;
+            tracing::debug!(%room, message = %c.message, recipients = reachable.len(), "encrypting");
             if reachable.is_empty() {
                 tracing::warn!(%room, "no device can receive this message yet");
             }

@@ -432,8 +432,14 @@ async fn command(
         }
         Command::Read { room, limit, follow } => {
             let r = find_room(engine, room).await?;
-            for m in engine.messages(&r.id, *limit).await? {
-                print_message(&m, json);
+            let shown = engine.messages(&r.id, *limit).await?;
+            for m in &shown {
+                print_message(m, json);
+            }
+            // What was shown is read: its senders see it.
+            if let Some(last) = shown.last() {
+                engine.mark_read(r.id, last.id).await?;
+                settle(engine, wait, online).await;
             }
             if *follow {
                 loop {

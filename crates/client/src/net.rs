@@ -300,7 +300,7 @@ async fn drive(
             }
             Err(e) => e.to_string(),
         };
-        tracing::info!(%reason, "relay connection down");
+        tracing::info!(%reason, %user, %device, "relay connection down");
         if pushes.send(Push::Disconnected { reason }).await.is_err() {
             return;
         }

@@ -164,6 +164,14 @@ pub enum RoomContent {
     Attachment(AttachmentRef),
     /// A signed room state change, carried encrypted.
     State(Signed<RoomStateEvent>),
+    /// Messages this user's device received (`read: false`) or this user
+    /// read (`read: true`); their senders show it.
+    Receipt {
+        /// Read, not only delivered.
+        read: bool,
+        /// The messages.
+        targets: Vec<MessageId>,
+    },
 }
 
 /// The plaintext inside a Megolm message. It repeats the routing fields so

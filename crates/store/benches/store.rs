@@ -36,12 +36,14 @@ fn message(i: u64, rng: &mut impl Rng) -> StoredMessage {
     }
 }
 
-fn ingest(store: &dyn Store, n: u64, batch: u64, rng: &mut impl Rng) -> Duration {
+/// Stores `n` new messages with ids after `first`, `batch` per commit.
+fn ingest(store: &dyn Store, first: u64, n: u64, batch: u64, rng: &mut impl Rng) -> Duration {
     let start = Instant::now();
-    let mut i = 0;
-    while i < n {
+    let mut i = first;
+    let end = first + n;
+    while i < end {
         let mut b = Batch::new();
-        for _ in 0..batch.min(n - i) {
+        for _ in 0..batch.min(end - i) {
             i += 1;
             b.push(Op::PutMessage(message(i, rng)));
             b.push(Op::SetInboxCursor(i));
@@ -110,12 +112,12 @@ fn measure(key: Config<'_>, search_n: u64) -> Figures {
 
     // 1. Batched ingest of 100k messages with FTS.
     let n = 100_000u64;
-    let t = ingest(&open(dir.path(), key), n, 1000, &mut rng);
+    let t = ingest(&open(dir.path(), key), 0, n, 1000, &mut rng);
     let ingest_per_s = n as f64 / t.as_secs_f64();
 
     // 2. One commit per message (synchronous=FULL: an fsync each).
     let c = 300u64;
-    let t = ingest(&open(dir.path(), key), c, 1, &mut rng);
+    let t = ingest(&open(dir.path(), key), n, c, 1, &mut rng);
     let commits_per_s = c as f64 / t.as_secs_f64();
 
     // 3. Open time (the raw key: no key derivation).
@@ -130,7 +132,7 @@ fn measure(key: Config<'_>, search_n: u64) -> Figures {
 
     // 4. Search over `search_n` messages, newest 50 hits.
     let store = open(dir.path(), key);
-    ingest(&store, search_n.saturating_sub(n + c), 10_000, &mut rng);
+    ingest(&store, n + c, search_n.saturating_sub(n + c), 10_000, &mut rng);
     let pairs: Vec<String> =
         (0..200).map(|_| format!("w{} w{}", rng.random_range(0..WORDS), rng.random_range(0..WORDS))).collect();
     let singles: Vec<String> = (0..200).map(|_| format!("w{}", rng.random_range(0..WORDS))).collect();

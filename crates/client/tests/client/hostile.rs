@@ -53,10 +53,17 @@ async fn collect(dev: &mut Dev, messages: usize) -> (Vec<belfry_client::MessageV
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_a_replayed_message_is_refused_and_reported() {
     let mut s = scene().await;
-    let mark = s.relay.mark();
+    let mark = s.relay.mark("bob", &s.bob_device);
     let id = s.alice.engine.send_text(s.room, "transfer approved").await.unwrap();
     s.alice.settle().await;
-    let (_, original) = s.relay.room_items_since(mark).pop().unwrap();
+    let Some((_, original)) = s.relay.room_items_since("bob", &s.bob_device, mark).pop() else {
+        panic!(
+            "nothing held for bob; alice saw {:?}\nrelay log:\n{}\nrelay state:\n{}",
+            s.alice.drain(),
+            s.relay.log(),
+            s.relay.debug_state()
+        );
+    };
     s.relay.inject("bob", &s.bob_device, &InboxItem::Room(original.clone()));
     s.relay.inject("bob", &s.bob_device, &InboxItem::Room(original));
     s.bob.restart().await;
@@ -75,10 +82,17 @@ async fn e_a_message_moved_to_another_room_is_refused() {
     let other = s.alice.engine.create_room(RoomKind::Group, "other", std::slice::from_ref(&s.bob_id)).await.unwrap();
     s.bob.joined(&other).await;
     s.bob.shut().await;
-    let mark = s.relay.mark();
+    let mark = s.relay.mark("bob", &s.bob_device);
     s.alice.engine.send_text(s.room, "for the direct room only").await.unwrap();
     s.alice.settle().await;
-    let (payload, mut moved) = s.relay.room_items_since(mark).pop().unwrap();
+    let Some((payload, mut moved)) = s.relay.room_items_since("bob", &s.bob_device, mark).pop() else {
+        panic!(
+            "nothing held for bob; alice saw {:?}\nrelay log:\n{}\nrelay state:\n{}",
+            s.alice.drain(),
+            s.relay.log(),
+            s.relay.debug_state()
+        );
+    };
     s.relay.withhold("bob", &s.bob_device, payload);
     moved.room = other;
     s.relay.inject("bob", &s.bob_device, &InboxItem::Room(moved));
@@ -99,10 +113,17 @@ async fn f_a_swapped_sender_is_refused() {
     let mut s = scene().await;
     let carol = Dev::enroll(&s.relay, "carol", "Carol laptop").await;
     let carol_id = carol.engine.user().await;
-    let mark = s.relay.mark();
+    let mark = s.relay.mark("bob", &s.bob_device);
     s.alice.engine.send_text(s.room, "signed, alice").await.unwrap();
     s.alice.settle().await;
-    let (payload, mut swapped) = s.relay.room_items_since(mark).pop().unwrap();
+    let Some((payload, mut swapped)) = s.relay.room_items_since("bob", &s.bob_device, mark).pop() else {
+        panic!(
+            "nothing held for bob; alice saw {:?}\nrelay log:\n{}\nrelay state:\n{}",
+            s.alice.drain(),
+            s.relay.log(),
+            s.relay.debug_state()
+        );
+    };
     s.relay.withhold("bob", &s.bob_device, payload);
     swapped.sender = carol_id;
     swapped.sender_device = carol.engine.device_id().await;
@@ -184,11 +205,11 @@ async fn b_a_device_added_by_the_relay_is_refused_and_never_encrypted_to() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h_a_state_change_withheld_from_one_member_is_detected() {
     let mut s = scene().await;
-    let mark = s.relay.mark();
+    let mark = s.relay.mark("bob", &s.bob_device);
     s.alice.engine.set_classification(s.room, Some("SECRET")).await.unwrap();
     s.alice.settle().await;
     // The relay hides the change from Bob, then delivers what follows.
-    for (payload, _) in s.relay.room_items_since(mark) {
+    for (payload, _) in s.relay.room_items_since("bob", &s.bob_device, mark) {
         s.relay.withhold("bob", &s.bob_device, payload);
     }
     s.alice.engine.send_text(s.room, "now classified").await.unwrap();
@@ -204,20 +225,19 @@ async fn h_a_state_change_withheld_from_one_member_is_detected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d_dropped_and_reordered_messages_are_detected() {
     let mut s = scene().await;
-    let mark = s.relay.mark();
+    let mark = s.relay.mark("bob", &s.bob_device);
     for body in ["one", "two", "three"] {
         s.alice.engine.send_text(s.room, body).await.unwrap();
     }
     s.alice.settle().await;
-    let items = s.relay.room_items_since(mark);
+    let items = s.relay.room_items_since("bob", &s.bob_device, mark);
     assert_eq!(
         items.len(),
         3,
-        "mark {mark}, now {}, bob's inbox {}, held {:?}, alice's view {:?}",
-        s.relay.mark(),
+        "mark {mark}, bob's inbox {}, alice's view {:?}\nrelay state:\n{}",
         s.relay.inbox_depth("bob", &s.bob_device),
-        s.relay.held_items().len(),
-        s.alice.engine.messages(&s.room, 10).await.unwrap()
+        s.alice.engine.messages(&s.room, 10).await.unwrap(),
+        s.relay.debug_state()
     );
     // The relay drops "two"...
     s.relay.withhold("bob", &s.bob_device, items[1].0);
@@ -242,26 +262,27 @@ async fn a_the_relay_cannot_put_someone_back_into_a_room() {
     let mut s = scene().await;
     s.bob.restart().await;
     s.bob.wait(|e| *e == Event::CaughtUp).await;
-    let carol = Dev::enroll(&s.relay, "carol", "Carol laptop").await;
+    // Carol's laptop stays shut after enrolling: the relay keeps every
+    // message of the group for her, the state messages that added her too.
+    let mut carol = Dev::enroll(&s.relay, "carol", "Carol laptop").await;
     let carol_id = carol.engine.user().await;
+    let carol_device = carol.engine.device_id().await;
+    carol.shut().await;
+    let start = s.relay.mark("carol", carol_device.as_str());
     let group = s.alice.engine.create_room(RoomKind::Group, "g", &[s.bob_id.clone(), carol_id.clone()]).await.unwrap();
     s.bob.joined(&group).await;
     s.bob.shut().await;
-    // Carol is added again by... nobody: the relay replays the state
-    // message that once added her, after she was removed.
-    let mark = s.relay.mark();
     s.alice.engine.remove_member(group, carol_id.clone()).await.unwrap();
     s.alice.settle().await;
-    let held = s.relay.held_items();
-    let add_again = held
-        .iter()
-        .filter_map(|i| match i {
-            InboxItem::Room(m) if m.room == group => Some(m.clone()),
-            _ => None,
-        })
-        .next()
-        .expect("the relay still holds the room's first state messages for bob");
-    let _ = mark;
+    // Carol is added again by... nobody: the relay replays the state
+    // message that once added her, after she was removed.
+    let add_again = s
+        .relay
+        .room_items_since("carol", carol_device.as_str(), start)
+        .into_iter()
+        .map(|(_, m)| m)
+        .find(|m| m.room == group)
+        .expect("the relay holds the room's first state messages for carol");
     s.relay.inject("bob", &s.bob_device, &InboxItem::Room(add_again));
     s.bob.restart().await;
     let (_, alerts) = collect(&mut s.bob, 0).await;

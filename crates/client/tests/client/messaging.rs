@@ -116,3 +116,24 @@ async fn replies_edits_reactions_deletions_and_disappearing_messages() {
     assert!(bob.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.id != short));
     assert!(bob.engine.search("destructing", 10).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_sees_delivered_then_read() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+    let room = alice.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
+    bob.joined(&room).await;
+    let id = alice.engine.send_text(room, "please confirm").await.unwrap();
+    alice.wait(|e| *e == Event::Status(id, MessageStatus::Sent)).await;
+    alice.wait(|e| *e == Event::Status(id, MessageStatus::Delivered)).await;
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    bob.engine.mark_read(room, id).await.unwrap();
+    alice.wait(|e| *e == Event::Status(id, MessageStatus::Read)).await;
+    let mine = alice.engine.messages(&room, 10).await.unwrap();
+    assert_eq!(mine.iter().find(|m| m.id == id).map(|m| m.status), Some(MessageStatus::Read));
+    // Bob's own copy says read too; a receipt never moves a status back.
+    let his = bob.engine.messages(&room, 10).await.unwrap();
+    assert_eq!(his.iter().find(|m| m.id == id).map(|m| m.status), Some(MessageStatus::Read));
+}

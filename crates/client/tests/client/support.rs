@@ -45,6 +45,10 @@ pub struct TestRelay {
 
 impl TestRelay {
     pub fn start() -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("belfry_client=debug"))
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         let org = OrgKey::generate();
         let out = Command::new(relay_bin())
@@ -142,19 +146,34 @@ impl TestRelay {
         rows.map(|r| belfry_protocol::codec::decode(&r.unwrap()).unwrap()).collect()
     }
 
-    /// The newest payload id the relay holds (0 if none).
-    pub fn mark(&self) -> i64 {
+    /// Where `user`/`device`'s inbox will continue: its next sequence
+    /// number. (Payload ids are no mark: SQLite reuses freed ones.)
+    pub fn mark(&self, user: &str, device: &str) -> i64 {
         let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
         db.busy_timeout(Duration::from_secs(10)).unwrap();
-        db.query_row("SELECT coalesce(max(id), 0) FROM payloads", [], |r| r.get(0)).unwrap()
+        db.query_row(
+            "SELECT next_seq FROM devices WHERE user = ?1 AND device = ?2",
+            rusqlite::params![user, device],
+            |r| r.get(0),
+        )
+        .unwrap()
     }
 
-    /// Room items stored after `mark`, oldest first, with their payload ids.
-    pub fn room_items_since(&self, mark: i64) -> Vec<(i64, belfry_protocol::RoomMessage)> {
+    /// Room items in `user`/`device`'s inbox from sequence `since` on,
+    /// oldest first, with their payload ids.
+    pub fn room_items_since(&self, user: &str, device: &str, since: i64) -> Vec<(i64, belfry_protocol::RoomMessage)> {
         let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
         db.busy_timeout(Duration::from_secs(10)).unwrap();
-        let mut stmt = db.prepare("SELECT id, item FROM payloads WHERE id > ?1 ORDER BY id").unwrap();
-        let rows = stmt.query_map([mark], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).unwrap();
+        let mut stmt = db
+            .prepare(
+                "SELECT payloads.id, payloads.item FROM inbox JOIN payloads ON payloads.id = inbox.payload \
+                 WHERE inbox.device = (SELECT id FROM devices WHERE user = ?1 AND device = ?2) AND inbox.seq >= ?3 \
+                 ORDER BY inbox.seq",
+            )
+            .unwrap();
+        let rows = stmt
+            .query_map(rusqlite::params![user, device, since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .unwrap();
         rows.filter_map(|r| {
             let (id, item) = r.unwrap();
             match belfry_protocol::codec::decode(&item).unwrap() {
@@ -163,6 +182,46 @@ impl TestRelay {
             }
         })
         .collect()
+    }
+
+    /// The relay's routing tables, for failure messages.
+    pub fn debug_state(&self) -> String {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let mut out = String::new();
+        let mut stmt = db.prepare("SELECT id, user, device, next_seq, depth FROM devices").unwrap();
+        for r in stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "device {}: {}/{} next_seq {} depth {}\n",
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?
+                ))
+            })
+            .unwrap()
+        {
+            out.push_str(&r.unwrap());
+        }
+        let mut stmt = db.prepare("SELECT device, seq, payload FROM inbox ORDER BY device, seq").unwrap();
+        for r in stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "inbox {} seq {} payload {}\n",
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?
+                ))
+            })
+            .unwrap()
+        {
+            out.push_str(&r.unwrap());
+        }
+        let n: i64 = db.query_row("SELECT count(*) FROM published", [], |r| r.get(0)).unwrap();
+        out.push_str(&format!("published ids: {n}\n"));
+        out
     }
 
     /// The hostile relay silently drops a stored item from one device's inbox.
@@ -319,6 +378,18 @@ impl Dev {
         while self.engine.pending_count().unwrap() > 0 {
             assert!(tokio::time::Instant::now() < deadline, "the outbox never emptied");
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every event received so far (for failure messages).
+    pub fn drain(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            match self.events.try_recv() {
+                Ok(e) => out.push(e),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => return out,
+            }
         }
     }
 

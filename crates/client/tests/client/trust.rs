@@ -10,9 +10,9 @@ use belfry_protocol::{Issuer, Statement, Timestamp, WipeOrder, Wire as _};
 use std::process::Command;
 use std::time::Duration;
 
-/// The Room items the relay holds from messages sent after `mark`.
-fn room_items_after(relay: &TestRelay, mark: usize) -> Vec<InboxItem> {
-    relay.held_items().into_iter().skip(mark).filter(|i| matches!(i, InboxItem::Room(_))).collect()
+/// The Room items the relay holds for `user`/`device` from sequence `mark` on.
+fn room_items_after(relay: &TestRelay, user: &str, device: &str, mark: i64) -> Vec<InboxItem> {
+    relay.room_items_since(user, device, mark).into_iter().map(|(_, m)| InboxItem::Room(m)).collect()
 }
 
 async fn expect_undecryptable(dev: &mut Dev) -> String {
@@ -40,15 +40,16 @@ async fn a_removed_member_cannot_read_what_is_sent_after_removal() {
     carol.wait(|e| *e == Event::Room(room)).await;
     assert!(!carol.engine.room(&room).await.unwrap().members.contains_key(&carol_id), "carol learns she was removed");
     // Bob is offline so the relay still holds what Alice sends next.
+    let bob_device = bob.engine.device_id().await;
     bob.shut().await;
-    let mark = relay.held_items().len();
+    let mark = relay.mark("bob", bob_device.as_str());
     let after = alice.engine.send_text(room, "after removal").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while alice.engine.pending_count().unwrap() > 0 {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let items = room_items_after(&relay, mark);
+    let items = room_items_after(&relay, "bob", bob_device.as_str(), mark);
     assert!(!items.is_empty(), "the message should be held for bob");
     // The relay hands carol the ciphertext anyway: she cannot read it.
     for item in &items {
@@ -85,15 +86,16 @@ async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
     // Once the revocation reaches Alice (and she is told), her next message skips the revoked device and uses a new key.
     let lost = lost_device.clone();
     alice.wait(|e| matches!(e, Event::Alert(Alert::DeviceRevoked { device, .. }) if *device == lost)).await;
+    let bob_device = bob.engine.device_id().await;
     bob.shut().await;
-    let mark = relay.held_items().len();
+    let mark = relay.mark("bob", bob_device.as_str());
     let second = alice.engine.send_text(room, "only the good laptop").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while alice.engine.pending_count().unwrap() > 0 {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for item in room_items_after(&relay, mark) {
+    for item in room_items_after(&relay, "bob", bob_device.as_str(), mark) {
         relay.inject("bob", lost_device.as_str(), &item);
     }
     let reason = expect_undecryptable(&mut bob_lost).await;
