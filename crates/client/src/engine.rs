@@ -673,6 +673,9 @@ impl Engine {
 
     /// Replaces the text of one of this user's messages, for everyone.
     pub async fn edit(&self, room: RoomId, target: MessageId, body: &str) -> Result<()> {
+        if body.len() > belfry_protocol::limits::MAX_TEXT_LEN {
+            return Err(ClientError::Input("the message is too long".into()));
+        }
         let mut m = self.own_message(room, &target).await?;
         m.body = body.to_owned();
         let mut batch = Batch::new().with(Op::PutMessage(m.clone()));
@@ -864,74 +867,110 @@ impl Engine {
     /// included, then acknowledges it to the relay.
     async fn process(&self, entries: Vec<InboxEntry>) -> Result<()> {
         let cursor = self.inner.store.inbox_cursor()?;
+        // Entries already handled (redelivered after a reconnect) are
+        // skipped; new ones must come in strictly increasing order, or the
+        // relay is playing games: stop there and say so.
+        let mut fresh = Vec::with_capacity(entries.len());
+        let mut prev = cursor;
+        let mut disorder = false;
+        for entry in entries {
+            if entry.seq <= cursor {
+                continue;
+            }
+            if entry.seq <= prev {
+                disorder = true;
+                break;
+            }
+            prev = entry.seq;
+            fresh.push(entry);
+        }
+        if disorder {
+            self.emit(Event::Alert(Alert::Rejected {
+                detail: "the relay delivered inbox entries out of order; the rest of that delivery was refused".into(),
+            }));
+        }
+        // Senders this device does not know yet are looked up first, so
+        // the whole frame is then handled under one lock, commit included:
+        // nothing else can commit an older copy of the same state between.
+        let unknown: Vec<UserId> = {
+            let st = self.inner.state.lock().await;
+            let mut users = BTreeSet::new();
+            for e in &fresh {
+                if let InboxItem::ToDevice(env) = &e.item
+                    && st.dir.trusted(&env.sender, &env.sender_device).is_err()
+                {
+                    users.insert(env.sender.clone());
+                }
+            }
+            users.into_iter().collect()
+        };
+        if !unknown.is_empty() {
+            let _ = self.refresh_users(&unknown).await;
+        }
+        let Some(last) = fresh.last().map(|e| e.seq) else {
+            self.ack(cursor);
+            return Ok(());
+        };
+        let mut st = self.inner.state.lock().await;
+        let st = &mut *st;
         let mut batch = Batch::new();
         let mut events = Vec::new();
         let mut pending = Pending::new();
-        let mut last = None;
-        for entry in entries {
-            let seq = entry.seq;
-            last = Some(seq);
-            if seq <= cursor {
-                continue;
-            }
+        for entry in fresh {
             let mut retry = Vec::new();
             match entry.item {
-                InboxItem::ToDevice(env) => {
-                    self.receive_to_device(env, &mut batch, &mut events, &mut retry).await?;
-                }
-                InboxItem::Room(msg) => {
-                    let mut st = self.inner.state.lock().await;
-                    self.receive_room(&mut st, msg, &mut batch, &mut events, &mut pending, true)?;
-                }
-                InboxItem::Statement(statement) => {
-                    let mut st = self.inner.state.lock().await;
-                    self.receive_statement(&mut st, &statement, &mut batch, &mut events)?;
-                }
+                InboxItem::ToDevice(env) => self.receive_to_device(st, env, &mut batch, &mut events, &mut retry)?,
+                InboxItem::Room(msg) => self.receive_room(st, msg, &mut batch, &mut events, &mut pending, true)?,
+                InboxItem::Statement(statement) => self.receive_statement(st, &statement, &mut batch, &mut events)?,
             }
             // Messages that waited for a key that has now arrived.
             if !retry.is_empty() {
-                let mut st = self.inner.state.lock().await;
                 for msg in retry {
-                    self.receive_room(&mut st, msg, &mut batch, &mut events, &mut pending, false)?;
+                    self.receive_room(st, msg, &mut batch, &mut events, &mut pending, false)?;
                 }
                 batch.push(value(K_WAITING, ser(&st.waiting)?));
             }
         }
-        let Some(seq) = last else { return Ok(()) };
-        if seq > cursor {
-            // One "delivered" receipt per room for the messages of others in
-            // this frame, queued in the same transaction.
-            let me = self.user().await;
-            let mut delivered: BTreeMap<RoomId, Vec<MessageId>> = BTreeMap::new();
-            for e in &events {
-                if let Event::Message(m) = e
-                    && m.sender != me
-                    && m.status == MessageStatus::Received
-                {
-                    delivered.entry(m.room).or_default().push(m.id);
-                }
+        // One "delivered" receipt per room for the messages of others in
+        // this frame, queued in the same transaction.
+        let me = st.device.user().clone();
+        let mut delivered: BTreeMap<RoomId, Vec<MessageId>> = BTreeMap::new();
+        for e in &events {
+            if let Event::Message(m) = e
+                && m.sender != me
+                && m.status == MessageStatus::Received
+            {
+                delivered.entry(m.room).or_default().push(m.id);
             }
-            for (room, targets) in delivered {
-                self.queue_compose(
-                    &mut batch,
-                    MessageId(rand::random()),
-                    room,
-                    RoomContent::Receipt { read: false, targets },
-                    Vec::new(),
-                )?;
-            }
-            batch.push(Op::SetInboxCursor(seq));
-            self.commit(batch).await?;
-            for e in events {
-                self.emit(e);
-            }
+        }
+        for (room, targets) in delivered {
+            self.queue_compose(
+                &mut batch,
+                MessageId(rand::random()),
+                room,
+                RoomContent::Receipt { read: false, targets },
+                Vec::new(),
+            )?;
+        }
+        batch.push(Op::SetInboxCursor(last));
+        self.commit(batch).await?;
+        for e in events {
+            self.emit(e);
+        }
+        self.ack(last);
+        self.kick_flush();
+        Ok(())
+    }
+
+    /// Tells the relay everything up to `seq` is processed (and stored).
+    fn ack(&self, seq: u64) {
+        if seq == 0 {
+            return;
         }
         let link = self.inner.link.clone();
         tokio::spawn(async move {
             let _ = link.request(Request::Ack { seq }).await;
         });
-        self.kick_flush();
-        Ok(())
     }
 
     /// Marks the messages of others in `room` up to and including `upto`
@@ -966,22 +1005,14 @@ impl Engine {
         Ok(())
     }
 
-    async fn receive_to_device(
+    fn receive_to_device(
         &self,
+        st: &mut State,
         env: ToDeviceEnvelope,
         batch: &mut Batch,
         events: &mut Vec<Event>,
         retry: &mut Vec<RoomMessage>,
     ) -> Result<()> {
-        let known = {
-            let st = self.inner.state.lock().await;
-            st.dir.trusted(&env.sender, &env.sender_device).is_ok()
-        };
-        if !known {
-            let _ = self.refresh_users(std::slice::from_ref(&env.sender)).await;
-        }
-        let mut st = self.inner.state.lock().await;
-        let st = &mut *st;
         let sender = match st.dir.trusted(&env.sender, &env.sender_device) {
             Ok(d) => d.clone(),
             Err(e) => {
@@ -1017,6 +1048,9 @@ impl Engine {
         }
         match received.content() {
             ToDeviceContent::RoomKey(_) => match InboundRoomSession::from_room_key(&received) {
+                // A key this device holds already is kept: a second copy
+                // (a replay, or one exported later) could only lose messages.
+                Ok(session) if self.load_inbound(st, session.session_id())? => {}
                 Ok(session) => {
                     let id = *session.session_id();
                     batch.push(Op::PutInboundSession {
@@ -1245,6 +1279,16 @@ impl Engine {
                     }
                     RoomContent::State(_) => return Ok(()),
                 };
+                // A message id names one message: another sender (or room)
+                // reusing it would overwrite someone else's words.
+                if let Some(existing) = self.inner.store.message(&payload.id)?
+                    && (existing.sender != sender || existing.room != room)
+                {
+                    events.push(Event::Alert(Alert::Rejected {
+                        detail: format!("{sender} sent a message reusing the id of another message"),
+                    }));
+                    return Ok(());
+                }
                 let message = StoredMessage {
                     id: payload.id,
                     room,
@@ -1441,6 +1485,17 @@ impl Engine {
                         batch.push(Op::SetStatus { id: m, status: MessageStatus::Sent });
                         events.push(Event::Status(m, MessageStatus::Sent));
                     }
+                }
+                Err(ClientError::Refused(e))
+                    if matches!(
+                        e.code,
+                        belfry_protocol::ErrorCode::Internal
+                            | belfry_protocol::ErrorCode::RateLimited
+                            | belfry_protocol::ErrorCode::Unavailable
+                    ) =>
+                {
+                    // Worth retrying: it stays queued.
+                    offline = offline.or(Some(ClientError::Refused(e)));
                 }
                 Err(ClientError::Refused(e)) => {
                     // The relay will never take it: do not retry forever.

@@ -18,6 +18,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+/// How long a request waits for the relay's answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The TLS exporter label both ends use for device authentication.
 pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-belfry-auth";
 
@@ -247,7 +250,12 @@ impl Link {
             .send(Pending { request, reply })
             .await
             .map_err(|_| ClientError::Offline("the connection task has stopped".into()))?;
-        Ok(async move { answer.await.map_err(|_| ClientError::Offline("the connection task has stopped".into()))? })
+        Ok(async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+                Ok(answer) => answer.map_err(|_| ClientError::Offline("the connection task has stopped".into()))?,
+                Err(_) => Err(ClientError::Offline("the relay did not answer in time".into())),
+            }
+        })
     }
 
     /// Stops the connection task.
@@ -383,12 +391,24 @@ async fn serve(
                             let _ = reply.send(result.map_err(ClientError::Refused));
                         }
                     }
-                    ServerFrame::Inbox(entries) => {
-                        if pushes.send(Push::Inbox(entries)).await.is_err() { break Ended::Stopped }
-                    }
-                    ServerFrame::DevicesChanged(users) => {
-                        if pushes.send(Push::DevicesChanged(users)).await.is_err() { break Ended::Stopped }
-                    }
+                    // Never wait on the engine here: it may be waiting on
+                    // an answer this loop has to read. An engine far behind
+                    // drops the connection; the relay redelivers what was
+                    // not acknowledged.
+                    ServerFrame::Inbox(entries) => match pushes.try_send(Push::Inbox(entries)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            break Ended::Lost("the engine is behind; reconnecting".into())
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => break Ended::Stopped,
+                    },
+                    ServerFrame::DevicesChanged(users) => match pushes.try_send(Push::DevicesChanged(users)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            break Ended::Lost("the engine is behind; reconnecting".into())
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => break Ended::Stopped,
+                    },
                     ServerFrame::Closing(e) => break Ended::Lost(format!("the relay closed the connection: {}", e.message)),
                     ServerFrame::Challenge { .. } => break Ended::Lost("unexpected challenge".into()),
                 }

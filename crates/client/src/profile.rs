@@ -85,6 +85,14 @@ impl Profile {
                 self.dir.display()
             )));
         }
+        // A profile gets a directory of its own: erasing it (a wipe) must
+        // never touch anything else.
+        if std::fs::read_dir(&self.dir).is_ok_and(|mut entries| entries.next().is_some()) {
+            return Err(ClientError::Config(format!(
+                "{} is not empty; give Belfry a new directory of its own",
+                self.dir.display()
+            )));
+        }
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| ClientError::Config(format!("cannot create {}: {e}", self.dir.display())))?;
         #[cfg(unix)]
@@ -148,6 +156,13 @@ impl Profile {
         let mut failed = Vec::new();
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // Only what Belfry writes here: the database and its WAL,
+                // journal and attachments, the wrapped key, the profile file.
+                let ours = name == PROFILE_FILE || name.starts_with(DATABASE) || name.starts_with("key.wrapped");
+                if !ours {
+                    continue;
+                }
                 let path = entry.path();
                 let r = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
                 if let Err(e) = r {

@@ -9,7 +9,7 @@
 use crate::error::{RelayError, Result, refuse};
 use belfry_protocol::frames::DeviceAddress;
 use belfry_protocol::{DeviceId, Ed25519Public, ErrorCode, InvitationId, MessageId, ProtocolError, UserId};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -360,7 +360,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             "the database is at schema version {found}, newer than this relay ({supported}): run the newer relay"
         )));
     }
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -381,6 +381,9 @@ fn in_savepoint<T>(t: &Transaction<'_>, f: impl FnOnce(&Transaction<'_>) -> Op<T
 }
 
 /// Takes every queued job, runs them in one transaction, commits, answers.
+/// Transactions are IMMEDIATE: the write lock is taken at BEGIN, where
+/// SQLite's busy timeout applies, so `belfry-relay register` or
+/// `statement` writing beside a running relay waits instead of failing.
 fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
     const MAX_GROUP: usize = 512;
     while let Ok(first) = queue.recv() {
@@ -392,7 +395,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
             }
         }
         let replies: Vec<Reply>;
-        let committed = match conn.transaction() {
+        let committed = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => {
                 replies = group.into_iter().map(|job| job(&tx)).collect();
                 tx.commit().map_err(|e| e.to_string())

@@ -272,7 +272,7 @@ impl TestRelay {
     pub fn inject(&self, user: &str, device: &str, item: &belfry_protocol::frames::InboxItem) {
         let mut db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
         db.busy_timeout(Duration::from_secs(10)).unwrap();
-        let tx = db.transaction().unwrap();
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
         tx.execute(
             "INSERT INTO payloads (item, refs, stored) VALUES (?1, 1, ?2)",
             rusqlite::params![belfry_protocol::codec::encode(item), now().0 as i64],
