@@ -13,7 +13,7 @@ use vodozemac::Ed25519SecretKey;
 use zeroize::{Zeroize, Zeroizing};
 
 /// Label of the relay CA hash inside enrollment certificates.
-pub(crate) const RELAY_CA_LABEL: &str = "relay-ca";
+pub(crate) use belfry_protocol::cert::RELAY_CA_LABEL;
 
 /// The org root signing key. Its secret never leaves this type except as
 /// [`OrgKey::secret_bytes`], for encryption at rest. `Debug` prints the

@@ -24,6 +24,9 @@ impl Timestamp {
     }
 }
 
+/// Hash label of the relay's CA certificate in [`RelayInfo::ca_sha256`].
+pub const RELAY_CA_LABEL: &str = "relay-ca";
+
 /// Where a device finds its relay, authenticated by the org signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayInfo {

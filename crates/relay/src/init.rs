@@ -4,11 +4,9 @@ use crate::config::{Config, Limits, Paths, Retention};
 use crate::error::{RelayError, Result};
 use crate::tls;
 use belfry_protocol::Hash256;
+use belfry_protocol::cert::RELAY_CA_LABEL;
 use std::net::SocketAddr;
 use std::path::Path;
-
-/// Hash label of the relay CA certificate in invitations.
-pub const RELAY_CA_LABEL: &str = "relay-ca";
 
 /// What `init` reports.
 #[derive(Debug, Clone)]

@@ -16,6 +16,14 @@ use belfry_protocol::{Registration, Statement, Wire as _};
 use sha2::Digest as _;
 use std::path::Path;
 
+/// The relay's org key and storage, for an operator command.
+fn open(dir: &Path) -> Result<(belfry_protocol::Ed25519Public, SqliteStorage)> {
+    let paths = Paths::new(dir);
+    let config = Config::load(dir)?;
+    let org = config.org_key().map_err(|reason| RelayError::Config { path: paths.config(), reason })?;
+    Ok((org, SqliteStorage::open(&paths.database())?))
+}
+
 /// One registered invitation, for the report.
 #[derive(Debug, Clone)]
 pub struct Registered {
@@ -28,10 +36,7 @@ pub struct Registered {
 /// Registers each file; stops at the first that is refused (those before
 /// it stay registered: registering again is harmless).
 pub async fn register(dir: &Path, files: &[std::path::PathBuf]) -> Result<Vec<Registered>> {
-    let paths = Paths::new(dir);
-    let config = Config::load(dir)?;
-    let org = config.org_key().map_err(|reason| RelayError::Config { path: paths.config(), reason })?;
-    let storage = SqliteStorage::open(&paths.database())?;
+    let (org, storage) = open(dir)?;
     let mut done = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|source| RelayError::Read { path: file.clone(), source })?;
@@ -75,10 +80,7 @@ pub struct Distributed {
 /// Devices connected to a running relay receive it within a minute (the
 /// relay polls inboxes alongside its keep-alive pings).
 pub async fn statements(dir: &Path, files: &[std::path::PathBuf]) -> Result<Vec<Distributed>> {
-    let paths = Paths::new(dir);
-    let config = Config::load(dir)?;
-    let org = config.org_key().map_err(|reason| RelayError::Config { path: paths.config(), reason })?;
-    let storage = SqliteStorage::open(&paths.database())?;
+    let (org, storage) = open(dir)?;
     let mut done = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|source| RelayError::Read { path: file.clone(), source })?;

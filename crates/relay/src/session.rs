@@ -483,33 +483,10 @@ impl<S: Storage> Session<S> {
                         .collect(),
                 ))
             }
-            Request::PublishRoom { id, recipients, message } => {
-                let dev = self.device()?.clone();
-                if message.sender != dev.user || message.sender_device != dev.device {
-                    return Err(refuse(ErrorCode::Forbidden, "a device may only publish as itself"));
-                }
-                if recipients.len() > MAX_RECIPIENTS {
-                    return Err(refuse(ErrorCode::TooMany, format!("at most {MAX_RECIPIENTS} recipient devices")));
-                }
-                let item = encode(&InboxItem::Room(message));
-                self.publish(id, vec![Delivery { item, to: recipients }]).await
-            }
-            Request::PublishToDevice { id, messages } => {
-                let dev = self.device()?.clone();
-                if messages.len() > MAX_RECIPIENTS {
-                    return Err(refuse(ErrorCode::TooMany, format!("at most {MAX_RECIPIENTS} messages per publish")));
-                }
-                if messages.iter().any(|m| m.sender != dev.user || m.sender_device != dev.device) {
-                    return Err(refuse(ErrorCode::Forbidden, "a device may only publish as itself"));
-                }
-                let deliveries = messages
-                    .into_iter()
-                    .map(|m| {
-                        let to = vec![DeviceAddress { user: m.recipient.clone(), device: m.recipient_device.clone() }];
-                        Delivery { item: encode(&InboxItem::ToDevice(m)), to }
-                    })
-                    .collect();
-                self.publish(id, deliveries).await
+            // Only reached before authentication (authenticated publishes
+            // are pipelined by `frame`): `queue_publish` refuses them.
+            request @ (Request::PublishRoom { .. } | Request::PublishToDevice { .. }) => {
+                self.queue_publish(request).await?.await
             }
             Request::PublishStatement(statement) => {
                 self.device()?;
@@ -633,27 +610,5 @@ impl<S: Storage> Session<S> {
             }
             Ok(Response::Published { id })
         }))
-    }
-
-    async fn publish(
-        &mut self,
-        id: belfry_protocol::MessageId,
-        deliveries: Vec<Delivery>,
-    ) -> Result<Response, ProtocolError> {
-        let dev = self.device()?.clone();
-        let shared = self.shared.clone();
-        let outcome = shared
-            .storage
-            .publish(dev.key, id, deliveries, now_ms(), shared.config.limits.max_inbox_depth)
-            .await
-            .map_err(|e| match e {
-                OpError::Refused(p) => p,
-                OpError::Failed(e) => internal(&e),
-            })?;
-        if let Published::Stored(devices) = outcome {
-            shared.metrics.publishes.inc();
-            shared.hub.wake(&devices);
-        }
-        Ok(Response::Published { id })
     }
 }

@@ -15,9 +15,7 @@ use std::io::Read as _;
 use std::path::Path;
 use zeroize::Zeroizing;
 
-/// Label of the relay CA hash in enrollment certificates (belfry-crypto's
-/// `RELAY_CA_LABEL`).
-const RELAY_CA_LABEL: &str = "relay-ca";
+use belfry_protocol::cert::RELAY_CA_LABEL;
 
 /// Larger than any armored invitation or statement.
 const MAX_FILE_LEN: u64 = 64 * 1024;
