@@ -21,7 +21,12 @@ use std::sync::{Mutex, MutexGuard};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_initial.sql"),
     include_str!("../migrations/002_fts_secure_delete_attachments.sql"),
+    include_str!("../migrations/003_deferred_search_index.sql"),
 ];
+
+/// Messages stored but not yet in the search index, above which a commit
+/// indexes them all (see migration 003).
+const INDEX_BATCH: i64 = 4096;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -144,11 +149,18 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Indexes the messages still waiting for the search index now (a
+    /// search does it anyway; this lets a caller choose an idle moment).
+    pub fn index_waiting_messages(&self) -> Result<()> {
+        index_all(&mut *self.conn()?)
+    }
+
     /// The full-text index agrees with the messages it indexes (FTS5's own
     /// `integrity-check` against the content table).
     pub fn check_search_index(&self) -> Result<()> {
-        self.conn()?
-            .execute_batch("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1);")
+        let mut conn = self.conn()?;
+        index_all(&mut conn)?;
+        conn.execute_batch("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1);")
             .map_err(|e| StoreError::Corrupt(format!("search index: {e}")))
     }
 
@@ -373,6 +385,48 @@ fn index_body(tx: &Transaction<'_>, seq: i64, body: &str) -> Result<()> {
     Ok(())
 }
 
+/// Brings the search index up to date, in a transaction of its own.
+fn index_all(conn: &mut Connection) -> Result<()> {
+    let waiting = conn.prepare_cached("SELECT 1 FROM unindexed LIMIT 1")?.exists([])?;
+    if waiting {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        index_pending(&tx)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Lists a new message for the next bulk indexing.
+fn defer_index(tx: &Transaction<'_>, seq: i64) -> Result<()> {
+    tx.prepare_cached("INSERT INTO unindexed (seq) VALUES (?1)")?.execute(params![seq])?;
+    Ok(())
+}
+
+fn is_unindexed(tx: &Transaction<'_>, seq: i64) -> Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM unindexed WHERE seq = ?1")?
+        .query_row(params![seq], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Takes a message off the waiting list; `true` if it was on it (and so
+/// never reached the index).
+fn take_unindexed(tx: &Transaction<'_>, seq: i64) -> Result<bool> {
+    Ok(tx.prepare_cached("DELETE FROM unindexed WHERE seq = ?1")?.execute(params![seq])? == 1)
+}
+
+/// Indexes every waiting message, in one statement.
+fn index_pending(tx: &Transaction<'_>) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO messages_fts (rowid, body) \
+         SELECT m.seq, m.body FROM unindexed u JOIN messages m ON m.seq = u.seq ORDER BY u.seq",
+    )?
+    .execute([])?;
+    tx.prepare_cached("DELETE FROM unindexed")?.execute([])?;
+    Ok(())
+}
+
 /// Removes a message's text from the search index. The index keeps no copy
 /// of the text, so the text it was indexed with must be given; with
 /// 'secure-delete' the tokens leave the index at once.
@@ -400,7 +454,7 @@ fn put_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<()> {
             expires_at
         ])?;
     if inserted == 1 {
-        return index_body(tx, tx.last_insert_rowid(), &m.body);
+        return defer_index(tx, tx.last_insert_rowid());
     }
     // A replacement (an edit, or a redelivery): same row, so the message
     // keeps its attachments and its place.
@@ -412,7 +466,7 @@ fn put_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<()> {
          WHERE seq = ?1",
     )?
     .execute(params![seq, m.room.as_bytes(), m.sender.as_str(), sent_at, m.status.code(), m.body, expires_at])?;
-    if old_body != m.body {
+    if old_body != m.body && !is_unindexed(tx, seq)? {
         unindex_body(tx, seq, &old_body)?;
         index_body(tx, seq, &m.body)?;
     }
@@ -436,7 +490,9 @@ fn delete_message(tx: &Transaction<'_>, id: &MessageId, report: &mut PurgeReport
         .collect::<Result<Vec<_>>>()?;
     report.attachments +=
         tx.prepare_cached("DELETE FROM attachments WHERE message = ?1")?.execute(params![id.as_bytes()])?;
-    unindex_body(tx, seq, &body)?;
+    if !take_unindexed(tx, seq)? {
+        unindex_body(tx, seq, &body)?;
+    }
     report.messages += tx.prepare_cached("DELETE FROM messages WHERE seq = ?1")?.execute(params![seq])?;
     Ok(files)
 }
@@ -510,6 +566,7 @@ impl Store for SqlStore {
         // next open removes, never a record without its file).
         let mut unlink = Vec::new();
         let mut report = PurgeReport::default();
+        let mut stored_messages = false;
         for op in batch.0 {
             crate::check(&op)?;
             match op {
@@ -543,7 +600,10 @@ impl Store for SqlStore {
                     tx.prepare_cached("INSERT OR IGNORE INTO seen_indices (session, idx) VALUES (?1, ?2)")?
                         .execute(params![session.as_bytes(), index])?;
                 }
-                Op::PutMessage(m) => put_message(&tx, &m)?,
+                Op::PutMessage(m) => {
+                    put_message(&tx, &m)?;
+                    stored_messages = true;
+                }
                 Op::DeleteMessage(id) => unlink.extend(delete_message(&tx, &id, &mut report)?),
                 Op::PutAttachment(a) => self.put_attachment(&tx, &a, &mut unlink)?,
                 Op::SetStatus { id, status } => {
@@ -565,6 +625,12 @@ impl Store for SqlStore {
                     tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
                         .execute(params![key, value])?;
                 }
+            }
+        }
+        if stored_messages {
+            let waiting: i64 = tx.prepare_cached("SELECT count(*) FROM unindexed")?.query_row([], |r| r.get(0))?;
+            if waiting >= INDEX_BATCH {
+                index_pending(&tx)?;
             }
         }
         tx.commit()?;
@@ -640,7 +706,8 @@ impl Store for SqlStore {
             return Ok(Vec::new());
         }
         let fts: String = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" AND ");
-        let conn = self.conn()?;
+        let mut conn = self.conn()?;
+        index_all(&mut conn)?;
         // Newest stored first, in the index's own rowid order: the LIMIT
         // stops the index scan early, and only the hits returned are read
         // (and decrypted) from the messages table.

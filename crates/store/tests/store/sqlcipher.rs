@@ -156,10 +156,60 @@ fn purged_text_leaves_the_search_index() {
     store
         .commit(Batch::new().with(Op::PutMessage(gone)).with(Op::PutMessage(message(2, 1, "the other plan", 2))))
         .unwrap();
+    // A search brings the index up to date first (messages reach it in bulk).
+    assert_eq!(store.search("zyxwvutsrqponm", 10).unwrap().len(), 1);
     assert!(contains(&store.search_index_bytes_for_tests().unwrap(), b"zyxwvutsrqponm"), "test is blind");
     assert_eq!(store.purge_expired(belfry_protocol::cert::Timestamp(10)).unwrap().messages, 1);
     // Not just hidden: the token's bytes are gone from the index itself.
     assert!(!contains(&store.search_index_bytes_for_tests().unwrap(), b"zyxwvutsrqponm"));
+    store.check_search_index().unwrap();
+    store.check_integrity().unwrap();
+}
+
+/// Messages reach the search index in bulk: below the batch size they wait,
+/// above it a commit indexes them. Edits and deletes on either side of that
+/// line keep the index exact, and a search never misses a waiting message.
+#[test]
+fn bulk_indexing_keeps_search_exact() {
+    let db = Sql::new();
+    let store = SqlStore::open(&db.path(), &db.key).unwrap();
+    let id_of = |i: u32| {
+        let mut id = [7u8; 16];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        belfry_protocol::MessageId(id)
+    };
+    let mut batch = Batch::new();
+    for i in 0..5000u32 {
+        let mut m = message(0, 1, if i % 2 == 0 { "even kestrel" } else { "odd kestrel" }, u64::from(i));
+        m.id = id_of(i);
+        batch.push(Op::PutMessage(m));
+        // The first commit crosses the line (4096) and is indexed at once;
+        // the second stays below it and waits.
+        if i == 4199 || i == 4999 {
+            store.commit(std::mem::take(&mut batch)).unwrap();
+        }
+    }
+    // Edit and delete some messages of each kind, then check the index
+    // against the messages.
+    let mut edits = Batch::new();
+    for (i, body) in [(10u32, "edited heron"), (4990, "edited plover")] {
+        let mut m = store.message(&id_of(i)).unwrap().unwrap();
+        m.body = body.into();
+        edits.push(Op::PutMessage(m));
+    }
+    for i in [12u32, 4992] {
+        edits.push(Op::DeleteMessage(id_of(i)));
+    }
+    store.commit(edits).unwrap();
+    store.check_search_index().unwrap();
+    assert_eq!(store.search("kestrel", 10_000).unwrap().len(), 4996);
+    assert_eq!(store.search("even kestrel", 10_000).unwrap().len(), 2496);
+    assert_eq!(store.search("edited", 10_000).unwrap().len(), 2);
+    // A message edited while it waited is in the index once: deleting it
+    // leaves none of its tokens behind.
+    store.commit(Batch::new().with(Op::DeleteMessage(id_of(4990)))).unwrap();
+    assert!(!contains(&store.search_index_bytes_for_tests().unwrap(), b"plover"));
+    assert!(contains(&store.search_index_bytes_for_tests().unwrap(), b"heron"), "test is blind");
     store.check_search_index().unwrap();
     store.check_integrity().unwrap();
 }

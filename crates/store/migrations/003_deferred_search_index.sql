@@ -1,0 +1,14 @@
+-- Belfry store, schema version 3. Applied in one transaction.
+--
+-- Messages reach the full-text index in bulk instead of one by one. Each
+-- FTS5 insert costs several heap allocations (a hash entry per new term,
+-- a document-size buffer, a segment per transaction), and with
+-- cipher_memory_security on each allocation is an mlock and each free an
+-- overwrite and an munlock. Indexing thousands of messages in one statement
+-- shares the per-term and per-segment work among them.
+--
+-- `unindexed` lists the messages stored but not yet indexed. The store
+-- indexes them when there are enough, and always before a search or an
+-- index check, so a search never misses a message. A message deleted or
+-- edited while it is listed here never touched the index.
+CREATE TABLE unindexed (seq INTEGER PRIMARY KEY);
