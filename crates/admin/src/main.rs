@@ -24,7 +24,6 @@ mod issued;
 mod org;
 mod passphrase;
 mod relay;
-mod seal;
 
 use clap::Parser as _;
 use std::io::Write as _;

@@ -9,8 +9,8 @@
 
 use crate::error::{AdminError, Result};
 use crate::files;
-use crate::seal::{self, KdfCost, SealError, SealedKey};
 use belfry_crypto::OrgKey;
+use belfry_crypto::seal::{self, KdfCost, SealError, SealedKey};
 use belfry_protocol::{DisplayName, Ed25519Public, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

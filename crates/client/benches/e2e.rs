@@ -115,10 +115,8 @@ async fn enroll(relay: &Relay, org: &OrgKey, root: &Path, user: &str) -> Res<Eng
         return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
     }
     // The store's key wrapping cost is not what is measured.
-    let source = KeySource::Passphrase {
-        passphrase: zeroize::Zeroizing::new("bench".into()),
-        cost: KdfCost { m_kib: 64, t: 1, p: 1 },
-    };
+    let source =
+        KeySource::Passphrase { passphrase: zeroize::Zeroizing::new("bench".into()), cost: KdfCost::INSECURE_FAST };
     let engine =
         Engine::enroll(Profile::new(&root.join(user)), &invitation, org.public(), DisplayName::new("Laptop")?, &source)
             .await?;

@@ -198,7 +198,7 @@ fn real_main() -> anyhow::Result<()> {
 /// `BELFRY_TEST_FAST_KDF=1` so tests stay fast; release builds never do.
 fn kdf_cost() -> KdfCost {
     if cfg!(debug_assertions) && std::env::var("BELFRY_TEST_FAST_KDF").as_deref() == Ok("1") {
-        return KdfCost { m_kib: 64, t: 1, p: 1 };
+        return KdfCost::INSECURE_FAST;
     }
     KdfCost::DEFAULT
 }

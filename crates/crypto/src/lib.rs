@@ -31,6 +31,7 @@ mod org;
 mod pickle;
 mod room_state;
 pub mod sas;
+pub mod seal;
 mod trust;
 
 pub use device::Device;

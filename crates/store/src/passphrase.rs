@@ -6,92 +6,35 @@
 
 use crate::error::{Result, StoreError};
 use crate::key::{KeyHome, Keychain, Slot, StoreKey};
-use argon2::{Algorithm, Argon2, Params, Version};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use belfry_crypto::seal::{self, SealError, SealedKey};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use zeroize::Zeroizing;
+
+pub use belfry_crypto::seal::KdfCost;
 
 /// File name of the wrapped key, next to the database.
 pub const WRAPPED_KEY_FILE: &str = "key.wrapped";
 /// File name of a wrapped key being rotated to.
 const PENDING_KEY_FILE: &str = "key.wrapped.rotating";
+/// Associated data: a sealed org key can never pass for a store key.
 const AAD: &[u8] = b"belfry-store-key-v1";
 
-/// Argon2id cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KdfCost {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Passes.
-    pub t: u32,
-    /// Lanes.
-    pub p: u32,
-}
-
-impl KdfCost {
-    /// 64 MiB, 3 passes, 1 lane.
-    pub const DEFAULT: Self = Self { m_kib: 64 * 1024, t: 3, p: 1 };
-}
-
-/// The store key wrapped under a passphrase.
+/// The store key sealed under a passphrase (the same Argon2id and
+/// XChaCha20-Poly1305 sealing `belfry-admin` uses for the org key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WrappedKey {
-    version: u32,
-    cost: KdfCost,
-    salt: String,
-    nonce: String,
-    ciphertext: String,
-}
-
-fn kek(passphrase: &str, salt: &[u8], cost: KdfCost) -> Result<Zeroizing<[u8; 32]>> {
-    if cost.m_kib > 4 * 1024 * 1024 || cost.t > 64 || cost.p > 64 {
-        return Err(StoreError::Corrupt("wrapped key: Argon2 parameters out of range".into()));
-    }
-    let params = Params::new(cost.m_kib, cost.t, cost.p, Some(32))
-        .map_err(|e| StoreError::Corrupt(format!("wrapped key: Argon2 parameters: {e}")))?;
-    let mut out = Zeroizing::new([0u8; 32]);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
-        .map_err(|e| StoreError::Corrupt(format!("wrapped key: Argon2: {e}")))?;
-    Ok(out)
-}
+#[serde(transparent)]
+pub struct WrappedKey(SealedKey);
 
 impl WrappedKey {
     /// Wraps `key` under `passphrase`.
     pub fn wrap(key: &StoreKey, passphrase: &str, cost: KdfCost) -> Result<Self> {
-        let mut salt = [0u8; 16];
-        rand::fill(&mut salt[..]);
-        let mut nonce = [0u8; 24];
-        rand::fill(&mut nonce[..]);
-        let kek = kek(passphrase, &salt, cost)?;
-        let cipher = XChaCha20Poly1305::new((&*kek).into());
-        let ct = cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: key.bytes(), aad: AAD })
-            .map_err(|_| StoreError::Corrupt("wrapping the key failed".into()))?;
-        Ok(Self { version: 1, cost, salt: B64.encode(salt), nonce: B64.encode(nonce), ciphertext: B64.encode(ct) })
+        seal::seal(key.bytes(), passphrase.as_bytes(), cost, AAD).map(Self).map_err(sealing_error)
     }
 
     /// Unwraps the key; a wrong passphrase is [`StoreError::WrongPassphrase`].
     pub fn unwrap_key(&self, passphrase: &str) -> Result<StoreKey> {
-        let corrupt = || StoreError::Corrupt("wrapped key file is damaged".into());
-        if self.version != 1 {
-            return Err(StoreError::Corrupt(format!("wrapped key version {} is not supported", self.version)));
-        }
-        let salt = B64.decode(&self.salt).map_err(|_| corrupt())?;
-        let nonce = B64.decode(&self.nonce).map_err(|_| corrupt())?;
-        let ct = B64.decode(&self.ciphertext).map_err(|_| corrupt())?;
-        let kek = kek(passphrase, &salt, self.cost)?;
-        let cipher = XChaCha20Poly1305::new((&*kek).into());
-        let nonce = XNonce::try_from(nonce.as_slice()).map_err(|_| corrupt())?;
-        let plain = Zeroizing::new(
-            cipher.decrypt(&nonce, Payload { msg: &ct, aad: AAD }).map_err(|_| StoreError::WrongPassphrase)?,
-        );
-        let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| corrupt())?;
-        Ok(StoreKey::from_bytes(bytes))
+        let secret = seal::open(&self.0, passphrase.as_bytes(), AAD).map_err(sealing_error)?;
+        Ok(StoreKey::from_bytes(*secret))
     }
 
     /// Reads the wrapped key kept in `dir`.
@@ -125,6 +68,13 @@ impl WrappedKey {
         }
         std::fs::rename(&tmp, dir.join(name))?;
         sync_dir(dir)
+    }
+}
+
+fn sealing_error(e: SealError) -> StoreError {
+    match e {
+        SealError::WrongKey => StoreError::WrongPassphrase,
+        other => StoreError::Corrupt(format!("wrapped key file: {other}")),
     }
 }
 

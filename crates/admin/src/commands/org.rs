@@ -6,7 +6,23 @@ use crate::error::{AdminError, Result};
 use crate::files;
 use crate::org::{ORG_FILE, Org};
 use crate::passphrase::{self, Purpose};
-use crate::seal::{INSECURE_FAST_KDF_ENV, KdfCost};
+use belfry_crypto::seal::KdfCost;
+
+/// Test-only: when this environment variable is `1`, `org init` uses cheap
+/// Argon2 parameters so the test suite runs in seconds. Never set it for a
+/// real organisation; `org show` flags a file made this way.
+pub const INSECURE_FAST_KDF_ENV: &str = "BELFRY_ADMIN_INSECURE_FAST_KDF";
+
+/// The cost for a new org file: the default, unless the test-only
+/// environment variable asks for the insecure fast one. Release builds
+/// ignore the variable, so a real organisation can never get it.
+fn cost_for_new_org() -> KdfCost {
+    if cfg!(debug_assertions) && std::env::var_os(INSECURE_FAST_KDF_ENV).is_some_and(|v| v == "1") {
+        KdfCost::INSECURE_FAST
+    } else {
+        KdfCost::DEFAULT
+    }
+}
 
 pub fn init(ctx: &Ctx, args: InitArgs, out: &mut String) -> Result<()> {
     let path = ctx.dir.join(ORG_FILE);
@@ -15,7 +31,7 @@ pub fn init(ctx: &Ctx, args: InitArgs, out: &mut String) -> Result<()> {
         return Err(AdminError::OrgExists { path });
     }
     let passphrase = passphrase::obtain(ctx.passphrase_file.as_deref(), Purpose::New)?;
-    let cost = KdfCost::for_new_org();
+    let cost = cost_for_new_org();
     if cost != KdfCost::DEFAULT {
         crate::warn(&format!(
             "{INSECURE_FAST_KDF_ENV} is set: the key is protected by INSECURE test-only Argon2 parameters. \

@@ -317,7 +317,7 @@ fn pem_to_der(pem: &str) -> Vec<u8> {
 pub fn key_source() -> KeySource {
     KeySource::Passphrase {
         passphrase: zeroize::Zeroizing::new("test passphrase".into()),
-        cost: KdfCost { m_kib: 64, t: 1, p: 1 },
+        cost: KdfCost::INSECURE_FAST,
     }
 }
 

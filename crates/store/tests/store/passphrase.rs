@@ -3,7 +3,7 @@
 use belfry_store::passphrase::{KdfCost, WRAPPED_KEY_FILE, WrappedKey, change_passphrase};
 use belfry_store::*;
 
-const CHEAP: KdfCost = KdfCost { m_kib: 64, t: 1, p: 1 };
+const CHEAP: KdfCost = KdfCost::INSECURE_FAST;
 
 fn setup(cost: KdfCost) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -377,7 +377,7 @@ fn secret_service_stores_and_returns_the_key() {
     assert_eq!(SqlStore::open(&path, &keychain.load().unwrap()).unwrap().inbox_cursor().unwrap(), 7);
     // Move to passphrase mode and back: the database never changes.
     let db_bytes = std::fs::read(&path).unwrap();
-    let cheap = belfry_store::passphrase::KdfCost { m_kib: 64, t: 1, p: 1 };
+    let cheap = belfry_store::passphrase::KdfCost::INSECURE_FAST;
     belfry_store::passphrase::move_to_passphrase(dir.path(), &keychain, "passphrase mode", cheap).unwrap();
     assert!(matches!(keychain.load(), Err(StoreError::KeyMissing(_))));
     belfry_store::passphrase::move_to_keychain(dir.path(), "passphrase mode", &keychain).unwrap();

@@ -1,8 +1,11 @@
-//! The org secret key at rest: Argon2id turns the passphrase into a 32-byte
-//! key, XChaCha20-Poly1305 encrypts the 32 secret bytes with the org public
-//! key as associated data, so the ciphertext cannot be moved into another
-//! org file. The Argon2 parameters actually used are stored next to the
-//! ciphertext, and unlocking always uses the stored ones.
+//! A 32-byte secret at rest under a passphrase: Argon2id turns the
+//! passphrase into a 32-byte key, XChaCha20-Poly1305 encrypts the secret
+//! with caller-chosen associated data (the org public key for the org key,
+//! a fixed label for a device's store key), so a ciphertext cannot be moved
+//! into another file or another role. The Argon2 parameters actually used
+//! are stored next to the ciphertext, and opening always uses the stored
+//! ones. Used by `belfry-admin` (the org key) and `belfry-store`
+//! (passphrase mode).
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
@@ -23,13 +26,8 @@ const NONCE_LEN: usize = 24;
 const SECRET_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 
-/// Test-only: when this environment variable is `1`, `org init` uses cheap
-/// Argon2 parameters so the test suite runs in seconds. Never set it for a
-/// real organisation; `org show` flags a file made this way.
-pub const INSECURE_FAST_KDF_ENV: &str = "BELFRY_ADMIN_INSECURE_FAST_KDF";
-
 /// Argon2id cost parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KdfCost {
     /// Memory in KiB.
     pub m_cost_kib: u32,
@@ -42,7 +40,8 @@ pub struct KdfCost {
 impl KdfCost {
     /// 64 MiB, 3 passes, 1 lane.
     pub const DEFAULT: Self = Self { m_cost_kib: 64 * 1024, t_cost: 3, p_cost: 1 };
-    /// For the test suite only (see [`INSECURE_FAST_KDF_ENV`]).
+    /// For test suites only: seconds instead of minutes. Never for a real
+    /// secret; callers must keep it out of release builds.
     pub const INSECURE_FAST: Self = Self { m_cost_kib: 64, t_cost: 1, p_cost: 1 };
 
     // Bounds on stored parameters, so a damaged file cannot make us allocate
@@ -50,17 +49,6 @@ impl KdfCost {
     const MAX_M_COST_KIB: u32 = 4 * 1024 * 1024;
     const MAX_T_COST: u32 = 64;
     const MAX_P_COST: u32 = 64;
-
-    /// The cost for a new org file: the default, unless the test-only
-    /// environment variable asks for the insecure fast one. Release builds
-    /// ignore the variable, so a real organisation can never get it.
-    pub fn for_new_org() -> Self {
-        if cfg!(debug_assertions) && std::env::var_os(INSECURE_FAST_KDF_ENV).is_some_and(|v| v == "1") {
-            Self::INSECURE_FAST
-        } else {
-            Self::DEFAULT
-        }
-    }
 
     /// Whether this is weaker than the default in any dimension.
     pub fn is_weaker_than_default(&self) -> bool {
