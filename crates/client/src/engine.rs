@@ -177,10 +177,15 @@ pub struct SyncStatus {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum OutboxItem {
     /// Encrypt and send `content` in `room` (as message `id`); `history_to`
-    /// also get the room's earlier state events (new members).
-    Compose { id: MessageId, room: RoomId, content: RoomContent, history_to: Vec<UserId> },
-    /// Publish this request as it is.
-    Publish(Vec<u8>),
+    /// also get the room's earlier state events (new members). `members`
+    /// are the room's members when it was composed: someone added before
+    /// it is encrypted (it may wait offline for days) does not get it.
+    Compose { id: MessageId, room: RoomId, content: RoomContent, history_to: Vec<UserId>, members: Vec<UserId> },
+    /// Publish this request as it is. `keys_for` are the rooms whose
+    /// session keys it carries: if the relay refuses it for good, those
+    /// sessions are replaced, so no device is left marked as holding a key
+    /// it never got.
+    Publish { frame: Vec<u8>, keys_for: Vec<RoomId> },
 }
 
 /// A room as this device keeps it: validated state and the signed log.
@@ -553,16 +558,11 @@ impl Engine {
             st.stale.insert(user.clone());
         }
         let mut batch = Batch::new();
-        for event in &log {
-            self.queue_compose(
-                &mut batch,
-                MessageId(rand::random()),
-                room,
-                RoomContent::State(event.clone()),
-                Vec::new(),
-            )?;
-        }
+        let events: Vec<_> = log.iter().map(|e| RoomContent::State(e.clone())).collect();
         st.rooms.insert(room, RoomRecord { state, log });
+        for content in events {
+            self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, content, Vec::new())?;
+        }
         batch.push(value(K_ROOMS, ser(&st.rooms)?));
         self.commit(batch).await?;
         drop(st);
@@ -584,7 +584,7 @@ impl Engine {
             st.stale.insert(u.clone());
         }
         let mut batch = Batch::new();
-        self.queue_compose(&mut batch, MessageId(rand::random()), room, RoomContent::State(event), history_to)?;
+        self.queue_compose(st, &mut batch, MessageId(rand::random()), room, RoomContent::State(event), history_to)?;
         batch.push(value(K_ROOMS, ser(&st.rooms)?));
         self.commit(batch).await?;
         self.emit(Event::Room(room));
@@ -648,7 +648,7 @@ impl Engine {
             expires_at: record.state.retention_secs().map(|s| t.plus_ms(s.saturating_mul(1000))),
         };
         let mut batch = Batch::new().with(Op::PutMessage(message.clone()));
-        self.queue_compose(&mut batch, id, room, content, Vec::new())?;
+        self.queue_compose(&st, &mut batch, id, room, content, Vec::new())?;
         drop(st);
         let (done, committed) = tokio::sync::oneshot::channel();
         self.inner
@@ -679,13 +679,10 @@ impl Engine {
         let mut m = self.own_message(room, &target).await?;
         m.body = body.to_owned();
         let mut batch = Batch::new().with(Op::PutMessage(m.clone()));
-        self.queue_compose(
-            &mut batch,
-            MessageId(rand::random()),
-            room,
-            RoomContent::Edit { target, body: body.to_owned() },
-            Vec::new(),
-        )?;
+        let st = self.inner.state.lock().await;
+        let edit = RoomContent::Edit { target, body: body.to_owned() };
+        self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, edit, Vec::new())?;
+        drop(st);
         self.commit(batch).await?;
         self.emit(Event::Message(m.into()));
         self.kick_flush();
@@ -697,7 +694,16 @@ impl Engine {
     pub async fn delete(&self, room: RoomId, target: MessageId) -> Result<()> {
         self.own_message(room, &target).await?;
         let mut batch = Batch::new().with(Op::DeleteMessage(target));
-        self.queue_compose(&mut batch, MessageId(rand::random()), room, RoomContent::Delete { target }, Vec::new())?;
+        let st = self.inner.state.lock().await;
+        self.queue_compose(
+            &st,
+            &mut batch,
+            MessageId(rand::random()),
+            room,
+            RoomContent::Delete { target },
+            Vec::new(),
+        )?;
+        drop(st);
         self.commit(batch).await?;
         self.emit(Event::Removed(target));
         self.kick_flush();
@@ -720,13 +726,10 @@ impl Engine {
         };
         map.insert(me.to_string(), key.to_owned());
         let mut batch = Batch::new().with(value(&k, ser(&map)?));
-        self.queue_compose(
-            &mut batch,
-            MessageId(rand::random()),
-            room,
-            RoomContent::Reaction { target, key: key.to_owned() },
-            Vec::new(),
-        )?;
+        let st = self.inner.state.lock().await;
+        let reaction = RoomContent::Reaction { target, key: key.to_owned() };
+        self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, reaction, Vec::new())?;
+        drop(st);
         self.commit(batch).await?;
         self.emit(Event::Reaction(target));
         self.kick_flush();
@@ -944,13 +947,8 @@ impl Engine {
             }
         }
         for (room, targets) in delivered {
-            self.queue_compose(
-                &mut batch,
-                MessageId(rand::random()),
-                room,
-                RoomContent::Receipt { read: false, targets },
-                Vec::new(),
-            )?;
+            let receipt = RoomContent::Receipt { read: false, targets };
+            self.queue_compose(st, &mut batch, MessageId(rand::random()), room, receipt, Vec::new())?;
         }
         batch.push(Op::SetInboxCursor(last));
         self.commit(batch).await?;
@@ -993,13 +991,10 @@ impl Engine {
         if targets.is_empty() {
             return Ok(());
         }
-        self.queue_compose(
-            &mut batch,
-            MessageId(rand::random()),
-            room,
-            RoomContent::Receipt { read: true, targets },
-            Vec::new(),
-        )?;
+        let st = self.inner.state.lock().await;
+        let receipt = RoomContent::Receipt { read: true, targets };
+        self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, receipt, Vec::new())?;
+        drop(st);
         self.commit(batch).await?;
         self.kick_flush();
         Ok(())
@@ -1398,16 +1393,19 @@ impl Engine {
         Timestamp(*last)
     }
 
-    /// Queues `content` for encryption and sending as message `message`.
+    /// Queues `content` for encryption and sending as message `message`,
+    /// to the room's members as they are now.
     fn queue_compose(
         &self,
+        st: &State,
         batch: &mut Batch,
         message: MessageId,
         room: RoomId,
         content: RoomContent,
         history_to: Vec<UserId>,
     ) -> Result<()> {
-        let item = OutboxItem::Compose { id: message, room, content, history_to };
+        let members = st.rooms.get(&room).map(|r| r.state.members().keys().cloned().collect()).unwrap_or_default();
+        let item = OutboxItem::Compose { id: message, room, content, history_to, members };
         batch.push(Op::Enqueue { id: MessageId(rand::random()), payload: ser(&item)?, queued: self.stamp() });
         Ok(())
     }
@@ -1430,10 +1428,10 @@ impl Engine {
                 let mut composes = Vec::new();
                 for (id, payload) in queued.iter().take(GROUP) {
                     match de::<OutboxItem>(payload, "outbox item")? {
-                        OutboxItem::Compose { id: message, room, content, history_to } => {
-                            composes.push(Compose { outbox_id: *id, message, room, content, history_to });
+                        OutboxItem::Compose { id: message, room, content, history_to, members } => {
+                            composes.push(Compose { outbox_id: *id, message, room, content, history_to, members });
                         }
-                        OutboxItem::Publish(_) => break,
+                        OutboxItem::Publish { .. } => break,
                     }
                 }
                 self.encrypt_queued(composes).await?;
@@ -1442,11 +1440,11 @@ impl Engine {
             let mut publishes = Vec::new();
             for (id, payload) in queued.iter().take(GROUP) {
                 match de::<OutboxItem>(payload, "outbox item")? {
-                    OutboxItem::Publish(frame) => {
+                    OutboxItem::Publish { frame, keys_for } => {
                         let request = decode::<ClientFrame>(&frame)
                             .map_err(|e| ClientError::Config(format!("damaged outbox entry: {e}")))?
                             .request;
-                        publishes.push((*id, request));
+                        publishes.push(Queued { outbox_id: *id, request, keys_for });
                     }
                     OutboxItem::Compose { .. } => break,
                 }
@@ -1456,12 +1454,12 @@ impl Engine {
     }
 
     /// Publishes in order, pipelined; commits what the relay acknowledged.
-    async fn publish_queued(&self, publishes: Vec<(MessageId, Request)>) -> Result<()> {
+    async fn publish_queued(&self, publishes: Vec<Queued>) -> Result<()> {
         // Submitted in queue order (Megolm numbering order), answers awaited
         // together.
         let mut answers = Vec::with_capacity(publishes.len());
-        for (_, r) in &publishes {
-            answers.push(self.inner.link.submit(r.clone()).await);
+        for q in &publishes {
+            answers.push(self.inner.link.submit(q.request.clone()).await);
         }
         let mut results = Vec::with_capacity(answers.len());
         for a in answers {
@@ -1473,14 +1471,15 @@ impl Engine {
         let mut batch = Batch::new();
         let mut events = Vec::new();
         let mut offline = None;
-        for ((id, request), result) in publishes.into_iter().zip(results) {
-            let room_message = match &request {
+        let mut rekey = BTreeSet::new();
+        for (q, result) in publishes.into_iter().zip(results) {
+            let room_message = match &q.request {
                 Request::PublishRoom { id, .. } => self.inner.store.message(id)?.map(|_| *id),
                 _ => None,
             };
             match result {
                 Ok(_) => {
-                    batch.push(Op::Dequeue(id));
+                    batch.push(Op::Dequeue(q.outbox_id));
                     if let Some(m) = room_message {
                         batch.push(Op::SetStatus { id: m, status: MessageStatus::Sent });
                         events.push(Event::Status(m, MessageStatus::Sent));
@@ -1499,11 +1498,12 @@ impl Engine {
                 }
                 Err(ClientError::Refused(e)) => {
                     // The relay will never take it: do not retry forever.
-                    batch.push(Op::Dequeue(id));
+                    batch.push(Op::Dequeue(q.outbox_id));
                     if let Some(m) = room_message {
                         batch.push(Op::SetStatus { id: m, status: MessageStatus::Failed });
                         events.push(Event::Status(m, MessageStatus::Failed));
                     }
+                    rekey.extend(q.keys_for);
                     events.push(Event::Alert(Alert::Rejected {
                         detail: format!("the relay refused a message: {}", e.message),
                     }));
@@ -1512,7 +1512,26 @@ impl Engine {
                 Err(e) => offline = offline.or(Some(e)),
             }
         }
-        self.commit(batch).await?;
+        if rekey.is_empty() {
+            self.commit(batch).await?;
+        } else {
+            // Room keys the relay refused to deliver: their devices were
+            // marked as holding them. A new session for those rooms, shared
+            // afresh with every current device before the next message.
+            let mut st = self.inner.state.lock().await;
+            let st = &mut *st;
+            let t = now();
+            let mut fresh = Vec::new();
+            for room in rekey {
+                if st.rooms.contains_key(&room) {
+                    let session = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
+                    batch.push(Op::PutOutboundSession { room, pickle: session.pickle(&st.pickle)? });
+                    fresh.push((room, session));
+                }
+            }
+            self.commit(batch).await?;
+            st.outbound.extend(fresh);
+        }
         for e in events {
             self.emit(e);
         }
@@ -1654,7 +1673,8 @@ impl Engine {
             }
             if !key_messages.is_empty() {
                 let id = MessageId(rand::random());
-                queue_publish(&mut batch, id, Request::PublishToDevice { id, messages: key_messages }, self.stamp())?;
+                let request = Request::PublishToDevice { id, messages: key_messages };
+                queue_publish_keys(&mut batch, id, request, self.stamp(), vec![room])?;
             }
             for (to, m) in history {
                 let id = MessageId(rand::random());
@@ -1697,14 +1717,27 @@ struct Compose {
     room: RoomId,
     content: RoomContent,
     history_to: Vec<UserId>,
+    /// The members when it was composed.
+    members: Vec<UserId>,
 }
 
-/// Every trusted device of the room's members but this one; a removal also
-/// goes to the removed user, so they learn of it.
+/// One queued publish.
+struct Queued {
+    outbox_id: MessageId,
+    request: Request,
+    /// Rooms whose session keys it carries.
+    keys_for: Vec<RoomId>,
+}
+
+/// Every trusted device of the room's members but this one, among those
+/// who were members when it was composed (not someone added since, nor
+/// someone removed since); a removal also goes to the removed user, so
+/// they learn of it.
 fn recipients_of(st: &State, c: &Compose) -> BTreeSet<DeviceAddress> {
     let mut to = BTreeSet::new();
     let Some(record) = st.rooms.get(&c.room) else { return to };
-    let mut users: BTreeSet<UserId> = record.state.members().keys().cloned().collect();
+    let mut users: BTreeSet<UserId> =
+        record.state.members().keys().filter(|u| c.members.contains(u)).cloned().collect();
     if let RoomContent::State(e) = &c.content
         && let Ok(body) = e.peek_unverified()
         && let StateContent::Remove { user } = body.content
@@ -1773,7 +1806,19 @@ fn view(s: &RoomState) -> RoomView {
 }
 
 fn queue_publish(batch: &mut Batch, id: MessageId, request: Request, queued: Timestamp) -> Result<()> {
+    queue_publish_keys(batch, id, request, queued, Vec::new())
+}
+
+/// [`queue_publish`] for to-device messages carrying the session keys of
+/// `keys_for`.
+fn queue_publish_keys(
+    batch: &mut Batch,
+    id: MessageId,
+    request: Request,
+    queued: Timestamp,
+    keys_for: Vec<RoomId>,
+) -> Result<()> {
     let frame = encode(&ClientFrame { id: 0, request });
-    batch.push(Op::Enqueue { id, payload: ser(&OutboxItem::Publish(frame))?, queued });
+    batch.push(Op::Enqueue { id, payload: ser(&OutboxItem::Publish { frame, keys_for })?, queued });
     Ok(())
 }

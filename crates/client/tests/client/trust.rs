@@ -66,6 +66,56 @@ async fn a_removed_member_cannot_read_what_is_sent_after_removal() {
     }
 }
 
+/// A message written offline waits in the outbox, perhaps for days. Someone
+/// added to the room before it is finally encrypted must not be able to
+/// read it, even when the relay hands them its ciphertext: it is for the
+/// members of the moment it was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_written_offline_is_not_readable_by_a_member_added_later() {
+    let mut relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let mut carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
+    let (bob_id, carol_id) = (bob.engine.user().await, carol.engine.user().await);
+    let (bob_device, carol_device) = (bob.engine.device_id().await, carol.engine.device_id().await);
+    let room = alice.engine.create_room(RoomKind::Group, "Cell", &[bob_id]).await.unwrap();
+    bob.joined(&room).await;
+    bob.shut().await;
+    carol.shut().await;
+    let mark = relay.mark("bob", bob_device.as_str());
+
+    // Offline (the relay is down while Alice's laptop restarts): nothing
+    // can be encrypted before her contacts' devices are fetched again.
+    relay.kill9();
+    alice.restart().await;
+    let before = alice.engine.send_text(room, "before carol joined").await.unwrap();
+    alice.engine.add_member(room, carol_id).await.unwrap();
+    let after = alice.engine.send_text(room, "after carol joined").await.unwrap();
+    assert!(alice.engine.pending_count().unwrap() >= 3, "the test needs the messages still queued");
+    relay.spawn();
+    alice.settle().await;
+
+    // What the relay holds for Bob, in order: "before" comes first.
+    let held = room_items_after(&relay, "bob", bob_device.as_str(), mark);
+    assert!(held.len() >= 3, "expected before, the state change and after; got {}", held.len());
+    carol.reopen().await;
+    carol.joined(&room).await;
+    if !carol.engine.messages(&room, 100).await.unwrap().iter().any(|m| m.id == after) {
+        carol.wait(|e| matches!(e, Event::Message(m) if m.id == after)).await;
+    }
+    // The relay gives Carol the ciphertext of "before": she cannot read it.
+    carol.drain();
+    relay.inject("carol", carol_device.as_str(), &held[0]);
+    // Her copy of the room key starts after it (not merely "already seen").
+    let reason = expect_undecryptable(&mut carol).await;
+    assert!(reason.contains("unknown message index"), "{reason}");
+    assert!(carol.engine.messages(&room, 100).await.unwrap().iter().all(|m| m.id != before));
+
+    bob.reopen().await;
+    let bobs: Vec<_> = bob.engine.messages(&room, 100).await.unwrap().into_iter().map(|m| m.id).collect();
+    assert!(bobs.contains(&before) && bobs.contains(&after), "bob gets both");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
     let relay = TestRelay::start();
