@@ -45,6 +45,11 @@ pub struct TestRelay {
 
 impl TestRelay {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// A relay whose `relay.toml` is first edited by `edit`.
+    pub fn start_with(edit: impl FnOnce(&mut String)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("belfry_client=debug"))
             .with_test_writer()
@@ -63,7 +68,9 @@ impl TestRelay {
         // tests write them straight into its database).
         let config = dir.path().join("relay/relay.toml");
         let text = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(&config, text.replace("idle_timeout_secs = 120", "idle_timeout_secs = 3")).unwrap();
+        let mut text = text.replace("idle_timeout_secs = 120", "idle_timeout_secs = 3");
+        edit(&mut text);
+        std::fs::write(&config, text).unwrap();
         let pem = std::fs::read_to_string(dir.path().join("relay/ca.pem")).unwrap();
         let ca_der = pem_to_der(&pem);
         let mut relay = Self { dir, org, url: String::new(), ca_der, child: None };
@@ -293,6 +300,25 @@ impl TestRelay {
         )
         .unwrap();
         tx.commit().unwrap();
+    }
+
+    /// The blob files on the relay's disk, oldest first (as its host sees them).
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(self.relay_dir().join("blobs"))
+            .map(|d| d.flatten().map(|e| (e.metadata().unwrap().modified().unwrap(), e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// How many bytes of a blob the relay has recorded as received.
+    pub fn blob_received(&self, blob_file: &Path) -> i64 {
+        let id = blob_file.file_name().unwrap().to_str().unwrap();
+        let id = belfry_protocol::BlobId::from_hex(id).unwrap();
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.query_row("SELECT received FROM blobs WHERE id = ?1", rusqlite::params![id.0.to_vec()], |r| r.get(0))
+            .unwrap()
     }
 
     pub fn log(&self) -> String {
