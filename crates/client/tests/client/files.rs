@@ -196,6 +196,94 @@ async fn refuses_a_blob_altered_or_swapped_by_the_relay_and_writes_nothing() {
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0, "something was written");
 }
 
+/// A TCP proxy on loopback in front of the relay that breaks, once, the
+/// first connection carrying more than `cut_after` bytes towards the client,
+/// and counts every byte it passes that way.
+struct CuttingProxy {
+    url: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    to_client: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CuttingProxy {
+    async fn start(relay: &TestRelay, cut_after: u64) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let port = relay.url.rsplit(':').next().unwrap().to_owned();
+        let upstream = format!("127.0.0.1:{port}");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("wss://localhost:{}", listener.local_addr().unwrap().port());
+        let cut = Arc::new(AtomicBool::new(false));
+        let to_client = Arc::new(AtomicU64::new(0));
+        let (cut2, counted) = (cut.clone(), to_client.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    let _ = sw.shutdown().await;
+                });
+                let (cut, counted) = (cut2.clone(), counted.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut this_conn = 0u64;
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        this_conn += n as u64;
+                        if this_conn > cut_after && !cut.swap(true, Ordering::SeqCst) {
+                            up.abort();
+                            return; // both halves dropped: the connection breaks
+                        }
+                        counted.fetch_add(n as u64, Ordering::SeqCst);
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = cw.shutdown().await;
+                });
+            }
+        });
+        Self { url, cut, to_client }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_off_midway_resumes_where_it_stopped() {
+    use std::sync::atomic::Ordering;
+    let relay = TestRelay::start();
+    let proxy = CuttingProxy::start(&relay, MIB as u64).await;
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll_at(&relay, "bob", "Bob laptop", &proxy.url).await;
+    let room = direct_room(&alice, &bob).await;
+    let work = tempfile::tempdir().unwrap();
+    let data = random_bytes(3 * MIB);
+    let size = data.len() as u64;
+    let id = alice.engine.send_file(room, &file_with(work.path(), "annex.pdf", &data)).await.unwrap();
+    alice.wait(|e| *e == Event::Status(id, MessageStatus::Sent)).await;
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+
+    let before = proxy.to_client.load(Ordering::SeqCst);
+    let out = tempfile::tempdir().unwrap();
+    let engine = bob.engine.clone();
+    let download = tokio::spawn(async move { (engine.download_file(id, out.path()).await, out) });
+    let down = transfers_until(&mut bob, id, Direction::Download, |e| {
+        matches!(e, Event::Transfer(t) if t.message == id && t.direction == Direction::Download && t.done == t.total)
+    })
+    .await;
+    let (saved, _out) = download.await.unwrap();
+    assert!(std::fs::read(saved.unwrap()).unwrap() == data);
+    assert!(proxy.cut.load(Ordering::SeqCst), "the download was never cut");
+    assert_monotonic_to(&down, size, "download across a broken connection");
+    // Resumed, not restarted: about one copy of the file went through.
+    let passed = proxy.to_client.load(Ordering::SeqCst) - before;
+    assert!(passed < size + (MIB as u64) / 2, "{passed} bytes for a {size}-byte file: the download started over");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_cut_by_shutdown_resumes_from_the_relays_offset_and_sends_once() {
     let relay = TestRelay::start();

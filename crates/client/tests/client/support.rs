@@ -121,13 +121,19 @@ impl TestRelay {
 
     /// IT issues and registers an invitation for `user`.
     pub fn invite(&self, user: &str) -> Invitation {
+        self.invite_at(user, &self.url.clone())
+    }
+
+    /// An invitation that names `url` as the relay's address (a proxy in
+    /// front of it; the certificate still names localhost).
+    pub fn invite_at(&self, user: &str, url: &str) -> Invitation {
         let invitation = self
             .org
             .invite(
                 &InvitationRequest {
                     user: UserId::new(user).unwrap(),
                     display_name: DisplayName::new(user).unwrap(),
-                    relay_url: self.url.clone(),
+                    relay_url: url.to_owned(),
                     relay_ca_der: self.ca_der.clone(),
                     valid_for_ms: 3_600_000,
                 },
@@ -357,9 +363,14 @@ pub struct Dev {
 
 impl Dev {
     pub async fn enroll(relay: &TestRelay, user: &str, device_name: &str) -> Self {
+        Self::enroll_at(relay, user, device_name, &relay.url.clone()).await
+    }
+
+    /// Enrolls a device that reaches the relay at `url`.
+    pub async fn enroll_at(relay: &TestRelay, user: &str, device_name: &str, url: &str) -> Self {
         let home = tempfile::tempdir().unwrap();
         let profile = home.path().join("profile");
-        let invitation = relay.invite(user);
+        let invitation = relay.invite_at(user, url);
         let engine = Engine::enroll(
             Profile::new(&profile),
             &invitation,
