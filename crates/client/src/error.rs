@@ -36,7 +36,7 @@ pub enum ClientError {
     #[error("{0}")]
     Input(String),
     /// A file could not be sent or fetched.
-    #[error("{0}")]
+    #[error(transparent)]
     File(#[from] crate::engine::FileError),
     /// This device was wiped by order of the organisation.
     #[error("this device was wiped by order of the organisation; its data is gone")]

@@ -99,18 +99,18 @@ pub struct PendingUpload {
     pub size: u64,
 }
 
-/// Why a file could not be sent or fetched.
+/// Why a file could not be sent or fetched. Each message is complete for
+/// people (the underlying reason is part of it).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {
     /// The file to send cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// Not a regular file (a directory, a device).
     #[error("{} is not a regular file", .0.display())]
@@ -146,7 +146,7 @@ pub enum FileError {
     /// The ciphertext matches the message but does not decrypt: the sender
     /// sent a damaged file. Nothing was written.
     #[error("the file does not decrypt ({0}); nothing was written")]
-    Decrypt(#[source] AttachmentError),
+    Decrypt(AttachmentError),
     /// The decrypted file's size differs from the size in the message.
     #[error("the file has {got} bytes, the message said {expected}; nothing was written")]
     SizeMismatch {
@@ -159,13 +159,12 @@ pub enum FileError {
     #[error("{} exists; choose another destination", .0.display())]
     DestinationExists(PathBuf),
     /// The destination cannot be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {error}", path.display())]
     Write {
         /// Where.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -404,7 +403,7 @@ impl<R: Read> Read for Exact<'_, R> {
 /// Encrypts `path` (exactly `size` bytes) into a new file of the store's
 /// attachment area. Nothing is kept if anything fails.
 fn encrypt_into_store(store: &SqlStore, path: &Path, size: u64) -> Result<(AttachmentFile, EncryptedAttachment)> {
-    let source = std::fs::File::open(path).map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+    let source = std::fs::File::open(path).map_err(|error| FileError::Read { path: path.to_owned(), error })?;
     let changed = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel(4);
     let (written, sealed) = std::thread::scope(|scope| {
@@ -430,7 +429,7 @@ fn encrypt_into_store(store: &SqlStore, path: &Path, size: u64) -> Result<(Attac
     let sealed = match sealed {
         Ok(Ok(sealed)) => sealed,
         Ok(Err(_)) if changed.load(Ordering::Relaxed) => return Err(FileError::Changed(path.to_owned()).into()),
-        Ok(Err(AttachmentError::Io(source))) => return Err(FileError::Read { path: path.to_owned(), source }.into()),
+        Ok(Err(AttachmentError::Io(error))) => return Err(FileError::Read { path: path.to_owned(), error }.into()),
         Ok(Err(e)) => return Err(ClientError::Input(format!("cannot encrypt {}: {e}", path.display()))),
         Err(_) => return Err(ClientError::Config("the encryption thread failed".into())),
     };
@@ -482,7 +481,7 @@ fn decrypt_to(store: &SqlStore, a: &Attachment, target: &Path, verify_first: boo
     let key = SecretKey32::new(*key_bytes);
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".belfry-{}.part", hex(&rand::random::<[u8; 8]>())));
-    let write_err = |source| ClientError::from(FileError::Write { path: target.to_owned(), source });
+    let write_err = |error| ClientError::from(FileError::Write { path: target.to_owned(), error });
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -553,8 +552,7 @@ impl Engine {
                 return Err(ClientError::Input("you are not a member of this room".into()));
             }
         }
-        let meta =
-            tokio::fs::metadata(path).await.map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+        let meta = tokio::fs::metadata(path).await.map_err(|error| FileError::Read { path: path.to_owned(), error })?;
         if !meta.is_file() {
             return Err(FileError::NotAFile(path.to_owned()).into());
         }
