@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use zeroize::{Zeroize as _, Zeroizing};
+use zeroize::Zeroizing;
 
 /// The store value holding the upload jobs.
 const K_UPLOADS: &str = "uploads";
@@ -686,7 +686,8 @@ impl Engine {
     pub fn pending_uploads(&self) -> Result<Vec<PendingUpload>> {
         let mut out = Vec::new();
         for (message, job) in self.upload_jobs()? {
-            let name = self.inner.store.attachment(&job.blob)?.map(|a| a.name).unwrap_or_default();
+            let name =
+                self.inner.store.attachment(&job.blob)?.map(|mut a| std::mem::take(&mut a.name)).unwrap_or_default();
             out.push(PendingUpload { message, room: job.room, name, size: job.size });
         }
         Ok(out)
@@ -933,11 +934,10 @@ impl Engine {
                     .try_into()
                     .map_err(|_| ClientError::Config("a stored attachment key is damaged".into()))?,
             );
-            a.key.zeroize();
             let content = RoomContent::Attachment(AttachmentRef {
                 blob: job.blob,
-                name: a.name,
-                mime: a.mime,
+                name: std::mem::take(&mut a.name),
+                mime: std::mem::take(&mut a.mime),
                 size: a.size,
                 key: SecretKey32::new(*key),
                 sha256: a.sha256,
