@@ -32,6 +32,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{Mutex, broadcast, mpsc};
 
+mod files;
+pub use files::{AttachmentInfo, Direction, FileError, PendingUpload, Transfer};
+
 /// One-time keys uploaded at a time.
 const PREKEY_BATCH: usize = 20;
 
@@ -114,11 +117,21 @@ pub struct MessageView {
     pub status: MessageStatus,
     /// The text.
     pub body: String,
+    /// The attached file, if any.
+    pub attachment: Option<AttachmentInfo>,
 }
 
 impl From<StoredMessage> for MessageView {
     fn from(m: StoredMessage) -> Self {
-        Self { id: m.id, room: m.room, sender: m.sender, sent_at: m.sent_at, status: m.status, body: m.body }
+        Self {
+            id: m.id,
+            room: m.room,
+            sender: m.sender,
+            sent_at: m.sent_at,
+            status: m.status,
+            body: m.body,
+            attachment: None,
+        }
     }
 }
 
@@ -160,6 +173,8 @@ pub enum Event {
     Room(RoomId),
     /// Something to tell the user.
     Alert(Alert),
+    /// A file upload or download progressed.
+    Transfer(Transfer),
     /// This device was wiped by order; the engine has stopped.
     Wiped,
 }
@@ -231,6 +246,8 @@ struct Inner {
     /// Last outbox timestamp handed out: the outbox is ordered by it, so
     /// every item gets a later one than the item before.
     clock: std::sync::Mutex<u64>,
+    /// Attachment uploads and downloads.
+    files: files::Files,
 }
 
 /// The engine. Cheap to clone; every clone drives the same device.
@@ -414,6 +431,7 @@ impl Engine {
             waiting,
             prekeys_used,
         };
+        let files = files::Files::new(&target)?;
         let engine = Self {
             inner: Arc::new(Inner {
                 store,
@@ -428,6 +446,7 @@ impl Engine {
                 paused: Mutex::new(None),
                 committer,
                 flush_wanted: tokio::sync::Notify::new(),
+                files,
             }),
         };
         *engine.inner.paused.lock().await = Some(pushes);
@@ -447,6 +466,7 @@ impl Engine {
     pub async fn start(&self) {
         if let Some(pushes) = self.inner.paused.lock().await.take() {
             tokio::spawn(self.clone().sync_loop(pushes));
+            self.spawn_uploader();
             let purger = self.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -767,12 +787,12 @@ impl Engine {
     pub async fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<MessageView>> {
         let mut m: Vec<MessageView> = self.inner.store.messages(room, limit)?.into_iter().map(Into::into).collect();
         m.reverse();
-        Ok(m)
+        self.with_attachments(m)
     }
 
     /// Full-text search over every room.
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<MessageView>> {
-        Ok(self.inner.store.search(query, limit)?.into_iter().map(Into::into).collect())
+        self.with_attachments(self.inner.store.search(query, limit)?.into_iter().map(Into::into).collect())
     }
 
     /// Trusted devices of `user`, as (device, name, SAS-verified).
@@ -801,6 +821,7 @@ impl Engine {
                     self.inner.status.send_replace(SyncStatus { online: true, caught_up: false });
                     self.emit(Event::Connected);
                     self.kick_flush();
+                    self.inner.files.wake();
                     self.spawn_prekey_upload();
                     Ok(())
                 }
@@ -1205,10 +1226,14 @@ impl Engine {
                 let own_target = |target: &MessageId| -> Result<Option<StoredMessage>> {
                     Ok(self.inner.store.message(target)?.filter(|m| m.sender == sender && m.room == room))
                 };
+                let attachment = match &content {
+                    RoomContent::Attachment(a) => Some(a.clone()),
+                    _ => None,
+                };
                 let body = match content {
                     RoomContent::Text { body } => body,
                     RoomContent::Reply { to, body } => format!("↪ {}: {body}", short(&to)),
-                    RoomContent::Attachment(a) => format!("[attachment {} ({} bytes)]", a.name, a.size),
+                    RoomContent::Attachment(a) => files::attachment_body(&a.name, a.size),
                     RoomContent::Edit { target, body } => {
                         match own_target(&target)? {
                             Some(mut m) => {
@@ -1293,8 +1318,12 @@ impl Engine {
                     body,
                     expires_at,
                 };
-                events.push(Event::Message(message.clone().into()));
+                let mut view: MessageView = message.clone().into();
                 batch.push(Op::PutMessage(message));
+                if let Some(a) = attachment {
+                    view.attachment = self.receive_attachment(a, payload.id, batch, events)?;
+                }
+                events.push(Event::Message(view));
             }
         }
         Ok(())

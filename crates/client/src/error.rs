@@ -35,6 +35,9 @@ pub enum ClientError {
     /// The request itself is invalid.
     #[error("{0}")]
     Input(String),
+    /// A file could not be sent or fetched.
+    #[error(transparent)]
+    File(#[from] crate::engine::FileError),
     /// This device was wiped by order of the organisation.
     #[error("this device was wiped by order of the organisation; its data is gone")]
     Wiped,

@@ -4,14 +4,18 @@
 //!
 //! - [`profile`]: where a device's data lives and how its store is unlocked;
 //! - [`net`]: the relay connection;
-//! - [`engine`]: enrollment, sync, rooms, messages, keys, alerts.
+//! - [`engine`]: enrollment, sync, rooms, messages, files, keys, alerts.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
+mod blobs;
 pub mod engine;
 pub mod error;
 pub mod net;
 pub mod profile;
 
-pub use engine::{Alert, Engine, Event, MessageView, RoomView, SyncStatus};
+pub use engine::{
+    Alert, AttachmentInfo, Direction, Engine, Event, FileError, MessageView, PendingUpload, RoomView, SyncStatus,
+    Transfer,
+};
 pub use error::{ClientError, Result};

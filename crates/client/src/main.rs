@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, anyhow, bail};
 use belfry_client::profile::{KeySource, Profile};
-use belfry_client::{Alert, Engine, Event, MessageView, RoomView};
+use belfry_client::{Alert, Direction, Engine, Event, MessageView, RoomView, Transfer};
 use belfry_protocol::armor::{INVITATION_LABEL, dearmor};
 use belfry_protocol::room::RoomKind;
 use belfry_protocol::{DisplayName, Ed25519Public, Invitation, RoomId, UserId, Wire as _};
@@ -23,7 +23,9 @@ First enroll this device from the invitation IT gave you:
 Then:
   belfry --profile ~/.belfry create --direct bob
   belfry --profile ~/.belfry send <room> \"Hello\"
-  belfry --profile ~/.belfry read <room> --follow"
+  belfry --profile ~/.belfry send-file <room> report.pdf
+  belfry --profile ~/.belfry read <room> --follow
+  belfry --profile ~/.belfry get-file <message> ~/Downloads"
 )]
 struct Cli {
     /// The profile directory (one enrolled device)
@@ -90,6 +92,34 @@ enum Command {
         room: String,
         /// The text
         text: String,
+    },
+    /// Send a file, end-to-end encrypted (progress on stderr)
+    SendFile {
+        /// Room id or name
+        room: String,
+        /// The file
+        path: PathBuf,
+        /// Upload at most this many bytes per second (suffix K or M)
+        #[arg(long, value_name = "RATE")]
+        limit_rate: Option<String>,
+    },
+    /// Download, check and decrypt the file of a message
+    GetFile {
+        /// The message (id, or the first digits `read` shows)
+        message: String,
+        /// A directory (the file keeps its name) or a new file's path
+        #[arg(default_value = ".")]
+        dest: PathBuf,
+    },
+    /// List files whose upload has not finished (they resume whenever
+    /// belfry runs)
+    Uploads {
+        /// Stay until they are all uploaded and sent
+        #[arg(long)]
+        wait: bool,
+        /// Upload at most this many bytes per second (suffix K or M)
+        #[arg(long, value_name = "RATE")]
+        limit_rate: Option<String>,
     },
     /// Reply to a message
     Reply {
@@ -341,11 +371,16 @@ fn status_word(s: MessageStatus) -> &'static str {
 
 fn print_message(m: &MessageView, json: bool) {
     if json {
+        let attachment = m
+            .attachment
+            .as_ref()
+            .map(|a| serde_json::json!({"name": a.name, "mime": a.mime, "size": a.size, "downloaded": a.local}));
         println!(
             "{}",
             serde_json::json!({
                 "id": m.id.to_string(), "room": m.room.to_string(), "sender": m.sender.as_str(),
                 "sent_at": m.sent_at.0, "status": status_word(m.status), "body": m.body,
+                "attachment": attachment,
             })
         );
     } else {
@@ -427,6 +462,122 @@ async fn command(
                 println!("sent {id}");
             } else {
                 println!("queued {id}: it is sent when this device next reaches the relay");
+            }
+            Ok(())
+        }
+        Command::SendFile { room, path, limit_rate } => {
+            let r = find_room(engine, room).await?;
+            if let Some(rate) = limit_rate {
+                engine.set_upload_rate_limit(Some(parse_rate(rate)?));
+            }
+            let id = engine.send_file(r.id, path).await?;
+            let info = engine.attachment(&id)?.ok_or_else(|| anyhow!("the file's record is missing"))?;
+            let bar = progress_bar(json, info.size, &info.name);
+            let sent = online && wait_upload(events, id, wait, bar.as_ref()).await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": id.to_string(), "name": info.name, "size": info.size,
+                        "status": if sent {"sent"} else {"pending"},
+                    })
+                );
+            } else if sent {
+                println!("sent {id}: {} ({} bytes)", info.name, info.size);
+            } else {
+                println!("queued {id}: the upload resumes the next time belfry runs (`belfry uploads --wait`)");
+            }
+            Ok(())
+        }
+        Command::GetFile { message, dest } => {
+            let id = find_file_message(engine, message).await?;
+            let info = engine.attachment(&id)?.ok_or_else(|| anyhow!("message {id} has no file"))?;
+            let bar = progress_bar(json, info.size, &info.name);
+            let shown = bar.clone().map(|bar| {
+                let mut events = engine.subscribe();
+                tokio::spawn(async move {
+                    loop {
+                        match events.recv().await {
+                            Ok(Event::Transfer(t)) if t.message == id && t.direction == Direction::Download => {
+                                bar.set_position(t.done);
+                            }
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(_) => return,
+                        }
+                    }
+                })
+            });
+            let result = engine.download_file(id, dest).await;
+            if let Some(task) = shown {
+                task.abort();
+            }
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let path = result?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": id.to_string(), "name": info.name, "size": info.size, "path": path.display().to_string(),
+                    })
+                );
+            } else {
+                println!("saved {} ({} bytes)", path.display(), info.size);
+            }
+            Ok(())
+        }
+        Command::Uploads { wait: stay, limit_rate } => {
+            if let Some(rate) = limit_rate {
+                engine.set_upload_rate_limit(Some(parse_rate(rate)?));
+            }
+            let pending = engine.pending_uploads()?;
+            for u in &pending {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": u.message.to_string(), "room": u.room.to_string(), "name": u.name, "size": u.size,
+                        })
+                    );
+                } else {
+                    println!("{}  {} ({} bytes)", u.message, u.name, u.size);
+                }
+            }
+            if *stay && online {
+                let bar = progress_bar(json, 0, "uploading");
+                let mut quiet_since = tokio::time::Instant::now();
+                loop {
+                    let left = engine.pending_uploads()?.len() + engine.pending_count()?;
+                    if left == 0 || quiet_since.elapsed() > wait {
+                        break;
+                    }
+                    match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+                        Ok(Ok(Event::Transfer(t))) => {
+                            quiet_since = tokio::time::Instant::now();
+                            if let Some(bar) = &bar {
+                                bar.set_length(t.total);
+                                bar.set_position(t.done);
+                            }
+                        }
+                        Ok(Ok(Event::Status(..))) => quiet_since = tokio::time::Instant::now(),
+                        _ => {}
+                    }
+                }
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+            }
+            let left = engine.pending_uploads()?.len();
+            if json {
+                println!("{}", serde_json::json!({"pending_uploads": left}));
+            } else if left == 0 {
+                println!("no uploads pending");
+            } else {
+                println!("{left} upload(s) pending: they resume the next time belfry runs");
             }
             Ok(())
         }
@@ -527,6 +678,90 @@ async fn command(
                 }
             }
             Ok(())
+        }
+    }
+}
+
+/// A progress bar on stderr for people (none in JSON mode, none when
+/// stderr is not a terminal).
+fn progress_bar(json: bool, total: u64, name: &str) -> Option<indicatif::ProgressBar> {
+    if json {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(name.chars().filter(|c| !c.is_control()).take(40).collect::<String>());
+    Some(bar)
+}
+
+/// "500000", "800K", "2M": bytes per second.
+fn parse_rate(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1024),
+        Some((i, 'm' | 'M')) => (&s[..i], 1024 * 1024),
+        _ => (s, 1),
+    };
+    let n: u64 =
+        digits.trim().parse().map_err(|_| anyhow!("{s:?} is not a rate: give bytes per second, e.g. 500K or 2M"))?;
+    match n.checked_mul(unit) {
+        Some(0) | None => bail!("{s:?} is not a usable rate"),
+        Some(rate) => Ok(rate),
+    }
+}
+
+/// The message with a file that `key` (an id or its first digits) names.
+async fn find_file_message(engine: &Engine, key: &str) -> anyhow::Result<belfry_protocol::MessageId> {
+    if let Ok(id) = belfry_protocol::MessageId::from_hex(key)
+        && engine.attachment(&id)?.is_some()
+    {
+        return Ok(id);
+    }
+    let mut matches = Vec::new();
+    for room in engine.rooms().await {
+        for m in engine.messages(&room.id, 10_000).await? {
+            if m.attachment.is_some() && m.id.to_string().starts_with(key) {
+                matches.push(m.id);
+            }
+        }
+    }
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no message with a file matches {key:?}: `belfry read` shows their ids"),
+        _ => bail!("{key:?} matches several messages: give more digits"),
+    }
+}
+
+/// Follows an upload until its message is sent; `false` if it fails or
+/// nothing moves for `wait`.
+async fn wait_upload(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    id: belfry_protocol::MessageId,
+    wait: Duration,
+    bar: Option<&indicatif::ProgressBar>,
+) -> bool {
+    loop {
+        match tokio::time::timeout(wait, events.recv()).await {
+            Ok(Ok(Event::Transfer(Transfer { message, direction: Direction::Upload, done, .. }))) if message == id => {
+                if let Some(bar) = bar {
+                    bar.set_position(done);
+                }
+            }
+            Ok(Ok(Event::Status(m, MessageStatus::Sent))) if m == id => return true,
+            Ok(Ok(Event::Status(m, MessageStatus::Failed))) if m == id => return false,
+            Ok(Ok(Event::Alert(a))) => {
+                if let Some(bar) = bar {
+                    bar.suspend(|| print_alert(&a, false));
+                } else {
+                    print_alert(&a, true);
+                }
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            _ => return false,
         }
     }
 }

@@ -41,7 +41,8 @@ impl std::fmt::Debug for RelayTarget {
 }
 
 impl RelayTarget {
-    fn host_port(&self) -> Result<(String, u16)> {
+    /// The relay's host and port, from its `wss://` address.
+    pub(crate) fn host_port(&self) -> Result<(String, u16)> {
         let bad = || ClientError::Config(format!("relay address {:?} is not wss://host[:port]", self.url));
         let rest = self.url.strip_prefix("wss://").ok_or_else(bad)?;
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -64,7 +65,9 @@ impl RelayTarget {
         Ok((host, port))
     }
 
-    fn tls_config(&self) -> Result<rustls::ClientConfig> {
+    /// TLS 1.3 only, trusting only the relay's CA: the WebSocket and the
+    /// blob transfers use the same configuration.
+    pub(crate) fn tls_config(&self) -> Result<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(rustls::pki_types::CertificateDer::from(self.ca_der.clone()))
@@ -266,6 +269,11 @@ impl Link {
     /// Whether [`stop`](Self::stop) was called.
     pub fn is_stopped(&self) -> bool {
         *self.stop.borrow()
+    }
+
+    /// Changes to the stop flag, for tasks that must end with the link.
+    pub fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
     }
 
     /// Stops the connection task and waits until the connection is closed.

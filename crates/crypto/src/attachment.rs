@@ -66,6 +66,30 @@ pub struct EncryptedAttachment {
     pub ciphertext_len: u64,
 }
 
+/// The exact ciphertext length [`encrypt`] produces for `plaintext_len`
+/// bytes (header, then one tag per chunk; an empty file is one empty
+/// chunk), or `None` past what the construction allows. Lets a sender
+/// reserve the blob before encrypting.
+pub fn ciphertext_len(plaintext_len: u64) -> Option<u64> {
+    let chunk = CHUNK_LEN as u64;
+    let chunks = plaintext_len.div_ceil(chunk).max(1);
+    if chunks > u64::from(u32::MAX) {
+        return None;
+    }
+    (HEADER_LEN as u64).checked_add(plaintext_len)?.checked_add(chunks.checked_mul(TAG_LEN as u64)?)
+}
+
+/// How many plaintext bytes the first `ciphertext_done` bytes of a
+/// ciphertext carry (for progress shown in the file's own size), at most
+/// `plaintext_len`. Monotonic in `ciphertext_done`.
+pub fn plaintext_progress(ciphertext_done: u64, plaintext_len: u64) -> u64 {
+    let sealed = (CHUNK_LEN + TAG_LEN) as u64;
+    let body = ciphertext_done.saturating_sub(HEADER_LEN as u64);
+    let whole = (body / sealed).saturating_mul(CHUNK_LEN as u64);
+    let part = (body % sealed).min(CHUNK_LEN as u64);
+    whole.saturating_add(part).min(plaintext_len)
+}
+
 /// Reads up to `buf.len()` bytes, stopping early only at end of input.
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;

@@ -10,7 +10,8 @@
 //! - `PUT /v1/blobs/{id}` with header `belfry-offset: N` (default 0) appends
 //!   the body at N, which must be what the relay already has;
 //! - `HEAD /v1/blobs/{id}` answers `belfry-received: N` for resuming;
-//! - `GET /v1/blobs/{id}` returns a complete blob.
+//! - `GET /v1/blobs/{id}` returns a complete blob; with `Range: bytes=N-`
+//!   it returns the bytes from N on (206), so a broken download resumes.
 
 use crate::server::Shared;
 use crate::storage::Storage;
@@ -162,19 +163,49 @@ pub async fn status<S: Storage>(State(shared): State<Arc<Shared<S>>>, UrlPath(id
     }
 }
 
-/// `GET /v1/blobs/{id}`.
-pub async fn download<S: Storage>(State(shared): State<Arc<Shared<S>>>, UrlPath(id): UrlPath<String>) -> Response {
+/// The start of a `Range: bytes=N-` request header: the only form a
+/// resuming download needs. `Err` for any other form.
+fn range_start(headers: &HeaderMap) -> Result<Option<u64>, ()> {
+    let Some(v) = headers.get(axum::http::header::RANGE) else { return Ok(None) };
+    let v = v.to_str().map_err(|_| ())?;
+    let n = v.strip_prefix("bytes=").and_then(|r| r.strip_suffix('-')).ok_or(())?;
+    n.parse::<u64>().map(Some).map_err(|_| ())
+}
+
+/// `GET /v1/blobs/{id}`, optionally with `Range: bytes=N-`.
+pub async fn download<S: Storage>(
+    State(shared): State<Arc<Shared<S>>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(id) = parse_id(&id) else { return plain(StatusCode::NOT_FOUND, "no such blob") };
-    match shared.storage.blob(id).await {
-        Ok(Some(row)) if row.complete => {}
+    let Ok(start) = range_start(&headers) else {
+        return plain(StatusCode::RANGE_NOT_SATISFIABLE, "only Range: bytes=N- is supported");
+    };
+    let len = match shared.storage.blob(id).await {
+        Ok(Some(row)) if row.complete => row.len,
         Ok(_) => return plain(StatusCode::NOT_FOUND, "no such blob, or not completely uploaded"),
         Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "storage failed; retry"),
+    };
+    let mut file = match tokio::fs::File::open(file_of(&shared.blob_dir, &id)).await {
+        Ok(file) => file,
+        Err(_) => return plain(StatusCode::NOT_FOUND, "no such blob"),
+    };
+    let Some(start) = start else {
+        let stream = tokio_util::io::ReaderStream::new(file);
+        return (StatusCode::OK, Body::from_stream(stream)).into_response();
+    };
+    if start >= len {
+        let range = HeaderValue::from_str(&format!("bytes */{len}")).unwrap_or(HeaderValue::from_static("bytes */0"));
+        return (StatusCode::RANGE_NOT_SATISFIABLE, [(axum::http::header::CONTENT_RANGE, range)]).into_response();
     }
-    match tokio::fs::File::open(file_of(&shared.blob_dir, &id)).await {
-        Ok(file) => {
-            let stream = tokio_util::io::ReaderStream::new(file);
-            (StatusCode::OK, Body::from_stream(stream)).into_response()
-        }
-        Err(_) => plain(StatusCode::NOT_FOUND, "no such blob"),
+    if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "storage failed; retry");
     }
+    let Ok(range) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", len - 1)) else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "retry");
+    };
+    let stream = tokio_util::io::ReaderStream::new(file);
+    (StatusCode::PARTIAL_CONTENT, [(axum::http::header::CONTENT_RANGE, range)], Body::from_stream(stream))
+        .into_response()
 }

@@ -165,7 +165,8 @@ impl fmt::Debug for AttachmentData {
 }
 
 /// An attachment of a message: metadata in the encrypted database, content
-/// as ciphertext. `Debug` shows neither the name nor the key.
+/// as ciphertext. `Debug` shows neither the name nor the key; the key is
+/// wiped on drop.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Attachment {
     /// The relay blob id.
@@ -198,6 +199,13 @@ impl fmt::Debug for Attachment {
             .field("key", &format_args!("<redacted>"))
             .field("data", &self.data)
             .finish()
+    }
+}
+
+/// The per-file key is wiped when a record is dropped.
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
     }
 }
 

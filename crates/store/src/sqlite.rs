@@ -804,7 +804,7 @@ impl Store for SqlStore {
     }
 
     fn open_attachment(&self, id: &BlobId) -> Result<Option<Box<dyn Read + Send>>> {
-        Ok(match self.attachment(id)?.map(|a| a.data) {
+        Ok(match self.attachment(id)?.map(|mut a| std::mem::replace(&mut a.data, AttachmentData::Remote)) {
             None | Some(AttachmentData::Remote) => None,
             Some(AttachmentData::Inline(bytes)) => Some(Box::new(io::Cursor::new(bytes))),
             Some(AttachmentData::File(f)) => Some(Box::new(fs::File::open(self.files.join(f.as_str()))?)),

@@ -6,6 +6,7 @@
 mod support;
 
 mod cli;
+mod files;
 mod group;
 mod hostile;
 mod messaging;

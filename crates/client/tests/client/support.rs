@@ -45,6 +45,11 @@ pub struct TestRelay {
 
 impl TestRelay {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// A relay whose `relay.toml` is first edited by `edit`.
+    pub fn start_with(edit: impl FnOnce(&mut String)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("belfry_client=debug"))
             .with_test_writer()
@@ -63,7 +68,9 @@ impl TestRelay {
         // tests write them straight into its database).
         let config = dir.path().join("relay/relay.toml");
         let text = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(&config, text.replace("idle_timeout_secs = 120", "idle_timeout_secs = 3")).unwrap();
+        let mut text = text.replace("idle_timeout_secs = 120", "idle_timeout_secs = 3");
+        edit(&mut text);
+        std::fs::write(&config, text).unwrap();
         let pem = std::fs::read_to_string(dir.path().join("relay/ca.pem")).unwrap();
         let ca_der = pem_to_der(&pem);
         let mut relay = Self { dir, org, url: String::new(), ca_der, child: None };
@@ -114,13 +121,19 @@ impl TestRelay {
 
     /// IT issues and registers an invitation for `user`.
     pub fn invite(&self, user: &str) -> Invitation {
+        self.invite_at(user, &self.url.clone())
+    }
+
+    /// An invitation that names `url` as the relay's address (a proxy in
+    /// front of it; the certificate still names localhost).
+    pub fn invite_at(&self, user: &str, url: &str) -> Invitation {
         let invitation = self
             .org
             .invite(
                 &InvitationRequest {
                     user: UserId::new(user).unwrap(),
                     display_name: DisplayName::new(user).unwrap(),
-                    relay_url: self.url.clone(),
+                    relay_url: url.to_owned(),
                     relay_ca_der: self.ca_der.clone(),
                     valid_for_ms: 3_600_000,
                 },
@@ -295,6 +308,25 @@ impl TestRelay {
         tx.commit().unwrap();
     }
 
+    /// The blob files on the relay's disk, oldest first (as its host sees them).
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(self.relay_dir().join("blobs"))
+            .map(|d| d.flatten().map(|e| (e.metadata().unwrap().modified().unwrap(), e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// How many bytes of a blob the relay has recorded as received.
+    pub fn blob_received(&self, blob_file: &Path) -> i64 {
+        let id = blob_file.file_name().unwrap().to_str().unwrap();
+        let id = belfry_protocol::BlobId::from_hex(id).unwrap();
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.query_row("SELECT received FROM blobs WHERE id = ?1", rusqlite::params![id.0.to_vec()], |r| r.get(0))
+            .unwrap()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("relay.log")).unwrap_or_default()
     }
@@ -331,9 +363,14 @@ pub struct Dev {
 
 impl Dev {
     pub async fn enroll(relay: &TestRelay, user: &str, device_name: &str) -> Self {
+        Self::enroll_at(relay, user, device_name, &relay.url.clone()).await
+    }
+
+    /// Enrolls a device that reaches the relay at `url`.
+    pub async fn enroll_at(relay: &TestRelay, user: &str, device_name: &str, url: &str) -> Self {
         let home = tempfile::tempdir().unwrap();
         let profile = home.path().join("profile");
-        let invitation = relay.invite(user);
+        let invitation = relay.invite_at(user, url);
         let engine = Engine::enroll(
             Profile::new(&profile),
             &invitation,

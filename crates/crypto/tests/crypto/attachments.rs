@@ -37,6 +37,29 @@ fn round_trips_at_chunk_boundaries() {
 }
 
 #[test]
+fn ciphertext_length_is_known_before_encrypting() {
+    for len in [0, 1, CHUNK_LEN - 1, CHUNK_LEN, CHUNK_LEN + 1, 3 * CHUNK_LEN, 3 * CHUNK_LEN + 17] {
+        let (ct, _) = seal(&data(len));
+        assert_eq!(attachment::ciphertext_len(len as u64), Some(ct.len() as u64), "len {len}");
+    }
+    assert_eq!(attachment::ciphertext_len(u64::MAX), None);
+}
+
+#[test]
+fn plaintext_progress_is_monotonic_and_ends_at_the_size() {
+    for len in [0u64, 1, CHUNK_LEN as u64, 3 * CHUNK_LEN as u64 + 17] {
+        let ct_len = attachment::ciphertext_len(len).unwrap();
+        let mut last = 0;
+        for done in 0..=ct_len {
+            let p = attachment::plaintext_progress(done, len);
+            assert!(p >= last && p <= len, "len {len} done {done}");
+            last = p;
+        }
+        assert_eq!(last, len);
+    }
+}
+
+#[test]
 fn every_file_gets_its_own_key_and_nonce() {
     let (a, ia) = seal(b"same");
     let (b, ib) = seal(b"same");

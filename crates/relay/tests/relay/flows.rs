@@ -303,6 +303,12 @@ async fn blobs_upload_resume_download_quota_and_size() {
     assert_eq!(body, data);
     let (status, _) = http.get("00112233445566778899aabbccddeeff").await;
     assert_eq!(status, 404);
+    // A broken download resumes where it stopped.
+    let (status, body) = http.get_from(&blob.to_string(), 99_000).await;
+    assert_eq!(status, 206);
+    assert_eq!(body, &data[99_000..]);
+    let (status, _) = http.get_from(&blob.to_string(), 100_000).await;
+    assert_eq!(status, 416, "nothing past the end");
 }
 
 /// Minimal HTTPS client over the relay's TLS (hyper).
@@ -350,6 +356,12 @@ impl Http {
         let req = Self::request("HEAD", id).body(Default::default()).unwrap();
         let (_, h, _) = self.send(req).await;
         h.get("belfry-received")?.to_str().ok()?.parse().ok()
+    }
+
+    pub async fn get_from(&self, id: &str, start: u64) -> (u16, Vec<u8>) {
+        let req = Self::request("GET", id).header("range", format!("bytes={start}-")).body(Default::default()).unwrap();
+        let (s, _, b) = self.send(req).await;
+        (s, b)
     }
 
     pub async fn get(&self, id: &str) -> (u16, Vec<u8>) {

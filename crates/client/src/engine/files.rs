@@ -1,0 +1,1104 @@
+//! Encrypted attachments: send a file, download it, show progress.
+//!
+//! Sending ([`Engine::send_file`]): the relay first reserves a blob of the
+//! exact ciphertext length (`CreateBlob`, which is where its size limit and
+//! quota refuse a file, before anything is stored or uploaded); the file is
+//! then stream-encrypted under a fresh key (belfry-crypto's chunked AEAD)
+//! straight into the store's attachment area, and one store batch commits
+//! the pending message, the attachment record (name, key, ciphertext hash:
+//! inside SQLCipher) and an *upload job*. The uploader works through the
+//! jobs over HTTPS, resuming each from the byte count the relay reports;
+//! when the relay holds the whole blob, one batch removes the job and
+//! queues the `RoomContent::Attachment` message in the ordinary outbox, so
+//! a crash anywhere leads to exactly one message after the next start.
+//! Plaintext never touches the disk: only the user's own file is read.
+//!
+//! Receiving: the attachment record (blob id, name, size, key, hash) is
+//! stored with the message when it is processed. [`Engine::download_file`]
+//! streams the blob into the store's attachment area while hashing it; a
+//! ciphertext that does not match the hash in the Megolm message is never
+//! stored and never decrypted. Decryption writes to a temporary file beside
+//! the destination and renames it only on success.
+//!
+//! Progress is reported on the event stream as [`Event::Transfer`], in
+//! plaintext bytes, monotonic per transfer and ending at the file's size.
+
+use super::{Engine, Event, MessageView, de, now, ser, value};
+use crate::blobs::{BlobClient, PutOutcome};
+use crate::error::{ClientError, Result};
+use crate::net::RelayTarget;
+use belfry_crypto::attachment::{self, AttachmentError, EncryptedAttachment};
+use belfry_protocol::room::AttachmentRef;
+use belfry_protocol::{BlobId, ErrorCode, Hash256, MessageId, Request, Response, RoomContent, RoomId, SecretKey32};
+use belfry_store::{
+    Attachment, AttachmentData, AttachmentFile, Batch, MessageStatus, Op, SqlStore, Store, StoredMessage,
+};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+/// The store value holding the upload jobs.
+const K_UPLOADS: &str = "uploads";
+/// Bytes per piece read from disk and handed to the network.
+const PIECE: usize = 64 * 1024;
+/// Longest file name kept (bytes); longer names are shortened.
+const MAX_NAME: usize = 255;
+
+/// Which way a file moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// This device sends it to the relay.
+    Upload,
+    /// This device fetches it from the relay.
+    Download,
+}
+
+/// Progress of one file transfer, in plaintext bytes of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    /// The message the file belongs to.
+    pub message: MessageId,
+    /// Upload or download.
+    pub direction: Direction,
+    /// Bytes done so far (never goes back within a transfer).
+    pub done: u64,
+    /// The file's size; the last event has `done == total`.
+    pub total: u64,
+}
+
+/// A message's attachment, as a front end shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    /// The file name the sender gave.
+    pub name: String,
+    /// Its media type.
+    pub mime: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its ciphertext is on this device (sent from here, or downloaded).
+    pub local: bool,
+}
+
+/// A file whose upload has not finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The message it will be sent as.
+    pub message: MessageId,
+    /// The room.
+    pub room: RoomId,
+    /// The file name.
+    pub name: String,
+    /// The file's size.
+    pub size: u64,
+}
+
+/// Why a file could not be sent or fetched. Each message is complete for
+/// people (the underlying reason is part of it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The file to send cannot be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// Not a regular file (a directory, a device).
+    #[error("{} is not a regular file", .0.display())]
+    NotAFile(PathBuf),
+    /// Larger than the relay (or the protocol) accepts; nothing was stored
+    /// or uploaded.
+    #[error("{} is too large to send ({size} bytes): {detail}", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit as the relay or the protocol states it.
+        detail: String,
+    },
+    /// This device's attachment storage on the relay is full.
+    #[error("the relay's attachment quota for this device is used up: {0}")]
+    QuotaExceeded(String),
+    /// The file changed size while it was being encrypted.
+    #[error("{} changed while it was being read; send it again", .0.display())]
+    Changed(PathBuf),
+    /// The message has no attachment (or no longer has one).
+    #[error("message {0} has no attachment on this device")]
+    NoAttachment(MessageId),
+    /// The ciphertext does not match the hash in the (authenticated)
+    /// message: the relay or the network altered or swapped the file.
+    /// Nothing was decrypted or written.
+    #[error(
+        "the file's ciphertext does not match the hash in the message: it was altered or swapped on the relay \
+         or in transit; nothing was written"
+    )]
+    HashMismatch,
+    /// The ciphertext matches the message but does not decrypt: the sender
+    /// sent a damaged file. Nothing was written.
+    #[error("the file does not decrypt ({0}); nothing was written")]
+    Decrypt(AttachmentError),
+    /// The decrypted file's size differs from the size in the message.
+    #[error("the file has {got} bytes, the message said {expected}; nothing was written")]
+    SizeMismatch {
+        /// What the message said.
+        expected: u64,
+        /// What decrypted.
+        got: u64,
+    },
+    /// The destination exists; it is never overwritten.
+    #[error("{} exists; choose another destination", .0.display())]
+    DestinationExists(PathBuf),
+    /// The destination cannot be written.
+    #[error("cannot write {}: {error}", path.display())]
+    Write {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+}
+
+/// An upload still to finish, as the store keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UploadJob {
+    room: RoomId,
+    blob: BlobId,
+    /// Ciphertext length (what the relay reserved).
+    len: u64,
+    /// Plaintext size.
+    size: u64,
+}
+
+type Jobs = BTreeMap<MessageId, UploadJob>;
+
+/// The engine's attachment machinery.
+pub(super) struct Files {
+    blobs: BlobClient,
+    /// Wakes the uploader.
+    wake: tokio::sync::Notify,
+    /// Serialises changes to the job list.
+    jobs: tokio::sync::Mutex<()>,
+    /// Upload limit in bytes per second (0: none).
+    rate: AtomicU64,
+    /// Last progress reported per transfer (keeps events monotonic).
+    shown: std::sync::Mutex<HashMap<(MessageId, Direction), u64>>,
+}
+
+impl Files {
+    pub(super) fn new(target: &RelayTarget) -> Result<Self> {
+        Ok(Self {
+            blobs: BlobClient::new(target)?,
+            wake: tokio::sync::Notify::new(),
+            jobs: tokio::sync::Mutex::new(()),
+            rate: AtomicU64::new(0),
+            shown: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Lets the uploader look for work (a new file, a new connection).
+    pub(super) fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// What a stored or received message's body says about its file.
+pub(super) fn attachment_body(name: &str, size: u64) -> String {
+    format!("[attachment {name} ({size} bytes)]")
+}
+
+fn info(a: &Attachment) -> AttachmentInfo {
+    AttachmentInfo {
+        name: a.name.clone(),
+        mime: a.mime.clone(),
+        size: a.size,
+        local: !matches!(a.data, AttachmentData::Remote),
+    }
+}
+
+fn store_task_failed(e: tokio::task::JoinError) -> ClientError {
+    ClientError::Config(format!("store task failed: {e}"))
+}
+
+/// The name a file is sent under: its last path component, printable,
+/// at most [`MAX_NAME`] bytes.
+fn send_name(path: &Path) -> String {
+    let raw = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut name: String = raw.chars().filter(|c| !c.is_control()).collect();
+    if name.is_empty() {
+        name = "file".into();
+    }
+    truncate(&mut name, MAX_NAME);
+    name
+}
+
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
+/// A name a received file may be written under: no directories, no
+/// control characters, nothing hidden or special. The sender chose it, so
+/// it is never trusted as a path.
+fn safe_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut clean: String = last.chars().filter(|c| !c.is_control()).collect();
+    clean = clean.trim().trim_start_matches('.').to_owned();
+    if clean.is_empty() {
+        clean = "attachment".into();
+    }
+    truncate(&mut clean, 200);
+    clean
+}
+
+/// A media type from the file name's extension (what a viewer needs to
+/// pick a handler); anything unknown is `application/octet-stream`.
+fn mime_of(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "pdf" => "application/pdf",
+        "txt" | "log" => "text/plain",
+        "csv" => "text/csv",
+        "md" => "text/markdown",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "7z" => "application/x-7z-compressed",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "odt" => "application/vnd.oasis.opendocument.text",
+        "ods" => "application/vnd.oasis.opendocument.spreadsheet",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "heic" => "image/heic",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "ogg" | "opus" => "audio/ogg",
+        "wav" => "audio/wav",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "webm" => "video/webm",
+        _ => "application/octet-stream",
+    }
+}
+
+/// One piece of a stream handed between a producer and a blocking reader.
+enum Piece {
+    Data(Vec<u8>),
+    End,
+    Fail(String),
+}
+
+/// A `Read` over pieces from a channel: an error from the producer, or a
+/// producer that stops without saying it is done, is a read error (so the
+/// store discards a half-written file instead of keeping it).
+struct ChannelReader {
+    rx: mpsc::Receiver<Piece>,
+    current: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl ChannelReader {
+    fn new(rx: mpsc::Receiver<Piece>) -> Self {
+        Self { rx, current: Vec::new(), pos: 0, ended: false }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.current.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Piece::Data(d)) => {
+                    self.current = d;
+                    self.pos = 0;
+                }
+                Some(Piece::End) => self.ended = true,
+                Some(Piece::Fail(why)) => return Err(io::Error::other(why)),
+                None => return Err(io::Error::other("the stream stopped before its end")),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A `Write` that hands everything to a channel (from a blocking thread).
+struct ChannelWriter {
+    tx: mpsc::Sender<Piece>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tx
+            .blocking_send(Piece::Data(buf.to_vec()))
+            .map_err(|_| io::Error::other("the store stopped taking the ciphertext"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads exactly the `left` bytes the file had when it was measured, and
+/// fails (setting `changed`) if it turns out shorter or longer.
+struct Exact<'a, R> {
+    inner: R,
+    left: u64,
+    changed: &'a AtomicBool,
+}
+
+impl<R: Read> Read for Exact<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            let mut one = [0u8; 1];
+            return match self.inner.read(&mut one)? {
+                0 => Ok(0),
+                _ => {
+                    self.changed.store(true, Ordering::Relaxed);
+                    Err(io::Error::other("the file grew while it was read"))
+                }
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            self.changed.store(true, Ordering::Relaxed);
+            return Err(io::Error::other("the file shrank while it was read"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Encrypts `path` (exactly `size` bytes) into a new file of the store's
+/// attachment area. Nothing is kept if anything fails.
+fn encrypt_into_store(store: &SqlStore, path: &Path, size: u64) -> Result<(AttachmentFile, EncryptedAttachment)> {
+    let source = std::fs::File::open(path).map_err(|error| FileError::Read { path: path.to_owned(), error })?;
+    let changed = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel(4);
+    let (written, sealed) = std::thread::scope(|scope| {
+        let changed = &changed;
+        let producer = scope.spawn(move || {
+            let reader = Exact { inner: io::BufReader::with_capacity(PIECE, source), left: size, changed };
+            let mut writer = ChannelWriter { tx: tx.clone() };
+            let sealed = attachment::encrypt(reader, &mut writer);
+            let last = match &sealed {
+                Ok(_) => Piece::End,
+                Err(e) => Piece::Fail(e.to_string()),
+            };
+            let _ = tx.blocking_send(last);
+            sealed
+        });
+        let mut reader = ChannelReader::new(rx);
+        let written = store.write_attachment_file(&mut reader);
+        // Unblocks the producer if the store stopped reading early.
+        drop(reader);
+        let sealed = producer.join();
+        (written, sealed)
+    });
+    let sealed = match sealed {
+        Ok(Ok(sealed)) => sealed,
+        Ok(Err(_)) if changed.load(Ordering::Relaxed) => return Err(FileError::Changed(path.to_owned()).into()),
+        Ok(Err(AttachmentError::Io(error))) => return Err(FileError::Read { path: path.to_owned(), error }.into()),
+        Ok(Err(e)) => return Err(ClientError::Input(format!("cannot encrypt {}: {e}", path.display()))),
+        Err(_) => return Err(ClientError::Config("the encryption thread failed".into())),
+    };
+    Ok((written?, sealed))
+}
+
+/// Where a received file goes: into `dest` under its (made safe) name if
+/// `dest` is a directory, else to `dest` itself. Never an existing file.
+fn destination(dest: &Path, name: &str) -> Result<PathBuf> {
+    let target = if dest.is_dir() { dest.join(safe_name(name)) } else { dest.to_owned() };
+    if target.symlink_metadata().is_ok() {
+        return Err(FileError::DestinationExists(target).into());
+    }
+    Ok(target)
+}
+
+/// SHA-256 of everything `reader` yields.
+fn hash_of(mut reader: impl Read) -> io::Result<Hash256> {
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; PIECE];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(Hash256(hash.finalize().into()));
+        }
+        hash.update(&buf[..n]);
+    }
+}
+
+/// Decrypts a stored attachment to `target` through a temporary file in
+/// the same directory, renamed only when every chunk authenticated and the
+/// size is right. `verify_first`: hash the stored ciphertext against the
+/// message before decrypting (a copy downloaded just now was hashed as it
+/// arrived).
+fn decrypt_to(store: &SqlStore, a: &Attachment, target: &Path, verify_first: bool) -> Result<()> {
+    let open = || -> Result<Box<dyn Read + Send>> {
+        store.open_attachment(&a.id)?.ok_or_else(|| FileError::NoAttachment(a.message).into())
+    };
+    if verify_first {
+        let hash = hash_of(io::BufReader::with_capacity(PIECE, open()?))
+            .map_err(|e| ClientError::Config(format!("cannot read the stored attachment: {e}")))?;
+        if hash != a.sha256 {
+            return Err(FileError::HashMismatch.into());
+        }
+    }
+    let key_bytes: Zeroizing<[u8; 32]> = Zeroizing::new(
+        a.key.as_slice().try_into().map_err(|_| ClientError::Config("a stored attachment key is damaged".into()))?,
+    );
+    let key = SecretKey32::new(*key_bytes);
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".belfry-{}.part", hex(&rand::random::<[u8; 8]>())));
+    let write_err = |error| ClientError::from(FileError::Write { path: target.to_owned(), error });
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&tmp).map_err(write_err)?;
+    let result = (|| -> Result<()> {
+        let mut out = io::BufWriter::with_capacity(PIECE, &file);
+        let got = match attachment::decrypt(io::BufReader::with_capacity(PIECE, open()?), &mut out, &key, &a.sha256) {
+            Ok(n) => n,
+            Err(AttachmentError::HashMismatch) => return Err(FileError::HashMismatch.into()),
+            Err(AttachmentError::Io(e)) => return Err(write_err(e)),
+            Err(e) => return Err(FileError::Decrypt(e).into()),
+        };
+        if got != a.size {
+            return Err(FileError::SizeMismatch { expected: a.size, got }.into());
+        }
+        out.flush().map_err(write_err)?;
+        drop(out);
+        file.sync_all().map_err(write_err)?;
+        // A hard link never replaces an existing file; where links are not
+        // supported, a rename after the existence check.
+        match std::fs::hard_link(&tmp, target) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&tmp);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(FileError::DestinationExists(target.to_owned()).into())
+            }
+            Err(_) if target.symlink_metadata().is_ok() => Err(FileError::DestinationExists(target.to_owned()).into()),
+            Err(_) => std::fs::rename(&tmp, target).map_err(write_err),
+        }
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How an upload attempt ended.
+enum Uploaded {
+    /// The relay holds the whole blob.
+    Done,
+    /// The message or its ciphertext is gone (deleted, disappeared).
+    Dropped,
+}
+
+impl Engine {
+    // ---- public API ------------------------------------------------------
+
+    /// Sends the file at `path` to `room`: reserves a blob on the relay
+    /// (refusing at once, with [`FileError::TooLarge`], a file over the
+    /// relay's limit), encrypts the file under a fresh key into this
+    /// device's store, and returns the message id as soon as all of that is
+    /// stored. The upload and the message follow in the background, across
+    /// restarts, with [`Event::Transfer`] progress; the message's status
+    /// becomes sent when the relay has both. Needs the relay for the
+    /// reservation (an offline device gets [`ClientError::Offline`]).
+    pub async fn send_file(&self, room: RoomId, path: &Path) -> Result<MessageId> {
+        {
+            let st = self.inner.state.lock().await;
+            let record = st.rooms.get(&room).ok_or_else(|| ClientError::NotFound(format!("no room {room}")))?;
+            if !record.state.is_member(st.device.user()) {
+                return Err(ClientError::Input("you are not a member of this room".into()));
+            }
+        }
+        let meta = tokio::fs::metadata(path).await.map_err(|error| FileError::Read { path: path.to_owned(), error })?;
+        if !meta.is_file() {
+            return Err(FileError::NotAFile(path.to_owned()).into());
+        }
+        let size = meta.len();
+        let too_large = |detail: String| FileError::TooLarge { path: path.to_owned(), size, detail };
+        let max = belfry_protocol::limits::MAX_BLOB_LEN;
+        let len = match attachment::ciphertext_len(size) {
+            Some(len) if len <= max => len,
+            _ => return Err(too_large(format!("Belfry sends files of up to {max} bytes (encrypted)")).into()),
+        };
+        let blob = match self.inner.link.request(Request::CreateBlob { len }).await {
+            Ok(Response::BlobCreated { blob }) => blob,
+            Ok(_) => return Err(ClientError::Relay("unexpected answer to a blob reservation".into())),
+            Err(ClientError::Refused(e)) if e.code == ErrorCode::BlobTooLarge => {
+                return Err(too_large(e.message).into());
+            }
+            Err(ClientError::Refused(e)) if e.code == ErrorCode::QuotaExceeded => {
+                return Err(FileError::QuotaExceeded(e.message).into());
+            }
+            Err(e) => return Err(e),
+        };
+        let name = send_name(path);
+        let store = self.inner.store.clone();
+        let source = path.to_owned();
+        let (file, sealed) = tokio::task::spawn_blocking(move || encrypt_into_store(&store, &source, size))
+            .await
+            .map_err(store_task_failed)??;
+        if sealed.ciphertext_len != len || sealed.plaintext_len != size {
+            return Err(FileError::Changed(path.to_owned()).into());
+        }
+        let id = MessageId(rand::random());
+        let t = now();
+        let (sender, expires_at) = {
+            let st = self.inner.state.lock().await;
+            let retention = st.rooms.get(&room).and_then(|r| r.state.retention_secs());
+            (st.device.user().clone(), retention.map(|s| t.plus_ms(s.saturating_mul(1000))))
+        };
+        let message = StoredMessage {
+            id,
+            room,
+            sender,
+            sent_at: t,
+            status: MessageStatus::Pending,
+            body: attachment_body(&name, size),
+            expires_at,
+        };
+        let record = Attachment {
+            id: blob,
+            message: id,
+            mime: mime_of(&name).to_owned(),
+            name,
+            size,
+            key: sealed.key.expose().to_vec(),
+            sha256: sealed.sha256,
+            data: AttachmentData::File(file),
+        };
+        let shown = info(&record);
+        {
+            let _jobs = self.inner.files.jobs.lock().await;
+            let mut jobs = self.upload_jobs()?;
+            jobs.insert(id, UploadJob { room, blob, len, size });
+            let batch = Batch::new()
+                .with(Op::PutMessage(message.clone()))
+                .with(Op::PutAttachment(record))
+                .with(value(K_UPLOADS, ser(&jobs)?));
+            self.commit(batch).await?;
+        }
+        let mut view: MessageView = message.into();
+        view.attachment = Some(shown);
+        self.emit(Event::Message(view));
+        self.progress(id, Direction::Upload, 0, size);
+        self.inner.files.wake();
+        Ok(id)
+    }
+
+    /// Downloads (or, if it is already on this device, takes from the
+    /// store) the attachment of `message`, checks its ciphertext against the
+    /// hash in the message before decrypting, and writes the file to `dest`
+    /// (a directory: under the file's own name, made safe). Returns where it
+    /// went. Never overwrites a file; writes nothing unless the whole file
+    /// authenticated. An interrupted transfer continues where it broke off.
+    pub async fn download_file(&self, message: MessageId, dest: &Path) -> Result<PathBuf> {
+        let mut a =
+            self.inner.store.attachments_of(&message)?.into_iter().next().ok_or(FileError::NoAttachment(message))?;
+        let target = destination(dest, &a.name)?;
+        let fetched = matches!(a.data, AttachmentData::Remote);
+        if fetched {
+            let file = match self.fetch(&a).await {
+                Ok(file) => file,
+                Err(e) => {
+                    self.forget_progress(message, Direction::Download);
+                    return Err(e);
+                }
+            };
+            a.data = AttachmentData::File(file);
+            self.commit(Batch::new().with(Op::PutAttachment(a.clone()))).await.map_err(|e| match e {
+                ClientError::Store(belfry_store::StoreError::Conflict(_)) => {
+                    ClientError::NotFound(format!("message {message} was deleted during the download"))
+                }
+                e => e,
+            })?;
+        } else {
+            self.progress(message, Direction::Download, 0, a.size);
+        }
+        let store = self.inner.store.clone();
+        let out = target.clone();
+        let size = a.size;
+        let result = tokio::task::spawn_blocking(move || decrypt_to(&store, &a, &out, !fetched))
+            .await
+            .map_err(store_task_failed);
+        match result {
+            Ok(Ok(())) => {
+                self.progress(message, Direction::Download, size, size);
+                self.forget_progress(message, Direction::Download);
+                Ok(target)
+            }
+            Ok(Err(e)) | Err(e) => {
+                self.forget_progress(message, Direction::Download);
+                Err(e)
+            }
+        }
+    }
+
+    /// The attachment of a message, if it has one.
+    pub fn attachment(&self, message: &MessageId) -> Result<Option<AttachmentInfo>> {
+        Ok(self.inner.store.attachments_of(message)?.first().map(info))
+    }
+
+    /// Files whose upload has not finished (they resume on their own while
+    /// the engine runs).
+    pub fn pending_uploads(&self) -> Result<Vec<PendingUpload>> {
+        let mut out = Vec::new();
+        for (message, job) in self.upload_jobs()? {
+            let name =
+                self.inner.store.attachment(&job.blob)?.map(|mut a| std::mem::take(&mut a.name)).unwrap_or_default();
+            out.push(PendingUpload { message, room: job.room, name, size: job.size });
+        }
+        Ok(out)
+    }
+
+    /// Limits uploads to `bytes_per_sec` (`None`: as fast as the network
+    /// allows), for slow or metered links.
+    pub fn set_upload_rate_limit(&self, bytes_per_sec: Option<u64>) {
+        self.inner.files.rate.store(bytes_per_sec.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    // ---- hooks for the engine ---------------------------------------------
+
+    /// Adds attachment details to message views.
+    pub(super) fn with_attachments(&self, mut views: Vec<MessageView>) -> Result<Vec<MessageView>> {
+        for v in &mut views {
+            v.attachment = self.inner.store.attachments_of(&v.id)?.first().map(info);
+        }
+        Ok(views)
+    }
+
+    /// Stores the attachment record of a received message (stored earlier
+    /// in `batch`). A blob id already used by another message is refused:
+    /// a member could otherwise take over someone else's attachment.
+    pub(super) fn receive_attachment(
+        &self,
+        a: AttachmentRef,
+        message: MessageId,
+        batch: &mut Batch,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<AttachmentInfo>> {
+        let taken_in_batch =
+            batch.0.iter().any(|op| matches!(op, Op::PutAttachment(x) if x.id == a.blob && x.message != message));
+        let taken = taken_in_batch || self.inner.store.attachment(&a.blob)?.is_some_and(|x| x.message != message);
+        if taken {
+            events.push(Event::Alert(super::Alert::Rejected {
+                detail: "a file in a message refers to another message's file; it was not kept".into(),
+            }));
+            return Ok(None);
+        }
+        if let Some(existing) = self.inner.store.attachment(&a.blob)? {
+            return Ok(Some(info(&existing)));
+        }
+        let record = Attachment {
+            id: a.blob,
+            message,
+            name: a.name.clone(),
+            mime: a.mime.clone(),
+            size: a.size,
+            key: a.key.expose().to_vec(),
+            sha256: a.sha256,
+            data: AttachmentData::Remote,
+        };
+        let shown = info(&record);
+        batch.push(Op::PutAttachment(record));
+        Ok(Some(shown))
+    }
+
+    /// Runs the uploader until the engine stops.
+    pub(super) fn spawn_uploader(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.upload_loop().await });
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    fn upload_jobs(&self) -> Result<Jobs> {
+        match self.inner.store.value(K_UPLOADS)? {
+            Some(b) => de(&b, "upload list"),
+            None => Ok(Jobs::new()),
+        }
+    }
+
+    /// Reports progress: monotonic per transfer, at most about 200 events
+    /// per file, always the first and the last (once). A transfer that
+    /// ends, however it ends, is forgotten with [`forget_progress`](Self::forget_progress).
+    fn progress(&self, message: MessageId, direction: Direction, done: u64, total: u64) {
+        let step = (total / 200).max(PIECE as u64);
+        let key = (message, direction);
+        {
+            let Ok(mut shown) = self.inner.files.shown.lock() else { return };
+            match shown.get(&key) {
+                Some(&last) if done <= last || (done < total && done - last < step) => return,
+                _ => {}
+            }
+            shown.insert(key, done);
+        }
+        self.emit(Event::Transfer(Transfer { message, direction, done, total }));
+    }
+
+    fn forget_progress(&self, message: MessageId, direction: Direction) {
+        if let Ok(mut shown) = self.inner.files.shown.lock() {
+            shown.remove(&(message, direction));
+        }
+    }
+
+    async fn upload_loop(self) {
+        let mut stopped = self.inner.link.stopped();
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            let wait = match self.upload_pending().await {
+                Ok(()) => {
+                    backoff = Duration::from_secs(1);
+                    Duration::from_secs(300)
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "upload paused");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    wait
+                }
+            };
+            tokio::select! {
+                () = self.inner.files.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    /// Works through the upload jobs, oldest message first.
+    async fn upload_pending(&self) -> Result<()> {
+        for (message, job) in self.upload_jobs()? {
+            if self.inner.link.is_stopped() {
+                return Err(ClientError::Offline("the engine is stopping".into()));
+            }
+            match self.upload(message, &job).await {
+                Ok(Uploaded::Done) => self.finish_upload(message, true).await?,
+                Ok(Uploaded::Dropped) => self.finish_upload(message, false).await?,
+                Err(ClientError::NotFound(why)) => self.fail_upload(message, &why).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads what the relay does not have yet, resuming from its count.
+    async fn upload(&self, message: MessageId, job: &UploadJob) -> Result<Uploaded> {
+        if self.inner.store.message(&message)?.is_none() || self.inner.store.attachment(&job.blob)?.is_none() {
+            return Ok(Uploaded::Dropped);
+        }
+        let blobs = &self.inner.files.blobs;
+        let mut tries = 0u32;
+        loop {
+            let Some(have) = blobs.received(&job.blob).await? else {
+                return Err(ClientError::NotFound(
+                    "the relay no longer has this file's upload (it expired); send the file again".into(),
+                ));
+            };
+            if have >= job.len {
+                return Ok(Uploaded::Done);
+            }
+            self.progress(message, Direction::Upload, attachment::plaintext_progress(have, job.size), job.size);
+            tries += 1;
+            if tries > 20 {
+                return Err(ClientError::Offline("the upload keeps breaking off; retrying later".into()));
+            }
+            match self.put_from(message, job, have).await? {
+                PutOutcome::Complete => return Ok(Uploaded::Done),
+                PutOutcome::Partial(_) => {}
+                // An earlier, broken-off upload the relay has not closed yet.
+                PutOutcome::Busy => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        }
+    }
+
+    /// One `PUT` of the blob from `offset`, read from the store as it goes.
+    async fn put_from(&self, message: MessageId, job: &UploadJob, offset: u64) -> Result<PutOutcome> {
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(2);
+        let engine = self.clone();
+        let (blob, len, size) = (job.blob, job.len, job.size);
+        let producer = tokio::task::spawn_blocking(move || -> Result<()> {
+            let abort = |tx: &mpsc::Sender<io::Result<Bytes>>, why: &str| {
+                let _ = tx.blocking_send(Err(io::Error::other(why.to_owned())));
+            };
+            let Some(reader) = engine.inner.store.open_attachment(&blob)? else {
+                abort(&tx, "the ciphertext is gone");
+                return Err(ClientError::NotFound("the file's ciphertext is no longer stored".into()));
+            };
+            let mut reader = io::BufReader::with_capacity(PIECE, reader);
+            let skipped = io::copy(&mut (&mut reader).take(offset), &mut io::sink())
+                .map_err(|e| ClientError::Config(format!("cannot read the stored attachment: {e}")))?;
+            if skipped != offset {
+                abort(&tx, "the stored ciphertext is short");
+                return Err(ClientError::Config("the stored attachment is shorter than its upload".into()));
+            }
+            let started = std::time::Instant::now();
+            let mut sent = offset;
+            let mut buf = vec![0u8; PIECE];
+            while sent < len {
+                if engine.inner.link.is_stopped() {
+                    abort(&tx, "the engine is stopping");
+                    return Ok(());
+                }
+                let want = buf.len().min(usize::try_from(len - sent).unwrap_or(usize::MAX));
+                let n = reader
+                    .read(&mut buf[..want])
+                    .map_err(|e| ClientError::Config(format!("cannot read the stored attachment: {e}")))?;
+                if n == 0 {
+                    abort(&tx, "the stored ciphertext is short");
+                    return Err(ClientError::Config("the stored attachment is shorter than its upload".into()));
+                }
+                if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                    return Ok(()); // the request ended (the connection broke)
+                }
+                sent += n as u64;
+                engine.progress(message, Direction::Upload, attachment::plaintext_progress(sent, size), size);
+                let rate = engine.inner.files.rate.load(Ordering::Relaxed);
+                if rate > 0 {
+                    let due = Duration::from_secs_f64((sent - offset) as f64 / rate as f64);
+                    if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(ahead);
+                    }
+                }
+            }
+            Ok(())
+        });
+        let outcome = self.inner.files.blobs.put(&blob, offset, len - offset, rx).await;
+        let produced = producer.await.map_err(store_task_failed)?;
+        match (outcome, produced) {
+            (_, Err(e)) => Err(e),
+            (outcome, Ok(())) => outcome,
+        }
+    }
+
+    /// Ends an upload job: with `send`, queues the attachment message (in
+    /// the same batch that removes the job, so it is queued exactly once).
+    async fn finish_upload(&self, message: MessageId, send: bool) -> Result<()> {
+        let _jobs = self.inner.files.jobs.lock().await;
+        let mut jobs = self.upload_jobs()?;
+        let Some(job) = jobs.remove(&message) else { return Ok(()) };
+        let mut batch = Batch::new().with(value(K_UPLOADS, ser(&jobs)?));
+        let stored = match send {
+            true if self.inner.store.message(&message)?.is_some() => self.inner.store.attachment(&job.blob)?,
+            _ => None,
+        };
+        if let Some(mut a) = stored {
+            let key: Zeroizing<[u8; 32]> = Zeroizing::new(
+                a.key
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| ClientError::Config("a stored attachment key is damaged".into()))?,
+            );
+            let content = RoomContent::Attachment(AttachmentRef {
+                blob: job.blob,
+                name: std::mem::take(&mut a.name),
+                mime: std::mem::take(&mut a.mime),
+                size: a.size,
+                key: SecretKey32::new(*key),
+                sha256: a.sha256,
+            });
+            self.queue_compose(&mut batch, message, job.room, content, Vec::new())?;
+            self.progress(message, Direction::Upload, job.size, job.size);
+        }
+        self.forget_progress(message, Direction::Upload);
+        self.commit(batch).await?;
+        self.kick_flush();
+        Ok(())
+    }
+
+    /// Gives up on an upload the relay can no longer take: the message is
+    /// marked failed and the user told why.
+    async fn fail_upload(&self, message: MessageId, why: &str) -> Result<()> {
+        let _jobs = self.inner.files.jobs.lock().await;
+        let mut jobs = self.upload_jobs()?;
+        if jobs.remove(&message).is_none() {
+            return Ok(());
+        }
+        let mut batch = Batch::new().with(value(K_UPLOADS, ser(&jobs)?));
+        let exists = self.inner.store.message(&message)?.is_some();
+        if exists {
+            batch.push(Op::SetStatus { id: message, status: MessageStatus::Failed });
+        }
+        self.commit(batch).await?;
+        self.forget_progress(message, Direction::Upload);
+        if exists {
+            self.emit(Event::Status(message, MessageStatus::Failed));
+        }
+        self.emit(Event::Alert(super::Alert::Rejected { detail: format!("a file could not be sent: {why}") }));
+        Ok(())
+    }
+
+    /// Streams the blob into the store's attachment area, hashing it on the
+    /// way; resumes a broken connection from the bytes already received.
+    /// The file is kept only if the ciphertext matches the message's hash
+    /// (and so its length): otherwise nothing is stored and nothing is
+    /// decrypted.
+    async fn fetch(&self, a: &Attachment) -> Result<AttachmentFile> {
+        let bound = attachment::ciphertext_len(a.size)
+            .ok_or_else(|| ClientError::Input("the message names an impossible file size".into()))?;
+        let (tx, rx) = mpsc::channel::<Piece>(4);
+        let store = self.inner.store.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut reader = ChannelReader::new(rx);
+            store.write_attachment_file(&mut reader)
+        });
+        let result = self.fetch_into(a, bound, &tx).await;
+        let last = match &result {
+            Ok(()) => Piece::End,
+            Err(e) => Piece::Fail(e.to_string()),
+        };
+        let _ = tx.send(last).await;
+        drop(tx);
+        let written = writer.await.map_err(store_task_failed)?;
+        result?;
+        Ok(written?)
+    }
+
+    async fn fetch_into(&self, a: &Attachment, bound: u64, tx: &mpsc::Sender<Piece>) -> Result<()> {
+        let blobs = &self.inner.files.blobs;
+        let mut hash = Sha256::new();
+        let mut got = 0u64;
+        let mut failures = 0u32;
+        self.progress(a.message, Direction::Download, 0, a.size);
+        while got < bound {
+            let before = got;
+            let mut body = match blobs.get(&a.id, got).await {
+                Ok(body) => body,
+                Err(ClientError::Offline(why)) if failures < 5 => {
+                    failures += 1;
+                    tracing::debug!(%why, "download interrupted; resuming");
+                    tokio::time::sleep(Duration::from_millis(250 << failures)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let ended_cleanly = loop {
+                use http_body_util::BodyExt as _;
+                let frame = match tokio::time::timeout(Duration::from_secs(60), body.frame()).await {
+                    Ok(Some(Ok(frame))) => frame,
+                    Ok(None) => break true,
+                    Ok(Some(Err(_))) | Err(_) => break false,
+                };
+                let Ok(data) = frame.into_data() else { continue };
+                // More bytes than the message's file can have: not that file.
+                if got + data.len() as u64 > bound {
+                    return Err(FileError::HashMismatch.into());
+                }
+                hash.update(&data);
+                got += data.len() as u64;
+                tx.send(Piece::Data(data.to_vec()))
+                    .await
+                    .map_err(|_| ClientError::Config("the store stopped taking the download".into()))?;
+                self.progress(a.message, Direction::Download, attachment::plaintext_progress(got, a.size), a.size);
+            };
+            if got < bound && ended_cleanly {
+                // The relay's blob is shorter than the message's file.
+                return Err(FileError::HashMismatch.into());
+            }
+            if got == before {
+                failures += 1;
+                if failures > 5 {
+                    return Err(ClientError::Offline("the download keeps breaking off; try again later".into()));
+                }
+            }
+        }
+        if Hash256(hash.finalize().into()) != a.sha256 {
+            return Err(FileError::HashMismatch.into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_names_never_leave_the_destination() {
+        assert_eq!(safe_name("../../.bashrc"), "bashrc");
+        assert_eq!(safe_name("C:\\Windows\\evil.exe"), "evil.exe");
+        assert_eq!(safe_name("/etc/passwd"), "passwd");
+        assert_eq!(safe_name(".."), "attachment");
+        assert_eq!(safe_name(""), "attachment");
+        assert_eq!(safe_name("report\u{1b}[31m.pdf"), "report[31m.pdf");
+        assert_eq!(safe_name("Budget 2027.xlsx"), "Budget 2027.xlsx");
+    }
+
+    #[test]
+    fn sent_names_are_the_last_component_and_bounded() {
+        assert_eq!(send_name(Path::new("/tmp/dir/Note.pdf")), "Note.pdf");
+        let long = "é".repeat(300);
+        let n = send_name(Path::new(&long));
+        assert!(n.len() <= MAX_NAME && n.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn media_types_come_from_the_extension() {
+        assert_eq!(mime_of("a.PDF"), "application/pdf");
+        assert_eq!(mime_of("noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn a_producer_failure_is_a_read_error_not_an_early_end() {
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(Piece::Data(b"abc".to_vec())).unwrap();
+        tx.try_send(Piece::Fail("broken".into())).unwrap();
+        let mut out = Vec::new();
+        assert!(ChannelReader::new(rx).read_to_end(&mut out).is_err());
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(Piece::Data(b"abc".to_vec())).unwrap();
+        drop(tx);
+        assert!(ChannelReader::new(rx).read_to_end(&mut Vec::new()).is_err(), "no end marker: not complete");
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(Piece::Data(b"abc".to_vec())).unwrap();
+        tx.try_send(Piece::End).unwrap();
+        let mut out = Vec::new();
+        ChannelReader::new(rx).read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abc");
+    }
+}
