@@ -1434,6 +1434,20 @@ impl Engine {
         history_to: Vec<UserId>,
     ) -> Result<()> {
         let members = st.rooms.get(&room).map(|r| r.state.members().keys().cloned().collect()).unwrap_or_default();
+        self.queue_compose_to(batch, message, room, content, history_to, members)
+    }
+
+    /// [`queue_compose`](Self::queue_compose) to the members of an earlier
+    /// moment (when the user sent it).
+    fn queue_compose_to(
+        &self,
+        batch: &mut Batch,
+        message: MessageId,
+        room: RoomId,
+        content: RoomContent,
+        history_to: Vec<UserId>,
+        members: Vec<UserId>,
+    ) -> Result<()> {
         let item = OutboxItem::Compose { id: message, room, content, history_to, members };
         batch.push(Op::Enqueue { id: MessageId(rand::random()), payload: ser(&item)?, queued: self.stamp() });
         Ok(())

@@ -29,7 +29,9 @@ use crate::error::{ClientError, Result};
 use crate::net::RelayTarget;
 use belfry_crypto::attachment::{self, AttachmentError, EncryptedAttachment};
 use belfry_protocol::room::AttachmentRef;
-use belfry_protocol::{BlobId, ErrorCode, Hash256, MessageId, Request, Response, RoomContent, RoomId, SecretKey32};
+use belfry_protocol::{
+    BlobId, ErrorCode, Hash256, MessageId, Request, Response, RoomContent, RoomId, SecretKey32, UserId,
+};
 use belfry_store::{
     Attachment, AttachmentData, AttachmentFile, Batch, MessageStatus, Op, SqlStore, Store, StoredMessage,
 };
@@ -177,6 +179,9 @@ struct UploadJob {
     len: u64,
     /// Plaintext size.
     size: u64,
+    /// The room's members when the file was sent: the message goes to
+    /// them, not to someone added while the upload ran.
+    members: Vec<UserId>,
 }
 
 type Jobs = BTreeMap<MessageId, UploadJob>;
@@ -585,10 +590,12 @@ impl Engine {
         }
         let id = MessageId(rand::random());
         let t = now();
-        let (sender, expires_at) = {
+        let (sender, expires_at, members) = {
             let st = self.inner.state.lock().await;
-            let retention = st.rooms.get(&room).and_then(|r| r.state.retention_secs());
-            (st.device.user().clone(), retention.map(|s| t.plus_ms(s.saturating_mul(1000))))
+            let record = st.rooms.get(&room);
+            let retention = record.and_then(|r| r.state.retention_secs());
+            let members = record.map(|r| r.state.members().keys().cloned().collect()).unwrap_or_default();
+            (st.device.user().clone(), retention.map(|s| t.plus_ms(s.saturating_mul(1000))), members)
         };
         let message = StoredMessage {
             id,
@@ -613,7 +620,7 @@ impl Engine {
         {
             let _jobs = self.inner.files.jobs.lock().await;
             let mut jobs = self.upload_jobs()?;
-            jobs.insert(id, UploadJob { room, blob, len, size });
+            jobs.insert(id, UploadJob { room, blob, len, size, members });
             let batch = Batch::new()
                 .with(Op::PutMessage(message.clone()))
                 .with(Op::PutAttachment(record))
@@ -942,7 +949,7 @@ impl Engine {
                 key: SecretKey32::new(*key),
                 sha256: a.sha256,
             });
-            self.queue_compose(&mut batch, message, job.room, content, Vec::new())?;
+            self.queue_compose_to(&mut batch, message, job.room, content, Vec::new(), job.members)?;
             self.progress(message, Direction::Upload, job.size, job.size);
         }
         self.forget_progress(message, Direction::Upload);
