@@ -4,7 +4,8 @@
 //!
 //! - [`profile`]: where a device's data lives and how its store is unlocked;
 //! - [`net`]: the relay connection;
-//! - [`engine`]: enrollment, sync, rooms, messages, keys, alerts.
+//! - [`engine`]: enrollment, sync, rooms, messages, keys, alerts, person-to-person
+//!   verification of devices, room-key recovery from the user's own devices.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
@@ -13,5 +14,8 @@ pub mod error;
 pub mod net;
 pub mod profile;
 
-pub use engine::{Alert, Engine, Event, MessageView, RoomView, SyncStatus};
+pub use engine::{
+    Alert, DEFAULT_VERIFICATION_TIMEOUT, Engine, Event, MessageView, RoomView, SyncStatus, VerificationState,
+    VerificationView, describe_cancel,
+};
 pub use error::{ClientError, Result};
