@@ -9,5 +9,7 @@ mod cli;
 mod group;
 mod hostile;
 mod messaging;
+mod recovery;
 mod resilience;
 mod trust;
+mod verify;

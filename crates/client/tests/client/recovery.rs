@@ -194,3 +194,41 @@ async fn a_key_request_from_another_users_device_gets_no_key() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_none_of_ones_devices_holds_is_reported_as_such() {
+    let relay = TestRelay::start();
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let laptop_dev = laptop.engine.device_id().await;
+    let bob_id = bob.engine.user().await;
+    laptop.shut().await;
+    phone.shut().await;
+    let marks = (relay.mark("alice", laptop_dev.as_str()), relay.mark("alice", phone_dev.as_str()));
+    let room = bob.engine.create_room(RoomKind::Group, "Lost", std::slice::from_ref(&alice_id)).await.unwrap();
+    bob.engine.send_text(room, "nobody of alice's will read this").await.unwrap();
+    bob.settle().await;
+    // The relay keeps bob's keys from both of alice's devices.
+    assert!(withhold_keys_from(&relay, "alice", &laptop_dev, marks.0, &bob_id) > 0);
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, marks.1, &bob_id) > 0);
+
+    laptop.restart().await;
+    phone.restart().await;
+    // Each asks the other; each answers that it has nothing; both say so.
+    for dev in [&mut laptop, &mut phone] {
+        let reason = match dev
+            .wait(|e| matches!(e, Event::Alert(Alert::Undecryptable { reason, .. }) if reason.contains("either")))
+            .await
+        {
+            Event::Alert(Alert::Undecryptable { reason, sender, .. }) => {
+                assert_eq!(sender, bob_id);
+                reason
+            }
+            other => unreachable!("{other:?}"),
+        };
+        assert!(reason.contains("does not have it either"), "{reason}");
+        assert!(dev.engine.rooms().await.is_empty(), "nothing was decrypted");
+    }
+}
