@@ -24,17 +24,28 @@ pub(super) struct Outgoing {
 
 impl Outgoing {
     /// Seals `content` for `to` over an Olm channel this device already has.
-    /// `false` (nothing sealed) when `to` is not a trusted device or there
-    /// is no channel with it yet ([`Engine::ensure_channels`] opens one).
+    /// `false` (nothing sealed) when `to` is not a trusted device, there is
+    /// no channel with it yet ([`Engine::ensure_channels`] opens one), or
+    /// sealing failed (logged).
     pub(super) fn seal(&mut self, st: &mut State, to: &DeviceAddress, content: ToDeviceContent) -> Result<bool> {
         let Ok(peer) = st.dir.trusted(&to.user, &to.device).cloned() else { return Ok(false) };
         let Some(channel) = st.channels.iter_mut().find(|c| c.peer_user() == &to.user && c.peer_device() == &to.device)
         else {
             return Ok(false);
         };
-        self.envelopes.push(st.device.seal_to_device(channel, &peer, content)?);
-        self.peers.insert(to.clone());
-        Ok(true)
+        // A failure here concerns one message to one device: it must not
+        // stop the frame being processed (that would stall the inbox).
+        match st.device.seal_to_device(channel, &peer, content) {
+            Ok(envelope) => {
+                self.envelopes.push(envelope);
+                self.peers.insert(to.clone());
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, user = %to.user, device = %to.device, "cannot seal a message");
+                Ok(false)
+            }
+        }
     }
 
     /// Queues what was sealed as one publish in `batch`, with every Olm

@@ -232,3 +232,74 @@ async fn a_key_none_of_ones_devices_holds_is_reported_as_such() {
         assert!(dev.engine.rooms().await.is_empty(), "nothing was decrypted");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_key_nobody_asked_for_is_refused() {
+    let relay = TestRelay::start();
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let bob_id = bob.engine.user().await;
+    // The laptop writes in a room, so it has an Olm session with the phone.
+    let first = bob.engine.create_room(RoomKind::Group, "First", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&first).await;
+    phone.joined(&first).await;
+    let hello = laptop.engine.send_text(first, "hello from the laptop").await.unwrap();
+    phone.wait(|e| matches!(e, Event::Message(m) if m.id == hello)).await;
+
+    // A second room the phone never hears of: the relay keeps everything
+    // of bob's from it.
+    phone.shut().await;
+    let mark = relay.mark("alice", phone_dev.as_str());
+    let second = bob.engine.create_room(RoomKind::Group, "Second", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&second).await;
+    let quiet = bob.engine.send_text(second, "only the laptop should read this").await.unwrap();
+    laptop.wait(|e| matches!(e, Event::Message(m) if m.id == quiet)).await;
+    bob.settle().await;
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &bob_id) > 0);
+    let held: Vec<_> = relay
+        .room_items_since("alice", phone_dev.as_str(), mark)
+        .into_iter()
+        .filter(|(_, m)| m.room == second)
+        .collect();
+    assert!(!held.is_empty());
+    for (payload, _) in &held {
+        relay.withhold("alice", phone_dev.as_str(), *payload);
+    }
+
+    // Alice's laptop, under modified code, pushes the session to the
+    // phone unasked.
+    laptop.shut().await;
+    let mut insider = Insider::open(laptop.profile_dir());
+    let pushed = insider.inbound(&held[0].1.session).forward();
+    let env = insider.seal(&alice_id, &phone_dev, pushed);
+    relay.inject("alice", phone_dev.as_str(), &InboxItem::ToDevice(env));
+    phone.restart().await;
+    // The refusal is reported before the phone says it has caught up.
+    let refusal = match phone
+        .wait(|e| {
+            matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("forwarded"))
+                || *e == Event::CaughtUp
+        })
+        .await
+    {
+        Event::Alert(Alert::Rejected { detail }) => detail,
+        other => panic!("a forwarded key nobody asked for was taken silently: {other:?}"),
+    };
+    assert!(refusal.contains("did not ask"), "{refusal}");
+
+    // The room's messages arrive late: the refused key was not kept, so
+    // they wait (and are asked for) instead of decrypting.
+    for (_, m) in &held {
+        relay.inject("alice", phone_dev.as_str(), &InboxItem::Room(m.clone()));
+    }
+    let seen = phone
+        .wait(|e| {
+            matches!(e, Event::Alert(Alert::Undecryptable { room, .. }) if *room == second)
+                || matches!(e, Event::Message(m) if m.id == quiet)
+        })
+        .await;
+    assert!(matches!(seen, Event::Alert(_)), "an unasked-for key was used: {seen:?}");
+    assert!(phone.engine.room(&second).await.is_err());
+}
