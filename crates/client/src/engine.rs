@@ -1167,6 +1167,15 @@ impl Engine {
         pending: &mut Pending,
         may_wait: bool,
     ) -> Result<()> {
+        // This device never gets its own messages: one that comes back was
+        // reflected by the relay (it would decrypt, with the copy of our
+        // own session kept for key recovery).
+        if msg.sender == *st.device.user() && msg.sender_device == *st.device.device_id() {
+            events.push(Event::Alert(Alert::Rejected {
+                detail: "the relay sent this device one of its own messages back; refused".into(),
+            }));
+            return Ok(());
+        }
         if !self.load_inbound(st, &msg.session)? {
             if may_wait {
                 // Keys are published before the messages they open, so this
@@ -1677,7 +1686,14 @@ impl Engine {
                 },
             };
             if rotate {
-                st.outbound.insert(room, OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?);
+                let session = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
+                // Kept as an inbound session too, so this device can
+                // forward it from the first message to its user's other
+                // devices (key recovery).
+                let own = session.inbound_copy()?;
+                batch.push(Op::PutInboundSession { session: *own.session_id(), room, pickle: own.pickle(&st.pickle)? });
+                st.inbound.insert(*own.session_id(), own);
+                st.outbound.insert(room, session);
             }
             let Some(session) = st.outbound.get_mut(&room) else {
                 return Err(ClientError::Config("outbound session missing".into()));

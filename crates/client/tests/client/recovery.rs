@@ -303,3 +303,48 @@ async fn a_forwarded_key_nobody_asked_for_is_refused() {
     assert!(matches!(seen, Event::Alert(_)), "an unasked-for key was used: {seen:?}");
     assert!(phone.engine.room(&second).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_recovers_a_key_its_other_device_created() {
+    let relay = TestRelay::start();
+    let laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let room = bob.engine.create_room(RoomKind::Group, "Own", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&room).await;
+    phone.joined(&room).await;
+    phone.shut().await;
+    let mark = relay.mark("alice", phone_dev.as_str());
+    let id = laptop.engine.send_text(room, "written on the laptop").await.unwrap();
+    laptop.settle().await;
+    // The relay keeps the laptop's own room key from the phone.
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &alice_id) > 0);
+    phone.restart().await;
+    // The laptop kept a copy of the session it created: it can forward it
+    // from the first message.
+    phone.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_reflected_back_to_its_sender_is_refused() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, alice_dev) = ids(&alice).await;
+    let bob_dev = bob.engine.device_id().await;
+    let room = alice.engine.create_room(RoomKind::Direct, "a-b", &[bob.engine.user().await]).await.unwrap();
+    bob.joined(&room).await;
+    bob.shut().await;
+    let mark = relay.mark("bob", bob_dev.as_str());
+    let id = alice.engine.send_text(room, "mine").await.unwrap();
+    alice.settle().await;
+    let (_, mine) = relay.room_items_since("bob", bob_dev.as_str(), mark).pop().expect("held for bob");
+    assert_eq!((mine.sender.clone(), mine.sender_device.clone()), (alice_id, alice_dev.clone()));
+    // The relay hands alice's own message back to her.
+    relay.inject("alice", alice_dev.as_str(), &InboxItem::Room(mine));
+    alice.wait(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("own messages"))).await;
+    let stored = alice.engine.messages(&room, 10).await.unwrap();
+    let m = stored.iter().find(|m| m.id == id).unwrap();
+    assert_ne!(m.status, belfry_store::MessageStatus::Received, "{m:?}");
+}
