@@ -588,6 +588,14 @@ impl Verify<'_> {
                     bail!("verification declined");
                 }
                 engine.accept_verification(flow).await?;
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"verification": flow.to_string(), "state": "accepted", "user": user.as_str(), "device": device.as_str()})
+                    );
+                } else {
+                    println!("Verifying with {user}/{device}.");
+                }
                 flow
             }
         };
