@@ -10,6 +10,16 @@
 //!
 //! Receiving processes each inbox entry and moves the inbox cursor in one
 //! store transaction, then acknowledges it to the relay.
+//!
+//! Submodules: [`verify`] (person-to-person SAS verification of a device),
+//! [`recovery`] (room keys a device missed, asked of the user's own other
+//! devices), and `direct` (to-device messages both of them send).
+
+mod direct;
+mod recovery;
+mod verify;
+
+pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
 
 use crate::error::{ClientError, Result};
 use crate::net::{self, Link, Push, RelayTarget};
@@ -23,8 +33,9 @@ use belfry_protocol::codec::{decode, encode};
 use belfry_protocol::frames::{DeviceAddress, InboxEntry, InboxItem};
 use belfry_protocol::room::{Role, RoomKind};
 use belfry_protocol::{
-    ClientFrame, DeviceId, DisplayName, Ed25519Public, Hash256, Invitation, MessageId, Request, Response, RoomContent,
-    RoomId, RoomMessage, RoomStateEvent, Signed, StateContent, Statement, ToDeviceContent, ToDeviceEnvelope, UserId,
+    ClientFrame, DeviceId, DisplayName, Ed25519Public, FlowId, Hash256, Invitation, MessageId, Request, Response,
+    RoomContent, RoomId, RoomMessage, RoomStateEvent, Signed, StateContent, Statement, ToDeviceContent,
+    ToDeviceEnvelope, UserId,
 };
 use belfry_store::{Batch, MessageStatus, Op, SqlStore, Store, StoredMessage};
 use serde::{Deserialize, Serialize};
@@ -99,6 +110,17 @@ pub enum Alert {
         sender: UserId,
         /// Why.
         reason: String,
+    },
+    /// A person-to-person verification failed a check: the two devices did
+    /// not see the same keys (someone may be in between), or the other
+    /// device broke the protocol. The device is not marked verified.
+    VerificationFailed {
+        /// The other device's user.
+        user: UserId,
+        /// The other device.
+        device: DeviceId,
+        /// What failed.
+        detail: String,
     },
 }
 
@@ -175,6 +197,17 @@ pub enum Event {
     Alert(Alert),
     /// A file upload or download progressed.
     Transfer(Transfer),
+    /// A person-to-person verification moved on.
+    Verification {
+        /// The flow.
+        flow: FlowId,
+        /// The other device's user.
+        user: UserId,
+        /// The other device.
+        device: DeviceId,
+        /// Where it stands now.
+        state: VerificationState,
+    },
     /// This device was wiped by order; the engine has stopped.
     Wiped,
 }
@@ -224,6 +257,10 @@ struct State {
     waiting: Vec<RoomMessage>,
     /// One-time keys consumed since the last upload.
     prekeys_used: usize,
+    /// Verifications in progress (in memory: a restart ends them).
+    flows: verify::Flows,
+    /// Room keys asked of this user's other devices, and answers given.
+    recovery: recovery::Recovery,
 }
 
 struct Inner {
@@ -271,6 +308,7 @@ const K_DIRECTORY: &str = "directory";
 const K_ROOMS: &str = "rooms";
 const K_WAITING: &str = "waiting";
 const K_PREKEYS_USED: &str = "prekeys-used";
+const K_KEY_REQUESTS: &str = "key-requests";
 
 fn ser<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| ClientError::Config(format!("cannot encode local state: {e}")))
@@ -392,6 +430,7 @@ impl Engine {
             Some(b) => de(&b, "key counter")?,
             None => PREKEY_BATCH,
         };
+        let recovery = recovery::Recovery::load(&store)?;
         let mut channels = Vec::new();
         let mut users: BTreeSet<UserId> = rooms.values().flat_map(|r| r.state.members().keys().cloned()).collect();
         users.insert(device.user().clone());
@@ -430,6 +469,8 @@ impl Engine {
             rooms,
             waiting,
             prekeys_used,
+            flows: verify::Flows::default(),
+            recovery,
         };
         let files = files::Files::new(&target)?;
         let engine = Self {
@@ -823,6 +864,7 @@ impl Engine {
                     self.kick_flush();
                     self.inner.files.wake();
                     self.spawn_prekey_upload();
+                    self.spawn_key_recovery();
                     Ok(())
                 }
                 Push::Disconnected { reason } => {
@@ -940,6 +982,7 @@ impl Engine {
         let mut batch = Batch::new();
         let mut events = Vec::new();
         let mut pending = Pending::new();
+        st.recovery.wanted = false;
         for entry in fresh {
             let mut retry = Vec::new();
             match entry.item {
@@ -978,6 +1021,9 @@ impl Engine {
         }
         self.ack(last);
         self.kick_flush();
+        if std::mem::take(&mut st.recovery.wanted) {
+            self.spawn_key_recovery();
+        }
         Ok(())
     }
 
@@ -1067,18 +1113,7 @@ impl Engine {
                 // A key this device holds already is kept: a second copy
                 // (a replay, or one exported later) could only lose messages.
                 Ok(session) if self.load_inbound(st, session.session_id())? => {}
-                Ok(session) => {
-                    let id = *session.session_id();
-                    batch.push(Op::PutInboundSession {
-                        session: id,
-                        room: *session.room(),
-                        pickle: session.pickle(&st.pickle)?,
-                    });
-                    st.inbound.insert(id, session);
-                    let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|m| m.session == id);
-                    st.waiting = still;
-                    retry.extend(ready);
-                }
+                Ok(session) => self.hold_inbound(st, session, batch, retry)?,
                 Err(e) => events.push(Event::Alert(Alert::Rejected {
                     detail: format!("a room key from {}/{} was refused: {e}", sender.user, sender.device),
                 })),
@@ -1087,11 +1122,43 @@ impl Engine {
                 let statement = statement.clone();
                 self.receive_statement(st, &statement, batch, events)?;
             }
-            // Key requests and forwarded keys come with multi-device key
-            // recovery; until then they are ignored, never trusted.
-            ToDeviceContent::ForwardedRoomKey(_) | ToDeviceContent::RoomKeyRequest { .. } | ToDeviceContent::Dummy => {}
+            ToDeviceContent::ForwardedRoomKey(_) => self.receive_forwarded_key(st, &received, batch, events, retry)?,
+            ToDeviceContent::RoomKeyRequest { room, session } => {
+                self.answer_key_request(st, &sender, *room, *session, batch, events)?;
+            }
+            ToDeviceContent::RoomKeyUnavailable { room, session } => {
+                self.receive_key_unavailable(st, &sender, *room, session, events);
+            }
+            ToDeviceContent::VerificationRequest { .. }
+            | ToDeviceContent::VerificationAccept { .. }
+            | ToDeviceContent::VerificationKey { .. }
+            | ToDeviceContent::VerificationMac { .. }
+            | ToDeviceContent::VerificationCancel { .. }
+            | ToDeviceContent::VerificationDone { .. } => {
+                self.receive_verification(st, &sender, received.content(), batch, events)?;
+            }
+            ToDeviceContent::Dummy => {}
         }
         Ok(())
+    }
+
+    /// Keeps a new inbound session (the caller checked this device holds
+    /// none with its id: a held key is never replaced) and hands back the
+    /// messages that waited for it.
+    fn hold_inbound(
+        &self,
+        st: &mut State,
+        session: InboundRoomSession,
+        batch: &mut Batch,
+        retry: &mut Vec<RoomMessage>,
+    ) -> Result<()> {
+        let id = *session.session_id();
+        batch.push(Op::PutInboundSession { session: id, room: *session.room(), pickle: session.pickle(&st.pickle)? });
+        st.inbound.insert(id, session);
+        let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|m| m.session == id);
+        st.waiting = still;
+        retry.extend(ready);
+        self.forget_key_request(st, &id, batch)
     }
 
     fn load_inbound(&self, st: &mut State, session: &Ed25519Public) -> Result<bool> {
@@ -1116,14 +1183,24 @@ impl Engine {
         pending: &mut Pending,
         may_wait: bool,
     ) -> Result<()> {
+        // This device never gets its own messages: one that comes back was
+        // reflected by the relay (it would decrypt, with the copy of our
+        // own session kept for key recovery).
+        if msg.sender == *st.device.user() && msg.sender_device == *st.device.device_id() {
+            events.push(Event::Alert(Alert::Rejected {
+                detail: "the relay sent this device one of its own messages back; refused".into(),
+            }));
+            return Ok(());
+        }
         if !self.load_inbound(st, &msg.session)? {
             if may_wait {
                 // Keys are published before the messages they open, so this
-                // is unusual: say so (it decrypts if the key comes later).
+                // is unusual: say so (it decrypts if the key comes later, or
+                // when another of this user's devices forwards it).
                 events.push(Event::Alert(Alert::Undecryptable {
                     room: msg.room,
                     sender: msg.sender.clone(),
-                    reason: "its key has not reached this device (it was not shared with it, or not yet)".into(),
+                    reason: self.missing_key(st, &msg),
                 }));
                 st.waiting.push(msg);
                 batch.push(value(K_WAITING, ser(&st.waiting)?));
@@ -1671,7 +1748,14 @@ impl Engine {
                 },
             };
             if rotate {
-                st.outbound.insert(room, OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?);
+                let session = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
+                // Kept as an inbound session too, so this device can
+                // forward it from the first message to its user's other
+                // devices (key recovery).
+                let own = session.inbound_copy()?;
+                batch.push(Op::PutInboundSession { session: *own.session_id(), room, pickle: own.pickle(&st.pickle)? });
+                st.inbound.insert(*own.session_id(), own);
+                st.outbound.insert(room, session);
             }
             let Some(session) = st.outbound.get_mut(&room) else {
                 return Err(ClientError::Config("outbound session missing".into()));

@@ -4,7 +4,8 @@
 //!
 //! - [`profile`]: where a device's data lives and how its store is unlocked;
 //! - [`net`]: the relay connection;
-//! - [`engine`]: enrollment, sync, rooms, messages, files, keys, alerts.
+//! - [`engine`]: enrollment, sync, rooms, messages, files, keys, alerts, person-to-person
+//!   verification of devices, room-key recovery from the user's own devices.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
@@ -15,7 +16,7 @@ pub mod net;
 pub mod profile;
 
 pub use engine::{
-    Alert, AttachmentInfo, Direction, Engine, Event, FileError, MessageView, PendingUpload, RoomView, SyncStatus,
-    Transfer,
+    Alert, AttachmentInfo, DEFAULT_VERIFICATION_TIMEOUT, Direction, Engine, Event, FileError, MessageView,
+    PendingUpload, RoomView, SyncStatus, Transfer, VerificationState, VerificationView, describe_cancel,
 };
 pub use error::{ClientError, Result};

@@ -2,10 +2,12 @@
 
 use anyhow::{Context as _, anyhow, bail};
 use belfry_client::profile::{KeySource, Profile};
-use belfry_client::{Alert, Direction, Engine, Event, MessageView, RoomView, Transfer};
+use belfry_client::{
+    Alert, Direction, Engine, Event, MessageView, RoomView, Transfer, VerificationState, describe_cancel,
+};
 use belfry_protocol::armor::{INVITATION_LABEL, dearmor};
 use belfry_protocol::room::RoomKind;
-use belfry_protocol::{DisplayName, Ed25519Public, Invitation, RoomId, UserId, Wire as _};
+use belfry_protocol::{DeviceId, DisplayName, Ed25519Public, FlowId, Invitation, RoomId, UserId, Wire as _};
 use belfry_store::MessageStatus;
 use belfry_store::passphrase::KdfCost;
 use clap::{Parser, Subcommand};
@@ -193,6 +195,25 @@ enum Command {
         /// The person
         user: Option<String>,
     },
+    /// Verify a person's device by comparing seven emoji on both screens
+    /// (the other side runs `belfry verify --incoming`)
+    Verify {
+        /// The person whose device to verify; without it, wait for another
+        /// device to ask
+        user: Option<String>,
+        /// Their device (needed when they have several)
+        device: Option<String>,
+        /// Wait for another device to ask (the same as naming nobody)
+        #[arg(long, conflicts_with = "user")]
+        incoming: bool,
+        /// Accept and confirm without asking (for scripts: compare the
+        /// printed emoji with the other side yourself)
+        #[arg(long)]
+        yes: bool,
+        /// Seconds to wait for the other side
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+    },
     /// Erase this device's profile: messages, keys, keychain entry
     WipeSelf {
         /// Confirm: this cannot be undone
@@ -324,6 +345,9 @@ fn print_alert(a: &Alert, json: bool) {
         Alert::Delivery { room, detail, .. } => format!("WARNING in room {room}: {detail}"),
         Alert::Undecryptable { room, sender, reason } => {
             format!("a message from {sender} in room {room} cannot be decrypted: {reason}")
+        }
+        Alert::VerificationFailed { user, device, detail } => {
+            format!("VERIFICATION FAILED with {user}/{device}: {detail}")
         }
     };
     if json {
@@ -679,7 +703,221 @@ async fn command(
             }
             Ok(())
         }
+        Command::Verify { user, device, incoming: _, yes, wait: secs } => {
+            if !online {
+                bail!("verification needs the relay, and this device is offline");
+            }
+            let verify =
+                Verify { engine, json, yes: *yes, deadline: tokio::time::Instant::now() + Duration::from_secs(*secs) };
+            verify.run(events, user.as_deref(), device.as_deref()).await?;
+            settle(engine, wait, online).await;
+            Ok(())
+        }
     }
+}
+
+/// `belfry verify`: one flow, from the request to its end.
+struct Verify<'a> {
+    engine: &'a Engine,
+    json: bool,
+    yes: bool,
+    deadline: tokio::time::Instant,
+}
+
+impl Verify<'_> {
+    async fn run(
+        &self,
+        events: &mut tokio::sync::broadcast::Receiver<Event>,
+        user: Option<&str>,
+        device: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let engine = self.engine;
+        let flow = match user {
+            Some(user) => self.start(user, device).await?,
+            None => {
+                let (flow, user, device) = self.incoming(events).await?;
+                if !self.yes && !ask(format!("{user}/{device} asks to verify this device. Accept? [y/N] ")).await {
+                    engine.cancel_verification(flow).await?;
+                    bail!("verification declined");
+                }
+                engine.accept_verification(flow).await?;
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"verification": flow.to_string(), "state": "accepted", "user": user.as_str(), "device": device.as_str()})
+                    );
+                } else {
+                    println!("Verifying with {user}/{device}.");
+                }
+                flow
+            }
+        };
+        loop {
+            let state = self.next_state(events, flow).await;
+            let Some(state) = state else {
+                let _ = engine.cancel_verification(flow).await;
+                bail!("the other side did not answer in time; verification cancelled");
+            };
+            match state {
+                VerificationState::ShowSas { emoji, decimals } => {
+                    self.show(flow, &emoji, decimals);
+                    if self.yes || ask("Do they match? [y/N] ".into()).await {
+                        engine.confirm_sas(flow).await?;
+                        if !self.json {
+                            println!("Confirmed; waiting for the other side to confirm too.");
+                        }
+                    } else {
+                        engine.cancel_verification(flow).await?;
+                        bail!("the emoji do not match: NOT verified (someone may be between the devices; tell IT)");
+                    }
+                }
+                VerificationState::Verified => {
+                    if self.json {
+                        println!("{}", serde_json::json!({"verification": flow.to_string(), "state": "verified"}));
+                    } else {
+                        println!("Verified.");
+                    }
+                    return Ok(());
+                }
+                VerificationState::Cancelled { reason, by_them } => {
+                    let who = if by_them { "the other side" } else { "this device" };
+                    bail!("verification cancelled by {who}: {}", describe_cancel(reason));
+                }
+                VerificationState::Requested | VerificationState::Waiting | VerificationState::Confirmed => {}
+            }
+        }
+    }
+
+    /// Asks the device; returns the flow.
+    async fn start(&self, user: &str, device: Option<&str>) -> anyhow::Result<FlowId> {
+        let engine = self.engine;
+        let user = user_id(user)?;
+        let (me, this) = (engine.user().await, engine.device_id().await);
+        let device = match device {
+            Some(d) => DeviceId::new(d).map_err(|e| anyhow!("{d:?} is not a device id: {e}"))?,
+            None => {
+                let devices: Vec<DeviceId> = engine
+                    .devices(&user)
+                    .await?
+                    .into_iter()
+                    .map(|(d, _, _)| d)
+                    .filter(|d| !(user == me && *d == this))
+                    .collect();
+                match devices.as_slice() {
+                    [one] => one.clone(),
+                    [] => bail!("{user} has no other trusted device to verify"),
+                    several => {
+                        let names: Vec<&str> = several.iter().map(DeviceId::as_str).collect();
+                        bail!("{user} has several devices: name one of {}", names.join(", "))
+                    }
+                }
+            }
+        };
+        let flow = engine.start_verification(&user, &device).await?;
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({"verification": flow.to_string(), "state": "waiting", "user": user.as_str(), "device": device.as_str()})
+            );
+        } else {
+            println!("Asked {user}/{device} to verify. On that device, run: belfry verify --incoming");
+        }
+        Ok(flow)
+    }
+
+    /// Waits for a request from another device (one that came while
+    /// catching up counts).
+    async fn incoming(
+        &self,
+        events: &mut tokio::sync::broadcast::Receiver<Event>,
+    ) -> anyhow::Result<(FlowId, UserId, DeviceId)> {
+        let pending = |views: Vec<belfry_client::VerificationView>| {
+            views.into_iter().find(|v| !v.we_started && v.state == VerificationState::Requested)
+        };
+        if let Some(v) = pending(self.engine.verifications().await) {
+            return Ok((v.flow, v.user, v.device));
+        }
+        if !self.json {
+            println!("Waiting for another device to ask for verification...");
+        }
+        loop {
+            match tokio::time::timeout_at(self.deadline, events.recv()).await {
+                Ok(Ok(Event::Verification { flow, user, device, state: VerificationState::Requested })) => {
+                    return Ok((flow, user, device));
+                }
+                Ok(Ok(Event::Alert(a))) => print_alert(&a, self.json),
+                Ok(Ok(Event::Wiped)) => bail!("this device was wiped by order of your organisation"),
+                Ok(Ok(_)) => {}
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    if let Some(v) = pending(self.engine.verifications().await) {
+                        return Ok((v.flow, v.user, v.device));
+                    }
+                }
+                Ok(Err(_)) => bail!("the engine stopped"),
+                Err(_) => bail!("no verification request came in time"),
+            }
+        }
+    }
+
+    /// The next state of `flow`, or `None` when the time is up.
+    async fn next_state(
+        &self,
+        events: &mut tokio::sync::broadcast::Receiver<Event>,
+        flow: FlowId,
+    ) -> Option<VerificationState> {
+        loop {
+            match tokio::time::timeout_at(self.deadline, events.recv()).await {
+                Ok(Ok(Event::Verification { flow: f, state, .. })) if f == flow => return Some(state),
+                Ok(Ok(Event::Alert(a))) => print_alert(&a, self.json),
+                Ok(Ok(_)) => {}
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    // Missed events: the flow's current state says enough.
+                    match self.engine.verification(flow).await {
+                        Some(v) => return Some(v.state),
+                        None => {
+                            return Some(VerificationState::Cancelled {
+                                reason: belfry_protocol::VerificationCancelReason::UnknownFlow,
+                                by_them: false,
+                            });
+                        }
+                    }
+                }
+                Ok(Err(_)) | Err(_) => return None,
+            }
+        }
+    }
+
+    fn show(&self, flow: FlowId, emoji: &[(&str, &str)], decimals: (u16, u16, u16)) {
+        if self.json {
+            let emoji: Vec<String> = emoji.iter().map(|(e, name)| format!("{e} {name}")).collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "verification": flow.to_string(), "state": "sas", "emoji": emoji,
+                    "decimals": [decimals.0, decimals.1, decimals.2],
+                })
+            );
+        } else {
+            println!("Compare with the other screen:");
+            let line: Vec<String> = emoji.iter().map(|(e, name)| format!("{e} {name}")).collect();
+            println!("  {}", line.join("   "));
+            println!("  {} {} {}", decimals.0, decimals.1, decimals.2);
+        }
+    }
+}
+
+/// Asks a yes/no question on the terminal; anything but y/yes is no.
+async fn ask(question: String) -> bool {
+    use std::io::Write as _;
+    print!("{question}");
+    let _ = std::io::stdout().flush();
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line).unwrap_or_default()
+    })
+    .await
+    .map(|line| matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
+    .unwrap_or(false)
 }
 
 /// A progress bar on stderr for people (none in JSON mode, none when

@@ -173,6 +173,16 @@ impl OutboundRoomSession {
         })
     }
 
+    /// An inbound copy of this session from its current index, for the
+    /// creating device itself: call it right after [`Self::new`], so this
+    /// device can later forward its own session, from the first message, to
+    /// another of its user's devices that missed it.
+    pub fn inbound_copy(&self) -> Result<InboundRoomSession> {
+        let session = InboundGroupSession::new(&self.session.session_key(), SessionConfig::version_1());
+        let claim = self.claim.peek_unverified()?;
+        InboundRoomSession::checked(session, claim, self.claim.clone(), KeyOrigin::Direct)
+    }
+
     /// Records that the room key was sent to `device`.
     pub fn mark_shared(&mut self, device: DeviceAddress) {
         self.shared_with.insert(device);

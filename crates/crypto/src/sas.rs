@@ -7,11 +7,19 @@
 //! Ed25519 key and ephemeral key, so a relay that substitutes any key makes
 //! the emoji differ. Each side then sends a MAC of its own Ed25519 key, which
 //! the other checks before marking the device verified.
+//!
+//! Commit, then reveal (as Matrix's `m.key.verification`): the accepting
+//! device sends [`commitment`] of its ephemeral key first and reveals the key
+//! only after it has the asking device's key, which the asking device checks
+//! with [`SasVerification::receive_committed_key`]. Whoever sits between
+//! them must fix every key it uses before it sees the honest one it would
+//! need to match, so it gets one guess at 42 bits of emoji, not as many as
+//! it can compute.
 
 use crate::device::Device;
 use crate::error::{CryptoError, Result};
 use crate::trust::VerifiedDevice;
-use belfry_protocol::{Curve25519Public, DeviceId, Ed25519Public, UserId};
+use belfry_protocol::{Curve25519Public, DeviceId, Ed25519Public, Hash256, UserId};
 use std::fmt;
 use vodozemac::Curve25519PublicKey;
 use vodozemac::sas::{EstablishedSas, Mac, Sas};
@@ -126,7 +134,26 @@ pub struct SasVerified {
     pub ed25519: Ed25519Public,
 }
 
+/// The accepting device's commitment to its ephemeral `key` in `flow`.
+pub fn commitment(flow: &[u8; 16], key: &Curve25519Public) -> Hash256 {
+    let mut data = [0u8; 48];
+    data[..16].copy_from_slice(flow);
+    data[16..].copy_from_slice(&key.0);
+    Hash256::of("sas-key-commitment", &data)
+}
+
 impl SasVerification {
+    /// The flow id.
+    pub fn flow(&self) -> [u8; 16] {
+        self.flow
+    }
+
+    /// Our commitment to our ephemeral key, for the accepting device to send
+    /// before it reveals the key.
+    pub fn commitment(&self) -> Hash256 {
+        commitment(&self.flow, &self.public_key())
+    }
+
     /// Starts verifying `them` from `me`. Both sides use the same `flow` id
     /// (chosen by the initiator and sent with its key).
     pub fn start(me: &Device, them: &VerifiedDevice, flow: [u8; 16]) -> Self {
@@ -143,7 +170,22 @@ impl SasVerification {
         Curve25519Public(self.sas.public_key().to_bytes())
     }
 
-    /// Takes the other device's ephemeral key.
+    /// Takes the accepting device's ephemeral key, which must match the
+    /// commitment it sent before it saw ours.
+    pub fn receive_committed_key(
+        self,
+        their_key: &Curve25519Public,
+        their_commitment: &Hash256,
+    ) -> Result<EstablishedVerification> {
+        if commitment(&self.flow, their_key) != *their_commitment {
+            return Err(CryptoError::Verification("the other device's key does not match its commitment"));
+        }
+        self.receive_key(their_key)
+    }
+
+    /// Takes the other device's ephemeral key (the accepting device takes
+    /// the asking device's this way; the asking device must use
+    /// [`Self::receive_committed_key`]).
     pub fn receive_key(self, their_key: &Curve25519Public) -> Result<EstablishedVerification> {
         let our_key = self.public_key();
         let sas = self

@@ -206,6 +206,12 @@ bytes_id!(
     BlobId,
     "blob id"
 );
+bytes_id!(
+    /// A person-to-person verification between two devices, random 128
+    /// bits chosen by the device that asks.
+    FlowId,
+    "verification flow id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -23,8 +23,8 @@ pub use cert::{
 };
 pub use codec::{DecodeError, FORMAT_VERSION, Wire};
 pub use frames::{ClientFrame, ErrorCode, ProtocolError, Request, Response, ServerFrame};
-pub use ids::{BlobId, DeviceId, DisplayName, IdError, InvitationId, MessageId, RoomId, UserId};
+pub use ids::{BlobId, DeviceId, DisplayName, FlowId, IdError, InvitationId, MessageId, RoomId, UserId};
 pub use keys::{Curve25519Public, Ed25519Public, Hash256, SecretBytes, SecretKey32, Signature, SignatureError};
 pub use room::{RoomContent, RoomMessage, RoomPayload, RoomStateEvent, StateContent};
 pub use signed::{Signed, SignedBody, VerifyError};
-pub use to_device::{RoomKeyClaim, ToDeviceContent, ToDeviceEnvelope, ToDevicePayload};
+pub use to_device::{RoomKeyClaim, ToDeviceContent, ToDeviceEnvelope, ToDevicePayload, VerificationCancelReason};

@@ -3,8 +3,8 @@
 
 use crate::cert::Statement;
 use crate::codec::Wire;
-use crate::ids::{DeviceId, RoomId, UserId};
-use crate::keys::{Curve25519Public, Ed25519Public, SecretBytes};
+use crate::ids::{DeviceId, FlowId, RoomId, UserId};
+use crate::keys::{Curve25519Public, Ed25519Public, Hash256, SecretBytes};
 use crate::limits;
 use crate::signed::{Signed, SignedBody};
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,29 @@ pub struct ForwardedRoomKey {
     pub exported_key: SecretBytes,
 }
 
-/// What a to-device message says.
+/// Why a verification ended without verifying. On the wire: new reasons
+/// are appended at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VerificationCancelReason {
+    /// A person declined, or said the emoji do not match.
+    User,
+    /// It was not finished in time.
+    Timeout,
+    /// A message came that does not fit where the flow stands.
+    UnexpectedMessage,
+    /// The flow is unknown to the device (for example it restarted).
+    UnknownFlow,
+    /// The revealed ephemeral key does not match the commitment sent
+    /// before: someone tried to choose a key after seeing the other one.
+    CommitmentMismatch,
+    /// The MAC does not verify: the two devices did not see the same keys.
+    MacMismatch,
+    /// The other device is not (or no longer) a trusted device.
+    NotTrusted,
+}
+
+/// What a to-device message says. Encoded by variant index: new variants
+/// are appended at the end, so earlier encodings never change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToDeviceContent {
     /// A room key from its creator.
@@ -104,6 +126,59 @@ pub enum ToDeviceContent {
     Statement(Statement),
     /// Nothing: used to establish or refresh an Olm session.
     Dummy,
+    /// Asks the recipient device to verify with a short authentication
+    /// string (SAS). The asking device chose `flow` at random.
+    VerificationRequest {
+        /// The flow.
+        flow: FlowId,
+    },
+    /// The asked device's person agreed. Carries the commitment to the
+    /// ephemeral key that device reveals only after it has seen the asking
+    /// device's key (commit, then reveal), so nobody in between can pick a
+    /// key that makes the emoji match.
+    VerificationAccept {
+        /// The flow.
+        flow: FlowId,
+        /// `belfry_crypto::sas::commitment` of the flow and the key.
+        commitment: Hash256,
+    },
+    /// An ephemeral SAS key: the asking device's first, then the accepting
+    /// device's.
+    VerificationKey {
+        /// The flow.
+        flow: FlowId,
+        /// The sender's ephemeral Curve25519 key for this flow.
+        key: Curve25519Public,
+    },
+    /// Sent once the sender's person confirmed that the emoji match: a MAC
+    /// of the sender's Ed25519 identity key under the SAS secret.
+    VerificationMac {
+        /// The flow.
+        flow: FlowId,
+        /// HMAC-SHA-256 (vodozemac SAS).
+        #[serde(with = "crate::codec::fixed_bytes")]
+        mac: [u8; 32],
+    },
+    /// The flow ended without verification.
+    VerificationCancel {
+        /// The flow.
+        flow: FlowId,
+        /// Why.
+        reason: VerificationCancelReason,
+    },
+    /// The sender checked our MAC and marked our device verified.
+    VerificationDone {
+        /// The flow.
+        flow: FlowId,
+    },
+    /// Answer of one of the user's own devices to a
+    /// [`ToDeviceContent::RoomKeyRequest`]: it cannot supply that key.
+    RoomKeyUnavailable {
+        /// The room.
+        room: RoomId,
+        /// The session asked for.
+        session: Ed25519Public,
+    },
 }
 
 /// The plaintext of an Olm message.

@@ -10,5 +10,7 @@ mod files;
 mod group;
 mod hostile;
 mod messaging;
+mod recovery;
 mod resilience;
 mod trust;
+mod verify;

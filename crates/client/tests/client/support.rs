@@ -16,18 +16,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// The relay binary, built on demand next to this test binary.
+/// The relay binary next to this test binary, brought up to date once per
+/// test process (a no-op when it is: `cargo nextest run --workspace` has
+/// built it already, but `-p belfry-client` alone would otherwise run
+/// whatever relay an earlier build left there).
 pub fn relay_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_owned();
-    let bin = dir.join("belfry-relay");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status =
-            Command::new(cargo).args(["build", "-p", "belfry-relay", "--bin", "belfry-relay"]).status().unwrap();
-        assert!(status.success(), "cannot build belfry-relay");
-    }
-    bin
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let dir = exe.parent().unwrap().parent().unwrap().to_owned();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "belfry-relay", "--bin", "belfry-relay"])
+                .status()
+                .unwrap();
+            assert!(status.success(), "cannot build belfry-relay");
+            dir.join("belfry-relay")
+        })
+        .clone()
 }
 
 pub fn now() -> Timestamp {
@@ -453,5 +460,110 @@ impl Dev {
 
     pub fn profile_dir(&self) -> &Path {
         &self.profile
+    }
+}
+
+impl TestRelay {
+    /// To-device items in `user`/`device`'s inbox from sequence `since` on,
+    /// oldest first, with their payload ids (for [`TestRelay::withhold`]).
+    pub fn to_device_items_since(
+        &self,
+        user: &str,
+        device: &str,
+        since: i64,
+    ) -> Vec<(i64, belfry_protocol::ToDeviceEnvelope)> {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let mut stmt = db
+            .prepare(
+                "SELECT payloads.id, payloads.item FROM inbox JOIN payloads ON payloads.id = inbox.payload \
+                 WHERE inbox.device = (SELECT id FROM devices WHERE user = ?1 AND device = ?2) AND inbox.seq >= ?3 \
+                 ORDER BY inbox.seq",
+            )
+            .unwrap();
+        let rows = stmt
+            .query_map(rusqlite::params![user, device, since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .unwrap();
+        rows.filter_map(|r| {
+            let (id, item) = r.unwrap();
+            match belfry_protocol::codec::decode(&item).unwrap() {
+                belfry_protocol::frames::InboxItem::ToDevice(m) => Some((id, m)),
+                _ => None,
+            }
+        })
+        .collect()
+    }
+}
+
+/// A user's own device run by modified client code: it opens its (shut)
+/// engine's store with the real keys and seals whatever it likes over its
+/// real Olm sessions. Models an insider or a compromised device, which the
+/// relay alone could never be (it cannot seal Olm messages).
+pub struct Insider {
+    store: belfry_store::SqlStore,
+    pickle: belfry_crypto::PickleKey,
+    pub device: belfry_crypto::Device,
+    pub dir: belfry_crypto::Directory,
+}
+
+impl Insider {
+    /// Opens the profile of a shut engine.
+    pub fn open(profile: &Path) -> Self {
+        use belfry_store::Store as _;
+        let store = Profile::new(profile).open(&key_source()).unwrap();
+        let secret: [u8; 32] = store.value("pickle-key").unwrap().unwrap().as_slice().try_into().unwrap();
+        let pickle = belfry_crypto::PickleKey::new(secret);
+        let device = belfry_crypto::Device::unpickle(&store.account().unwrap().unwrap(), &pickle).unwrap();
+        let dir: belfry_crypto::Directory = postcard::from_bytes(&store.value("directory").unwrap().unwrap()).unwrap();
+        Self { store, pickle, device, dir }
+    }
+
+    /// Seals `content` for `user`/`device` over the Olm session this device
+    /// already has with it, and stores the advanced session (so the real
+    /// engine, restarted, does not reuse its keys).
+    pub fn seal(
+        &mut self,
+        user: &belfry_protocol::UserId,
+        device: &belfry_protocol::DeviceId,
+        content: belfry_protocol::ToDeviceContent,
+    ) -> belfry_protocol::ToDeviceEnvelope {
+        use belfry_store::Store as _;
+        let peer = self.dir.trusted(user, device).unwrap().clone();
+        let (id, pickle) = self.store.olm_sessions(user, device).unwrap().into_iter().next().expect("no Olm session");
+        let mut channel = belfry_crypto::OlmChannel::unpickle(&pickle, &self.pickle).unwrap();
+        let env = self.device.seal_to_device(&mut channel, &peer, content).unwrap();
+        self.store
+            .commit(belfry_store::Batch::new().with(belfry_store::Op::PutOlmSession {
+                peer_user: user.clone(),
+                peer_device: device.clone(),
+                session_id: id,
+                pickle: channel.pickle(&self.pickle).unwrap(),
+            }))
+            .unwrap();
+        env
+    }
+
+    /// An inbound Megolm session this device holds.
+    pub fn inbound(&self, session: &belfry_protocol::Ed25519Public) -> belfry_crypto::InboundRoomSession {
+        use belfry_store::Store as _;
+        let pickle = self.store.inbound_session(session).unwrap().expect("session not held");
+        belfry_crypto::InboundRoomSession::unpickle(&pickle, &self.pickle).unwrap()
+    }
+}
+
+impl Insider {
+    /// Decrypts a to-device message addressed to this device, as its
+    /// modified client would (nothing is stored).
+    pub fn read(&mut self, env: &belfry_protocol::ToDeviceEnvelope) -> Option<belfry_protocol::ToDeviceContent> {
+        use belfry_store::Store as _;
+        let sender = self.dir.trusted(&env.sender, &env.sender_device).ok()?.clone();
+        let mut channels: Vec<belfry_crypto::OlmChannel> = self
+            .store
+            .olm_sessions(&env.sender, &env.sender_device)
+            .unwrap()
+            .into_iter()
+            .map(|(_, p)| belfry_crypto::OlmChannel::unpickle(&p, &self.pickle).unwrap())
+            .collect();
+        self.device.open_to_device(env, &sender, &mut channels).ok().map(|r| r.content().clone())
     }
 }

@@ -206,3 +206,23 @@ fn fallback_key_is_signed_and_works() {
     let env = a.device.seal_to_device(&mut ch, &peer, ToDeviceContent::Dummy).unwrap();
     assert!(b.open(&env).is_ok());
 }
+
+#[test]
+fn the_creator_keeps_an_inbound_copy_of_its_session_to_forward_it_from_the_start() {
+    let (_org, mut a, _b) = pair();
+    let r = room(7);
+    a.start_room(r, RotationPolicy::default());
+    let copy = a.outbound[&r].inbound_copy().unwrap();
+    assert_eq!(copy.session_id(), a.outbound[&r].session_id());
+    assert_eq!(copy.first_known_index(), 0);
+    assert_eq!(copy.origin(), &KeyOrigin::Direct);
+    let m1 = a.send(r, 1, "one");
+    let m2 = a.send(r, 2, "two");
+    // The copy decrypts from the first message, as the forwarded export will.
+    let mut copy = copy;
+    let mut guard = SeenIndices::default();
+    assert_eq!(copy.decrypt(&m1, &mut guard).unwrap().index, 0);
+    assert_eq!(copy.decrypt(&m2, &mut guard).unwrap().index, 1);
+    let belfry_protocol::to_device::ToDeviceContent::ForwardedRoomKey(f) = copy.forward() else { panic!() };
+    assert_eq!(f.claim.peek_unverified().unwrap().sender_device, a.me().device);
+}

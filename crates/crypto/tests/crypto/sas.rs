@@ -59,3 +59,35 @@ fn a_mac_over_another_device_key_is_refused() {
     assert_ne!(a.emoji_indices(), b.emoji_indices());
     assert!(matches!(a.verify_their_mac(&b.confirm()), Err(CryptoError::Verification(_))));
 }
+
+#[test]
+fn the_accepting_side_commits_to_its_key_before_seeing_the_other() {
+    let (_org, alice, bob) = pair();
+    let flow = [10; 16];
+    let a = SasVerification::start(&alice.device, &alice.peer(&bob.me()), flow);
+    let b = SasVerification::start(&bob.device, &bob.peer(&alice.me()), flow);
+    // Bob accepts: his commitment travels first, then alice's key, then his.
+    let commitment = b.commitment();
+    assert_eq!(commitment, belfry_crypto::sas::commitment(&flow, &b.public_key()));
+    let ak = a.public_key();
+    let bk = b.public_key();
+    let b = b.receive_key(&ak).unwrap();
+    let a = a.receive_committed_key(&bk, &commitment).unwrap();
+    assert_eq!(a.emoji(), b.emoji());
+}
+
+#[test]
+fn a_key_chosen_after_the_commitment_is_refused() {
+    let (_org, alice, bob) = pair();
+    let flow = [11; 16];
+    let a = SasVerification::start(&alice.device, &alice.peer(&bob.me()), flow);
+    let b = SasVerification::start(&bob.device, &bob.peer(&alice.me()), flow);
+    let commitment = b.commitment();
+    // Someone in the middle reveals another key than the one committed to.
+    let other = vodozemac::sas::Sas::new();
+    let swapped = Curve25519Public(other.public_key().to_bytes());
+    assert!(matches!(a.receive_committed_key(&swapped, &commitment), Err(CryptoError::Verification(_))));
+    // A commitment is bound to its flow too.
+    let a = SasVerification::start(&alice.device, &alice.peer(&bob.me()), [12; 16]);
+    assert!(a.receive_committed_key(&b.public_key(), &commitment).is_err());
+}

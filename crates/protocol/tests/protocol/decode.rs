@@ -90,11 +90,12 @@ proptest! {
 
     #[test]
     fn mutated_encodings_never_panic(
-        which in 0usize..18,
+        which in 0usize..64,
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
-        let samples = samples::all_encoded();
-        let (_, original) = &samples[which % samples.len()];
+        let mut samples: Vec<Vec<u8>> = samples::all_encoded().into_iter().map(|(_, b)| b).collect();
+        samples.extend(samples::to_device_encoded().into_iter().map(|(_, b)| b));
+        let original = &samples[which % samples.len()];
         let mut bytes = original.clone();
         for m in &mutations {
             apply(&mut bytes, m);

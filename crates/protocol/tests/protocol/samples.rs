@@ -162,6 +162,50 @@ pub fn to_device_payload() -> ToDevicePayload {
     }
 }
 
+/// The sample payload with other content: one per kind of to-device
+/// message, each pinned by its own snapshot.
+pub fn to_device_payload_with(content: ToDeviceContent) -> ToDevicePayload {
+    ToDevicePayload { content, ..to_device_payload() }
+}
+
+/// One sample of every [`ToDeviceContent`] variant, in declaration order
+/// (the wire uses the variant index: new ones are appended).
+pub fn to_device_contents() -> Vec<(&'static str, ToDeviceContent)> {
+    let flow = FlowId([18; 16]);
+    vec![
+        (
+            "room_key",
+            ToDeviceContent::RoomKey(RoomKey {
+                claim: sign(&key(5), &room_key_claim()),
+                session_key: SecretBytes::new(vec![2; 8]),
+            }),
+        ),
+        (
+            "forwarded_room_key",
+            ToDeviceContent::ForwardedRoomKey(ForwardedRoomKey {
+                claim: sign(&key(5), &room_key_claim()),
+                exported_key: SecretBytes::new(vec![19; 8]),
+            }),
+        ),
+        ("room_key_request", ToDeviceContent::RoomKeyRequest { room: RoomId([9; 16]), session: public(&key(11)) }),
+        ("statement", ToDeviceContent::Statement(statement())),
+        ("dummy", ToDeviceContent::Dummy),
+        ("verification_request", ToDeviceContent::VerificationRequest { flow }),
+        ("verification_accept", ToDeviceContent::VerificationAccept { flow, commitment: Hash256([20; 32]) }),
+        ("verification_key", ToDeviceContent::VerificationKey { flow, key: Curve25519Public([21; 32]) }),
+        ("verification_mac", ToDeviceContent::VerificationMac { flow, mac: [22; 32] }),
+        (
+            "verification_cancel",
+            ToDeviceContent::VerificationCancel { flow, reason: VerificationCancelReason::MacMismatch },
+        ),
+        ("verification_done", ToDeviceContent::VerificationDone { flow }),
+        (
+            "room_key_unavailable",
+            ToDeviceContent::RoomKeyUnavailable { room: RoomId([9; 16]), session: public(&key(11)) },
+        ),
+    ]
+}
+
 pub fn room_key_claim() -> RoomKeyClaim {
     RoomKeyClaim {
         room: RoomId([9; 16]),
@@ -222,4 +266,12 @@ pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
         ("server_frame", server_frame().encode()),
         ("server_error_frame", server_error_frame().encode()),
     ]
+}
+
+/// Every to-device content sample inside a payload, encoded, with its name.
+pub fn to_device_encoded() -> Vec<(String, Vec<u8>)> {
+    to_device_contents()
+        .into_iter()
+        .map(|(name, content)| (format!("to_device_{name}"), to_device_payload_with(content).encode()))
+        .collect()
 }

@@ -54,6 +54,33 @@ fn every_wire_type_round_trips() {
 }
 
 #[test]
+fn every_to_device_content_is_pinned_and_round_trips() {
+    for (name, bytes) in samples::to_device_encoded() {
+        insta::assert_snapshot!(name, hex(&bytes));
+    }
+    for (_, content) in samples::to_device_contents() {
+        round_trip(samples::to_device_payload_with(content));
+    }
+}
+
+#[test]
+fn new_to_device_variants_are_appended_so_old_encodings_keep_their_index() {
+    // The content is the last field of the payload: its variant index is
+    // the first byte after the fields shared by every sample.
+    let shared = samples::to_device_payload_with(ToDeviceContent::Dummy).encode();
+    let prefix = shared.len() - 1;
+    for (index, (name, content)) in samples::to_device_contents().into_iter().enumerate() {
+        let bytes = samples::to_device_payload_with(content).encode();
+        assert_eq!(bytes[..prefix], shared[..prefix], "{name}");
+        assert_eq!(usize::from(bytes[prefix]), index, "{name} moved: existing encodings would change");
+    }
+    // The five variants that existed before verification and recovery.
+    let before = ["room_key", "forwarded_room_key", "room_key_request", "statement", "dummy"];
+    let names: Vec<&str> = samples::to_device_contents().iter().map(|(n, _)| *n).collect();
+    assert_eq!(names[..5], before);
+}
+
+#[test]
 fn type_tags_are_unique() {
     let mut tags = vec![
         EnrollmentCert::TAG,

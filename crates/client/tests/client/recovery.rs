@@ -1,0 +1,350 @@
+//! Room keys a device missed, recovered from the user's own other device,
+//! with a relay that withholds keys and insiders who try to hand out or
+//! obtain keys they must not.
+
+use crate::support::*;
+use belfry_client::{Alert, Event};
+use belfry_protocol::frames::InboxItem;
+use belfry_protocol::room::RoomKind;
+use belfry_protocol::{DeviceId, ToDeviceContent, UserId};
+use std::time::Duration;
+
+async fn ids(dev: &Dev) -> (UserId, DeviceId) {
+    (dev.engine.user().await, dev.engine.device_id().await)
+}
+
+/// The relay withholds from `user`/`device` every to-device message from
+/// `sender` it holds since `mark` (the room keys); returns how many.
+fn withhold_keys_from(relay: &TestRelay, user: &str, device: &DeviceId, mark: i64, sender: &UserId) -> usize {
+    let keys: Vec<i64> = relay
+        .to_device_items_since(user, device.as_str(), mark)
+        .into_iter()
+        .filter(|(_, env)| env.sender == *sender)
+        .map(|(payload, _)| payload)
+        .collect();
+    for payload in &keys {
+        relay.withhold(user, device.as_str(), *payload);
+    }
+    keys.len()
+}
+
+/// Waits until `from` has asked `own_other` for a key: the request sits in
+/// the relay's inbox for that device (shut).
+async fn asked(relay: &TestRelay, own_other: &DeviceId, mark: i64, from: &DeviceId) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !relay
+        .to_device_items_since("alice", own_other.as_str(), mark)
+        .iter()
+        .any(|(_, env)| env.sender_device == *from)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no key request reached the other device");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_missed_a_room_key_recovers_it_from_its_own_other_device() {
+    let relay = TestRelay::start();
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let bob_id = bob.engine.user().await;
+    phone.shut().await;
+    let mark = relay.mark("alice", phone_dev.as_str());
+
+    let room = bob.engine.create_room(RoomKind::Group, "Recovery", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&room).await;
+    let id = bob.engine.send_text(room, "the code is 4711").await.unwrap();
+    laptop.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    bob.settle().await;
+    // The relay keeps bob's room key from alice's phone.
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &bob_id) > 0, "no room key to withhold");
+
+    phone.restart().await;
+    // The phone says why it cannot read, asks the laptop, and reads once
+    // the laptop has forwarded the key.
+    let reason = match phone.wait(|e| matches!(e, Event::Alert(Alert::Undecryptable { .. }))).await {
+        Event::Alert(Alert::Undecryptable { reason, .. }) => reason,
+        other => unreachable!("{other:?}"),
+    };
+    assert!(reason.contains("asking your other devices"), "{reason}");
+    phone.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    let shown = phone.engine.messages(&room, 10).await.unwrap();
+    assert!(shown.iter().any(|m| m.id == id && m.body == "the code is 4711"), "{shown:?}");
+    assert_eq!(phone.engine.room(&room).await.unwrap().name, "Recovery", "the room's state was recovered too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_key_from_another_users_device_is_refused() {
+    let relay = TestRelay::start();
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let laptop_dev = laptop.engine.device_id().await;
+    let carol_id = carol.engine.user().await;
+    phone.shut().await;
+    let mark = relay.mark("alice", phone_dev.as_str());
+
+    let room = bob.engine.create_room(RoomKind::Group, "Cell", &[alice_id.clone(), carol_id.clone()]).await.unwrap();
+    carol.joined(&room).await;
+    laptop.joined(&room).await;
+    let secret = carol.engine.send_text(room, "carol's secret").await.unwrap();
+    laptop.wait(|e| matches!(e, Event::Message(m) if m.id == secret)).await;
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == secret)).await;
+    carol.settle().await;
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &carol_id) > 0, "no room key to withhold");
+    let session = relay
+        .room_items_since("alice", phone_dev.as_str(), mark)
+        .into_iter()
+        .find(|(_, m)| m.sender == carol_id)
+        .map(|(_, m)| m.session)
+        .expect("carol's message is held for the phone");
+
+    // The laptop is shut: the phone's request waits there.
+    laptop.shut().await;
+    let laptop_mark = relay.mark("alice", laptop_dev.as_str());
+    phone.restart().await;
+    phone.wait(|e| matches!(e, Event::Alert(Alert::Undecryptable { .. }))).await;
+    asked(&relay, &laptop_dev, laptop_mark, &phone_dev).await;
+
+    // Bob's device, under modified code, "helps": it forwards carol's
+    // session, which it genuinely holds, to alice's phone.
+    bob.shut().await;
+    let mut insider = Insider::open(bob.profile_dir());
+    let forwarded = insider.inbound(&session).forward();
+    assert!(matches!(forwarded, ToDeviceContent::ForwardedRoomKey(_)));
+    let env = insider.seal(&alice_id, &phone_dev, forwarded);
+    relay.inject("alice", phone_dev.as_str(), &InboxItem::ToDevice(env));
+
+    let refusal = match phone
+        .wait(|e| {
+            matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("forwarded"))
+                || matches!(e, Event::Message(m) if m.id == secret)
+        })
+        .await
+    {
+        Event::Alert(Alert::Rejected { detail }) => detail,
+        other => panic!("a key forwarded by another user was used: {other:?}"),
+    };
+    assert!(refusal.contains("only your own devices"), "{refusal}");
+    assert!(phone.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.id != secret));
+
+    // Alice's laptop comes back and answers: the refused key left nothing
+    // behind that would stop the genuine recovery.
+    laptop.reopen().await;
+    phone.wait(|e| matches!(e, Event::Message(m) if m.id == secret)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_request_from_another_users_device_gets_no_key() {
+    let relay = TestRelay::start();
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
+    let (alice_id, laptop_dev) = ids(&laptop).await;
+    let (bob_id, bob_dev) = ids(&bob).await;
+
+    // Alice and Carol talk in a room Bob is not in.
+    let private = carol.engine.create_room(RoomKind::Direct, "a-c", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&private).await;
+    laptop.shut().await;
+    let mark = relay.mark("alice", laptop_dev.as_str());
+    carol.engine.send_text(private, "for alice only").await.unwrap();
+    carol.settle().await;
+    // The session id is routing data: the relay (and whoever it tells) sees it.
+    let session = relay.room_items_since("alice", laptop_dev.as_str(), mark).pop().expect("held for alice").1.session;
+    laptop.reopen().await;
+    let held = laptop.engine.messages(&private, 10).await.unwrap();
+    assert!(held.iter().any(|m| m.body == "for alice only"), "{held:?}");
+
+    // Bob shares a room with alice, so his device has an Olm session with
+    // her laptop.
+    let shared = bob.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&shared).await;
+    bob.settle().await;
+    bob.shut().await;
+    let bob_mark = relay.mark("bob", bob_dev.as_str());
+
+    // Bob's device, under modified code, asks alice's laptop for the
+    // session of the room he is not in.
+    let mut insider = Insider::open(bob.profile_dir());
+    let ask = insider.seal(&alice_id, &laptop_dev, ToDeviceContent::RoomKeyRequest { room: private, session });
+    relay.inject("alice", laptop_dev.as_str(), &InboxItem::ToDevice(ask));
+
+    let refusal = match laptop
+        .wait(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("room key")))
+        .await
+    {
+        Event::Alert(Alert::Rejected { detail }) => detail,
+        other => unreachable!("{other:?}"),
+    };
+    assert!(refusal.contains(bob_id.as_str()) && refusal.contains("nothing was sent"), "{refusal}");
+    laptop.settle().await;
+    // Whatever alice's laptop sent bob since, none of it is a key.
+    for (_, env) in relay.to_device_items_since("bob", bob_dev.as_str(), bob_mark) {
+        if env.sender == alice_id {
+            let content = insider.read(&env);
+            assert!(
+                !matches!(content, Some(ToDeviceContent::ForwardedRoomKey(_)) | None),
+                "alice's laptop answered another user's key request: {content:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_none_of_ones_devices_holds_is_reported_as_such() {
+    let relay = TestRelay::start();
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let laptop_dev = laptop.engine.device_id().await;
+    let bob_id = bob.engine.user().await;
+    laptop.shut().await;
+    phone.shut().await;
+    let marks = (relay.mark("alice", laptop_dev.as_str()), relay.mark("alice", phone_dev.as_str()));
+    let room = bob.engine.create_room(RoomKind::Group, "Lost", std::slice::from_ref(&alice_id)).await.unwrap();
+    bob.engine.send_text(room, "nobody of alice's will read this").await.unwrap();
+    bob.settle().await;
+    // The relay keeps bob's keys from both of alice's devices.
+    assert!(withhold_keys_from(&relay, "alice", &laptop_dev, marks.0, &bob_id) > 0);
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, marks.1, &bob_id) > 0);
+
+    laptop.restart().await;
+    phone.restart().await;
+    // Each asks the other; each answers that it has nothing; both say so.
+    for dev in [&mut laptop, &mut phone] {
+        let reason = match dev
+            .wait(|e| matches!(e, Event::Alert(Alert::Undecryptable { reason, .. }) if reason.contains("either")))
+            .await
+        {
+            Event::Alert(Alert::Undecryptable { reason, sender, .. }) => {
+                assert_eq!(sender, bob_id);
+                reason
+            }
+            other => unreachable!("{other:?}"),
+        };
+        assert!(reason.contains("does not have it either"), "{reason}");
+        assert!(dev.engine.rooms().await.is_empty(), "nothing was decrypted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_key_nobody_asked_for_is_refused() {
+    let relay = TestRelay::start();
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let bob_id = bob.engine.user().await;
+    // The laptop writes in a room, so it has an Olm session with the phone.
+    let first = bob.engine.create_room(RoomKind::Group, "First", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&first).await;
+    phone.joined(&first).await;
+    let hello = laptop.engine.send_text(first, "hello from the laptop").await.unwrap();
+    phone.wait(|e| matches!(e, Event::Message(m) if m.id == hello)).await;
+
+    // A second room the phone never hears of: the relay keeps everything
+    // of bob's from it.
+    phone.shut().await;
+    let mark = relay.mark("alice", phone_dev.as_str());
+    let second = bob.engine.create_room(RoomKind::Group, "Second", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&second).await;
+    let quiet = bob.engine.send_text(second, "only the laptop should read this").await.unwrap();
+    laptop.wait(|e| matches!(e, Event::Message(m) if m.id == quiet)).await;
+    bob.settle().await;
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &bob_id) > 0);
+    let held: Vec<_> = relay
+        .room_items_since("alice", phone_dev.as_str(), mark)
+        .into_iter()
+        .filter(|(_, m)| m.room == second)
+        .collect();
+    assert!(!held.is_empty());
+    for (payload, _) in &held {
+        relay.withhold("alice", phone_dev.as_str(), *payload);
+    }
+
+    // Alice's laptop, under modified code, pushes the session to the
+    // phone unasked.
+    laptop.shut().await;
+    let mut insider = Insider::open(laptop.profile_dir());
+    let pushed = insider.inbound(&held[0].1.session).forward();
+    let env = insider.seal(&alice_id, &phone_dev, pushed);
+    relay.inject("alice", phone_dev.as_str(), &InboxItem::ToDevice(env));
+    phone.restart().await;
+    // The refusal is reported before the phone says it has caught up.
+    let refusal = match phone
+        .wait(|e| {
+            matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("forwarded"))
+                || *e == Event::CaughtUp
+        })
+        .await
+    {
+        Event::Alert(Alert::Rejected { detail }) => detail,
+        other => panic!("a forwarded key nobody asked for was taken silently: {other:?}"),
+    };
+    assert!(refusal.contains("did not ask"), "{refusal}");
+
+    // The room's messages arrive late: the refused key was not kept, so
+    // they wait (and are asked for) instead of decrypting.
+    for (_, m) in &held {
+        relay.inject("alice", phone_dev.as_str(), &InboxItem::Room(m.clone()));
+    }
+    let seen = phone
+        .wait(|e| {
+            matches!(e, Event::Alert(Alert::Undecryptable { room, .. }) if *room == second)
+                || matches!(e, Event::Message(m) if m.id == quiet)
+        })
+        .await;
+    assert!(matches!(seen, Event::Alert(_)), "an unasked-for key was used: {seen:?}");
+    assert!(phone.engine.room(&second).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_recovers_a_key_its_other_device_created() {
+    let relay = TestRelay::start();
+    let laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let room = bob.engine.create_room(RoomKind::Group, "Own", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&room).await;
+    phone.joined(&room).await;
+    phone.shut().await;
+    let mark = relay.mark("alice", phone_dev.as_str());
+    let id = laptop.engine.send_text(room, "written on the laptop").await.unwrap();
+    laptop.settle().await;
+    // The relay keeps the laptop's own room key from the phone.
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &alice_id) > 0);
+    phone.restart().await;
+    // The laptop kept a copy of the session it created: it can forward it
+    // from the first message.
+    phone.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_reflected_back_to_its_sender_is_refused() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, alice_dev) = ids(&alice).await;
+    let bob_dev = bob.engine.device_id().await;
+    let room = alice.engine.create_room(RoomKind::Direct, "a-b", &[bob.engine.user().await]).await.unwrap();
+    bob.joined(&room).await;
+    bob.shut().await;
+    let mark = relay.mark("bob", bob_dev.as_str());
+    let id = alice.engine.send_text(room, "mine").await.unwrap();
+    alice.settle().await;
+    let (_, mine) = relay.room_items_since("bob", bob_dev.as_str(), mark).pop().expect("held for bob");
+    assert_eq!((mine.sender.clone(), mine.sender_device.clone()), (alice_id, alice_dev.clone()));
+    // The relay hands alice's own message back to her.
+    relay.inject("alice", alice_dev.as_str(), &InboxItem::Room(mine));
+    alice.wait(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("own messages"))).await;
+    let stored = alice.engine.messages(&room, 10).await.unwrap();
+    let m = stored.iter().find(|m| m.id == id).unwrap();
+    assert_ne!(m.status, belfry_store::MessageStatus::Received, "{m:?}");
+}
