@@ -1298,10 +1298,11 @@ impl Engine {
                 }
                 let expires_at = record.state.retention_secs().map(|s| now().plus_ms(s.saturating_mul(1000)));
                 let sender = payload.sender;
-                // Edits, deletions and reactions refer to an earlier message;
+                // Edits, deletions and reactions refer to an earlier message
+                // (perhaps one earlier in this same frame, not yet stored);
                 // only its own sender may edit or delete it.
                 let own_target = |target: &MessageId| -> Result<Option<StoredMessage>> {
-                    Ok(self.inner.store.message(target)?.filter(|m| m.sender == sender && m.room == room))
+                    Ok(self.message_in(batch, target)?.filter(|m| m.sender == sender && m.room == room))
                 };
                 let attachment = match &content {
                     RoomContent::Attachment(a) => Some(a.clone()),
@@ -1341,7 +1342,7 @@ impl Engine {
                         return Ok(());
                     }
                     RoomContent::Reaction { target, key } => {
-                        if self.inner.store.message(&target)?.is_some_and(|m| m.room == room) {
+                        if self.message_in(batch, &target)?.is_some_and(|m| m.room == room) {
                             let k = format!("reactions/{target}");
                             let mut map: BTreeMap<String, String> = match self.inner.store.value(&k)? {
                                 Some(b) => de(&b, "reactions")?,
@@ -1378,7 +1379,7 @@ impl Engine {
                 };
                 // A message id names one message: another sender (or room)
                 // reusing it would overwrite someone else's words.
-                if let Some(existing) = self.inner.store.message(&payload.id)?
+                if let Some(existing) = self.message_in(batch, &payload.id)?
                     && (existing.sender != sender || existing.room != room)
                 {
                     events.push(Event::Alert(Alert::Rejected {
@@ -1404,6 +1405,19 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// A message as it will be once `batch` commits: the batch's own
+    /// writes first (the latest one wins), then the store.
+    fn message_in(&self, batch: &Batch, id: &MessageId) -> Result<Option<StoredMessage>> {
+        for op in batch.0.iter().rev() {
+            match op {
+                Op::PutMessage(m) if m.id == *id => return Ok(Some(m.clone())),
+                Op::DeleteMessage(d) if d == id => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(self.inner.store.message(id)?)
     }
 
     fn receive_statement(

@@ -117,6 +117,37 @@ async fn replies_edits_reactions_deletions_and_disappearing_messages() {
     assert!(bob.engine.search("destructing", 10).await.unwrap().is_empty());
 }
 
+/// Someone offline gets a message, its edit, another message and its
+/// deletion, and a reaction, all in one inbox delivery: each refers to a
+/// message earlier in the same delivery, not yet stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_and_deletions_apply_to_messages_in_the_same_delivery() {
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+    let room = alice.engine.create_room(RoomKind::Group, "Desk", std::slice::from_ref(&bob_id)).await.unwrap();
+    bob.joined(&room).await;
+    bob.shut().await;
+
+    let kept = alice.engine.send_text(room, "the draft").await.unwrap();
+    alice.engine.edit(room, kept, "the final text").await.unwrap();
+    let gone = alice.engine.send_text(room, "sent to the wrong room").await.unwrap();
+    alice.engine.delete(room, gone).await.unwrap();
+    alice.engine.react(room, kept, "👍").await.unwrap();
+    alice.settle().await;
+
+    bob.reopen().await;
+    let messages = bob.engine.messages(&room, 10).await.unwrap();
+    let events = bob.drain();
+    let refused: Vec<_> = events.iter().filter(|e| matches!(e, Event::Alert(_))).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!((messages[0].id, messages[0].body.as_str()), (kept, "the final text"));
+    assert_eq!(bob.engine.reactions(&kept).unwrap().get("alice").map(String::as_str), Some("👍"));
+    assert!(bob.engine.search("wrong", 10).await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sender_sees_delivered_then_read() {
     let relay = TestRelay::start();
