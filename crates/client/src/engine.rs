@@ -886,11 +886,8 @@ impl Engine {
             };
             match r {
                 Ok(()) => {}
-                Err(ClientError::Wiped) => {
-                    self.emit(Event::Wiped);
-                    self.inner.link.stop();
-                    return;
-                }
+                // The profile is gone already (see `erase_self`).
+                Err(ClientError::Wiped) => return,
                 Err(e) => tracing::warn!(error = %e, "sync step failed"),
             }
         }
@@ -971,7 +968,10 @@ impl Engine {
             users.into_iter().collect()
         };
         if !unknown.is_empty() {
-            let _ = self.refresh_users(&unknown).await;
+            // On other errors the senders stay unknown; their messages say so.
+            if let Err(ClientError::Wiped) = self.refresh_users(&unknown).await {
+                return Err(ClientError::Wiped);
+            }
         }
         let Some(last) = fresh.last().map(|e| e.seq) else {
             self.ack(cursor);
@@ -1427,15 +1427,23 @@ impl Engine {
         batch: &mut Batch,
         events: &mut Vec<Event>,
     ) -> Result<()> {
+        if self.obey_statement(st, statement, events)? {
+            batch.push(value(K_DIRECTORY, ser(&st.dir)?));
+        }
+        Ok(())
+    }
+
+    /// Applies an org- or own-device-signed statement, however it arrived
+    /// (inbox or device fetch): `true` if the directory changed. A wipe
+    /// order for this device erases it here and now ([`ClientError::Wiped`]).
+    fn obey_statement(&self, st: &mut State, statement: &Statement, events: &mut Vec<Event>) -> Result<bool> {
         match st.dir.apply(statement) {
             Ok(effect) => {
-                batch.push(value(K_DIRECTORY, ser(&st.dir)?));
                 let mine =
                     |user: &UserId, device: &DeviceId| user == st.device.user() && device == st.device.device_id();
                 match effect {
                     StatementEffect::Wipe { user, device } if mine(&user, &device) => {
-                        drop(std::mem::take(batch));
-                        let _ = self.inner.profile.erase();
+                        self.erase_self();
                         return Err(ClientError::Wiped);
                     }
                     StatementEffect::Wipe { user, device } | StatementEffect::DeviceRevoked { user, device } => {
@@ -1443,10 +1451,27 @@ impl Engine {
                     }
                     _ => {}
                 }
+                Ok(true)
             }
-            Err(e) => events.push(Event::Alert(Alert::Rejected { detail: format!("a revocation or wipe order: {e}") })),
+            Err(e) => {
+                events.push(Event::Alert(Alert::Rejected { detail: format!("a revocation or wipe order: {e}") }));
+                Ok(false)
+            }
         }
-        Ok(())
+    }
+
+    /// Obeys a wipe order for this device: stops syncing, closes the store
+    /// (its tasks may still hold it; nothing more is written) and erases
+    /// the profile: keychain entry or wrapped key first, then the files.
+    fn erase_self(&self) {
+        self.inner.link.stop();
+        if let Err(e) = self.inner.store.close() {
+            tracing::warn!(error = %e, "closing the store before the wipe failed");
+        }
+        if let Err(e) = self.inner.profile.erase() {
+            tracing::error!(error = %e, "the wipe did not erase everything");
+        }
+        self.emit(Event::Wiped);
     }
 
     /// Fetches the device lists of `users` and admits what verifies.
@@ -1462,8 +1487,20 @@ impl Engine {
         let mut events = Vec::new();
         let t = now();
         for entry in entries {
+            // Statements come with every fetch: only a device trusted until
+            // now makes news. A wipe order for this device is obeyed even if
+            // its inbox never carried it.
+            let trusted_before: BTreeSet<DeviceAddress> =
+                st.dir.trusted_devices(&entry.user).into_iter().map(address).collect();
             for statement in &entry.statements {
-                let _ = st.dir.apply(statement);
+                let mut effects = Vec::new();
+                if let Err(ClientError::Wiped) = self.obey_statement(st, statement, &mut effects) {
+                    return Err(ClientError::Wiped);
+                }
+                events.extend(effects.into_iter().filter(|e| {
+                    matches!(e, Event::Alert(Alert::DeviceRevoked { user, device })
+                        if trusted_before.contains(&DeviceAddress { user: user.clone(), device: device.clone() }))
+                }));
             }
             for chain in &entry.devices {
                 match st.dir.admit(chain, t) {

@@ -44,6 +44,10 @@ pub enum StoreError {
     /// batch was written.
     #[error("batch refused, nothing was written: {0}")]
     Conflict(String),
+    /// The store was closed (before its profile is erased); nothing more
+    /// is read or written.
+    #[error("the store is closed")]
+    Closed,
 }
 
 impl StoreError {
@@ -61,6 +65,7 @@ impl StoreError {
             Self::Sqlite(_) => "store.sqlite",
             Self::Corrupt(_) => "store.corrupt",
             Self::Conflict(_) => "store.conflict",
+            Self::Closed => "store.closed",
         }
     }
 }

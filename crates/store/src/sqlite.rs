@@ -37,6 +37,8 @@ const INBOX_CURSOR: &str = "inbox_cursor";
 /// (`<database>.attachments/`) the attachment ciphertext files.
 pub struct SqlStore {
     conn: Mutex<Connection>,
+    /// Set by [`close`](Self::close): every later call fails.
+    closed: std::sync::atomic::AtomicBool,
     path: String,
     files: PathBuf,
 }
@@ -109,14 +111,35 @@ impl SqlStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut files = path.as_os_str().to_owned();
         files.push(".attachments");
-        let store = Self { conn: Mutex::new(conn), path: shown, files: PathBuf::from(files) };
+        let store = Self {
+            conn: Mutex::new(conn),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            path: shown,
+            files: PathBuf::from(files),
+        };
         store.migrate(&MIGRATIONS[..migrations])?;
         store.remove_unreferenced_files()?;
         Ok(store)
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.conn.lock().map_err(|_| StoreError::Corrupt("a previous store operation panicked".into()))
+        let conn = self.conn.lock().map_err(|_| StoreError::Corrupt("a previous store operation panicked".into()))?;
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        Ok(conn)
+    }
+
+    /// Closes the database now, even while others still hold this store
+    /// (an engine's background tasks): the file handles are released and
+    /// every later call fails with [`StoreError::Closed`]. Used before a
+    /// wipe erases the files.
+    pub fn close(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        let open = std::mem::replace(&mut *conn, Connection::open_in_memory()?);
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        drop(conn);
+        open.close().map_err(|(_, e)| StoreError::Sqlite(e))
     }
 
     fn migrate(&self, migrations: &[&str]) -> Result<()> {

@@ -244,6 +244,33 @@ impl TestRelay {
         out
     }
 
+    /// The relay drops every revocation and wipe order from one device's
+    /// inbox (a hostile relay, or one restored from an old backup); its
+    /// directory still serves them. Returns how many it dropped.
+    pub fn withhold_statements(&self, user: &str, device: &str) -> usize {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let dev: i64 = db
+            .query_row("SELECT id FROM devices WHERE user = ?1 AND device = ?2", rusqlite::params![user, device], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let mut stmt = db
+            .prepare("SELECT i.payload, p.item FROM inbox i JOIN payloads p ON p.id = i.payload WHERE i.device = ?1")
+            .unwrap();
+        let rows: Vec<(i64, Vec<u8>)> =
+            stmt.query_map([dev], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        let mut dropped = 0;
+        for (payload, item) in rows {
+            if let Ok(belfry_protocol::frames::InboxItem::Statement(_)) = belfry_protocol::codec::decode(&item) {
+                dropped += db
+                    .execute("DELETE FROM inbox WHERE payload = ?1 AND device = ?2", rusqlite::params![payload, dev])
+                    .unwrap();
+            }
+        }
+        dropped
+    }
+
     /// The hostile relay silently drops a stored item from one device's inbox.
     pub fn withhold(&self, user: &str, device: &str, payload: i64) {
         let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();

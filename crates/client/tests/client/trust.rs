@@ -166,6 +166,42 @@ async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
     assert!(left.is_empty(), "the wiped profile still holds {left:?}");
 }
 
+/// A wipe order the device finds only in the directory (its inbox copy was
+/// dropped) is obeyed as a wipe, not taken as a mere revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wipe_order_seen_only_in_the_directory_still_wipes() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let mut bob_lost = Dev::enroll(&relay, "bob", "Bob's lost laptop").await;
+    let bob_id = bob.engine.user().await;
+    let lost_device = bob_lost.engine.device_id().await;
+    let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
+    bob_lost.joined(&room).await;
+    bob_lost.shut().await;
+
+    let wipe = Statement::Wipe(relay.org.sign(&WipeOrder {
+        org: relay.org.public(),
+        user: bob_id.clone(),
+        device: lost_device.clone(),
+        issuer: Issuer::Org,
+        issued_at: Timestamp(now().0),
+    }));
+    relay.distribute(&wipe);
+    let lost = lost_device.clone();
+    alice.wait(|e| matches!(e, Event::Alert(Alert::DeviceRevoked { device, .. }) if *device == lost)).await;
+    assert!(relay.withhold_statements("bob", lost_device.as_str()) >= 1, "the wipe order never reached the inbox");
+
+    // Back online, the laptop writes something: fetching the room's device
+    // lists before encrypting brings the wipe order with them.
+    bob_lost.restart().await;
+    let _ = bob_lost.engine.send_text(room, "written on the lost laptop").await;
+    bob_lost.wait(|e| *e == Event::Wiped).await;
+    let left: Vec<_> = std::fs::read_dir(bob_lost.profile_dir()).unwrap().collect();
+    assert!(left.is_empty(), "the wiped profile still holds {left:?}");
+    assert!(alice.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.body != "written on the lost laptop"));
+}
+
 impl TestRelay {
     fn org_revocation(&self, user: &belfry_protocol::UserId, device: &belfry_protocol::DeviceId) -> Statement {
         Statement::Revocation(self.org.sign(&belfry_protocol::Revocation {

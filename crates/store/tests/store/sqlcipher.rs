@@ -408,3 +408,24 @@ fn secret_service_stores_and_returns_the_key() {
     assert_eq!(std::fs::read(&path).unwrap(), before);
     assert!(matches!(profile.load(), Err(StoreError::KeyMissing(_))), "a key was made for an existing database");
 }
+
+/// A wipe closes the store while an engine's tasks still hold it: every
+/// later call is refused, nothing more reaches the file, and the WAL is
+/// checkpointed away on close.
+#[test]
+fn a_closed_store_refuses_every_call_and_releases_its_files() {
+    let db = Sql::new();
+    let store = std::sync::Arc::new(SqlStore::open(&db.path(), &db.key).unwrap());
+    let held = store.clone();
+    store.commit(Batch::new().with(Op::PutMessage(message(1, 1, "before the wipe", 1)))).unwrap();
+    store.close().unwrap();
+    let refused = held.commit(Batch::new().with(Op::PutMessage(message(2, 1, "after the wipe", 2))));
+    assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
+    assert!(matches!(held.message(&belfry_protocol::MessageId([1; 16])), Err(StoreError::Closed)));
+    assert!(matches!(held.close(), Err(StoreError::Closed)));
+    assert!(!db.path().with_extension("db-wal").exists(), "the connection was not closed");
+    drop((store, held));
+    let reopened = SqlStore::open(&db.path(), &db.key).unwrap();
+    assert!(reopened.message(&belfry_protocol::MessageId([2; 16])).unwrap().is_none());
+    assert!(reopened.message(&belfry_protocol::MessageId([1; 16])).unwrap().is_some());
+}
