@@ -390,13 +390,38 @@ impl Engine {
             Ok(d) => d.sign(proof),
             Err(poisoned) => poisoned.into_inner().sign(proof),
         });
-        if let Err(e) = net::enroll(&target, device.chain().clone(), &sign, one_time, fallback).await {
-            drop(store);
-            let _ = profile.erase();
-            return Err(e);
+        // A dropped connection is retried: the relay answers a repeated
+        // enrollment of the same device as the first time, so an answer
+        // lost on the way does not spend the invitation for nothing.
+        let mut attempt = 0u64;
+        let outcome = loop {
+            attempt += 1;
+            let sent = net::enroll(&target, device.chain().clone(), &sign, one_time.clone(), fallback.clone()).await;
+            match sent {
+                Err(f) if !matches!(f.error, ClientError::Refused(_)) && attempt < 3 => {
+                    tracing::info!(error = %f.error, attempt, "enrollment interrupted; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+                }
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                device.mark_prekeys_published();
+                store.commit(Batch::new().with(Op::PutAccount(device.pickle(&pickle)?)))?;
+            }
+            // The relay has this device: keep it. Its first connection
+            // uploads fresh keys (the counter says they are used up).
+            Err(f) if f.enrolled => {
+                tracing::warn!(error = %f.error, "enrolled, but the first keys did not reach the relay; they follow");
+                store.commit(Batch::new().with(value(K_PREKEYS_USED, ser(&PREKEY_BATCH)?)))?;
+            }
+            Err(f) => {
+                drop(store);
+                let _ = profile.erase();
+                return Err(f.error);
+            }
         }
-        device.mark_prekeys_published();
-        store.commit(Batch::new().with(Op::PutAccount(device.pickle(&pickle)?)))?;
         drop(store);
         Self::open(profile, source).await
     }

@@ -174,18 +174,36 @@ pub async fn enroll(
     sign: &Signer,
     one_time: Vec<Signed<belfry_protocol::Prekey>>,
     fallback: Option<Signed<belfry_protocol::Prekey>>,
-) -> Result<()> {
-    let mut conn = open(target).await?;
+) -> std::result::Result<(), EnrollFailure> {
+    let not_yet = |error| EnrollFailure { enrolled: false, error };
+    let mut conn = open(target).await.map_err(not_yet)?;
     let (user, device) = {
-        let cert = chain.device.peek_unverified().map_err(|e| ClientError::Input(e.to_string()))?;
+        let cert = chain.device.peek_unverified().map_err(|e| not_yet(ClientError::Input(e.to_string())))?;
         (cert.user, cert.device)
     };
-    call(&mut conn, 1, Request::Enroll(chain)).await?.map_err(ClientError::Refused)?;
+    call(&mut conn, 1, Request::Enroll(chain)).await.map_err(not_yet)?.map_err(|e| not_yet(ClientError::Refused(e)))?;
+    let enrolled = |error| EnrollFailure { enrolled: true, error };
     let proof = AuthProof { challenge: conn.nonce, tls_exporter: conn.exporter, user, device };
-    call(&mut conn, 2, Request::Authenticate(sign(&proof))).await?.map_err(ClientError::Refused)?;
-    call(&mut conn, 3, Request::UploadPrekeys { one_time, fallback }).await?.map_err(ClientError::Refused)?;
+    call(&mut conn, 2, Request::Authenticate(sign(&proof)))
+        .await
+        .map_err(enrolled)?
+        .map_err(|e| enrolled(ClientError::Refused(e)))?;
+    call(&mut conn, 3, Request::UploadPrekeys { one_time, fallback })
+        .await
+        .map_err(enrolled)?
+        .map_err(|e| enrolled(ClientError::Refused(e)))?;
     let _ = conn.ws.close(None).await;
     Ok(())
+}
+
+/// Why [`enroll`] failed, and whether the relay had enrolled the device by
+/// then (the invitation is spent; the device exists).
+#[derive(Debug)]
+pub struct EnrollFailure {
+    /// The relay confirmed the enrollment before the failure.
+    pub enrolled: bool,
+    /// What failed.
+    pub error: ClientError,
 }
 
 /// Signs a relay's authentication challenge as this device.

@@ -199,14 +199,14 @@ async fn refuses_a_blob_altered_or_swapped_by_the_relay_and_writes_nothing() {
 /// A TCP proxy on loopback in front of the relay that breaks, once, the
 /// first connection carrying more than `cut_after` bytes towards the client,
 /// and counts every byte it passes that way.
-struct CuttingProxy {
-    url: String,
-    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+pub(crate) struct CuttingProxy {
+    pub(crate) url: String,
+    pub(crate) cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     to_client: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CuttingProxy {
-    async fn start(relay: &TestRelay, cut_after: u64) -> Self {
+    pub(crate) async fn start(relay: &TestRelay, cut_after: u64) -> Self {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

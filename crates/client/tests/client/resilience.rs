@@ -161,3 +161,19 @@ async fn a_client_killed_mid_send_resends_without_duplicates_or_reused_keys() {
     }
     println!("{} of 21 sends were stored and delivered exactly once", want.len());
 }
+
+/// The connection breaks while a device enrolls (hotel Wi-Fi): the engine
+/// tries again and the device is enrolled; the relay answers a repeated
+/// enrollment of the same device as the first time (tested in the relay's
+/// own tests), so a lost answer does not spend the invitation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrollment_cut_off_midway_is_retried() {
+    let relay = TestRelay::start();
+    let proxy = crate::files::CuttingProxy::start(&relay, 1).await;
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll_at(&relay, "bob", "Bob laptop", &proxy.url).await;
+    assert!(proxy.cut.load(std::sync::atomic::Ordering::SeqCst), "the enrollment was never cut");
+    let room = bob.engine.create_room(RoomKind::Direct, "Desk", &[alice.engine.user().await]).await.unwrap();
+    let id = bob.engine.send_text(room, "enrolled despite the cut").await.unwrap();
+    alice.wait(|e| matches!(e, belfry_client::Event::Message(m) if m.id == id)).await;
+}

@@ -167,6 +167,19 @@ async fn a_reused_invitation_is_refused() {
     assert_eq!(r.unwrap_err().code, ErrorCode::BadSignature);
 }
 
+/// A device whose enrollment answer was lost (the connection dropped)
+/// asks again with the same chain: it is enrolled, once, and can go on.
+#[tokio::test]
+async fn the_same_device_may_repeat_its_enrollment() {
+    let relay = Relay::start();
+    let alice = Identity::new(&relay.org, "alice", "ALICE");
+    let _first = relay.enroll(&alice, 0).await;
+    let mut again = relay.connect().await;
+    again.request(Request::Enroll(alice.chain.clone())).await.unwrap();
+    again.authenticate(&alice).await.unwrap();
+    again.request(Request::UploadPrekeys { one_time: vec![alice.prekey(false)], fallback: None }).await.unwrap();
+}
+
 #[tokio::test]
 async fn unregistered_and_foreign_invitations_are_refused() {
     let relay = Relay::start();
