@@ -536,10 +536,13 @@ impl Engine {
             let purger = self.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                let mut stopped = purger.inner.link.stopped();
                 loop {
-                    tick.tick().await;
-                    if purger.inner.link.is_stopped() {
-                        return;
+                    // Ends with the engine: a closed engine's store must
+                    // not stay open for up to a minute.
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stopped.wait_for(|s| *s) => return,
                     }
                     if let Err(e) = purger.purge_expired().await {
                         tracing::warn!(error = %e, "purging expired messages failed");
@@ -596,15 +599,18 @@ impl Engine {
         &self.inner.target.url
     }
 
-    /// Stops syncing (the store stays as it is).
+    /// Stops syncing (the store stays as it is). Every background task
+    /// ends, so once the last handle is dropped the store is closed.
     pub fn close(&self) {
         self.inner.link.stop();
+        self.inner.flush_wanted.notify_one();
+        self.inner.files.wake();
     }
 
     /// Stops syncing and waits until the relay connection is closed.
     pub async fn shutdown(&self) {
         self.inner.link.stop_and_wait().await;
-        self.inner.flush_wanted.notify_one();
+        self.close();
         self.inner.status.send_replace(SyncStatus::default());
     }
 

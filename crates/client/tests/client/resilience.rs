@@ -177,3 +177,32 @@ async fn an_enrollment_cut_off_midway_is_retried() {
     let id = bob.engine.send_text(room, "enrolled despite the cut").await.unwrap();
     alice.wait(|e| matches!(e, belfry_client::Event::Message(m) if m.id == id)).await;
 }
+
+/// Once the engine is shut down and its last handle dropped, no file of the
+/// profile stays open: every background task ends with the engine (they
+/// used to keep it, and its database, open until the process exited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_engine_lets_go_of_its_profile() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = alice.engine.create_room(RoomKind::Direct, "Desk", &[bob.engine.user().await]).await.unwrap();
+    alice.engine.send_text(room, "something to store").await.unwrap();
+    alice.settle().await;
+    let profile = alice.profile_dir().to_owned();
+    let open_files = || {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.starts_with(&profile))
+            .count()
+    };
+    assert!(open_files() > 0, "the test cannot see the profile's open files");
+    alice.shut().await;
+    drop(alice);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while open_files() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "{} profile files still open after shutdown", open_files());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
