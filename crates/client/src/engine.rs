@@ -305,9 +305,11 @@ const K_RELAY_URL: &str = "relay-url";
 const K_RELAY_CA: &str = "relay-ca";
 const K_PICKLE: &str = "pickle-key";
 const K_DIRECTORY: &str = "directory";
-const K_ROOMS: &str = "rooms";
 const K_WAITING: &str = "waiting";
 const K_PREKEYS_USED: &str = "prekeys-used";
+
+/// Room messages kept waiting for a key that has not arrived, at most.
+const MAX_WAITING: usize = 1000;
 const K_KEY_REQUESTS: &str = "key-requests";
 
 fn ser<T: Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -316,6 +318,11 @@ fn ser<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 
 fn de<T: for<'a> Deserialize<'a>>(bytes: &[u8], what: &str) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| ClientError::Config(format!("local {what} is damaged: {e}")))
+}
+
+/// One room's record, as the store keeps it.
+fn room_op(room: RoomId, record: &RoomRecord) -> Result<Op> {
+    Ok(Op::PutRoom { room, record: ser(record)? })
 }
 
 fn value(key: &str, v: Vec<u8>) -> Op {
@@ -443,10 +450,10 @@ impl Engine {
         let account = store.account()?.ok_or_else(|| ClientError::Config("the profile has no device".into()))?;
         let device = Device::unpickle(&account, &pickle)?;
         let dir: Directory = de(&need(K_DIRECTORY)?, "directory")?;
-        let rooms: BTreeMap<RoomId, RoomRecord> = match store.value(K_ROOMS)? {
-            Some(b) => de(&b, "rooms")?,
-            None => BTreeMap::new(),
-        };
+        let mut rooms = BTreeMap::new();
+        for (room, record) in store.rooms()? {
+            rooms.insert(room, de::<RoomRecord>(&record, "room")?);
+        }
         let waiting: Vec<RoomMessage> = match store.value(K_WAITING)? {
             Some(b) => de(&b, "waiting messages")?,
             None => Vec::new(),
@@ -655,7 +662,9 @@ impl Engine {
         for content in events {
             self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, content, Vec::new())?;
         }
-        batch.push(value(K_ROOMS, ser(&st.rooms)?));
+        if let Some(record) = st.rooms.get(&room) {
+            batch.push(room_op(room, record)?);
+        }
         self.commit(batch).await?;
         drop(st);
         self.emit(Event::Room(room));
@@ -677,7 +686,9 @@ impl Engine {
         }
         let mut batch = Batch::new();
         self.queue_compose(st, &mut batch, MessageId(rand::random()), room, RoomContent::State(event), history_to)?;
-        batch.push(value(K_ROOMS, ser(&st.rooms)?));
+        if let Some(record) = st.rooms.get(&room) {
+            batch.push(room_op(room, record)?);
+        }
         self.commit(batch).await?;
         self.emit(Event::Room(room));
         self.kick_flush();
@@ -1233,6 +1244,17 @@ impl Engine {
                     sender: msg.sender.clone(),
                     reason: self.missing_key(st, &msg),
                 }));
+                // Bounded: a relay flooding this device with messages no
+                // key will ever open costs it the oldest of them, not its
+                // memory and disk.
+                if st.waiting.len() >= MAX_WAITING {
+                    let oldest = st.waiting.remove(0);
+                    events.push(Event::Alert(Alert::Undecryptable {
+                        room: oldest.room,
+                        sender: oldest.sender,
+                        reason: format!("more than {MAX_WAITING} messages wait for their keys; the oldest is given up"),
+                    }));
+                }
                 st.waiting.push(msg);
                 batch.push(value(K_WAITING, ser(&st.waiting)?));
             }
@@ -1297,8 +1319,8 @@ impl Engine {
                         if let Some(r) = st.rooms.get(&room) {
                             let members: Vec<UserId> = r.state.members().keys().cloned().collect();
                             st.stale.extend(members);
+                            batch.push(room_op(room, r)?);
                         }
-                        batch.push(value(K_ROOMS, ser(&st.rooms)?));
                         events.push(Event::Room(room));
                     }
                     Err(e) => events.push(Event::Alert(state_alert(room, &e))),

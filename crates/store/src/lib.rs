@@ -289,7 +289,15 @@ pub enum Op {
     Dequeue(MessageId),
     /// Everything up to this relay inbox sequence is processed.
     SetInboxCursor(u64),
-    /// A named value: settings, the device directory, room states.
+    /// A room's record (insert or replace): its state and state log, as
+    /// the engine encodes them.
+    PutRoom {
+        /// The room.
+        room: RoomId,
+        /// Its record.
+        record: Vec<u8>,
+    },
+    /// A named value: settings, the device directory.
     PutValue {
         /// Its name.
         key: String,
@@ -361,6 +369,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn inbox_cursor(&self) -> Result<u64>;
     /// A named value.
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Every room's record, by room id.
+    fn rooms(&self) -> Result<Vec<(RoomId, Vec<u8>)>>;
     /// An attachment record.
     fn attachment(&self, id: &BlobId) -> Result<Option<Attachment>>;
     /// The attachments of a message, by blob id.

@@ -19,6 +19,7 @@ struct Data {
     outbox: BTreeMap<MessageId, (Timestamp, Vec<u8>)>,
     cursor: u64,
     values: BTreeMap<String, Vec<u8>>,
+    rooms: BTreeMap<RoomId, Vec<u8>>,
     attachments: BTreeMap<BlobId, Attachment>,
     /// Arrival order of each message (search returns the latest first).
     arrival: BTreeMap<MessageId, u64>,
@@ -156,6 +157,9 @@ impl Store for MemoryStore {
                     next.outbox.remove(&id);
                 }
                 Op::SetInboxCursor(seq) => next.cursor = seq,
+                Op::PutRoom { room, record } => {
+                    next.rooms.insert(room, record);
+                }
                 Op::PutValue { key, value } => {
                     next.values.insert(key, value);
                 }
@@ -234,6 +238,10 @@ impl Store for MemoryStore {
 
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.data()?.values.get(key).cloned())
+    }
+
+    fn rooms(&self) -> Result<Vec<(RoomId, Vec<u8>)>> {
+        Ok(self.data()?.rooms.iter().map(|(r, v)| (*r, v.clone())).collect())
     }
 
     fn attachment(&self, id: &BlobId) -> Result<Option<Attachment>> {

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_initial.sql"),
     include_str!("../migrations/002_fts_secure_delete_attachments.sql"),
     include_str!("../migrations/003_deferred_search_index.sql"),
+    include_str!("../migrations/004_rooms.sql"),
 ];
 
 /// Messages stored but not yet in the search index, above which a commit
@@ -644,6 +645,10 @@ impl Store for SqlStore {
                     tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
                         .execute(params![INBOX_CURSOR, seq.to_be_bytes().to_vec()])?;
                 }
+                Op::PutRoom { room, record } => {
+                    tx.prepare_cached("INSERT OR REPLACE INTO rooms (id, record) VALUES (?1, ?2)")?
+                        .execute(params![room.as_bytes(), record])?;
+                }
                 Op::PutValue { key, value } => {
                     tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
                         .execute(params![key, value])?;
@@ -782,6 +787,13 @@ impl Store for SqlStore {
 
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.conn()?.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+    }
+
+    fn rooms(&self) -> Result<Vec<(RoomId, Vec<u8>)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT id, record FROM rooms ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((RoomId(r.get::<_, [u8; 16]>(0)?), r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn attachment(&self, id: &BlobId) -> Result<Option<Attachment>> {

@@ -179,7 +179,10 @@ pub fn a_batch_commits_everything_and_survives_reopen_with(b: &dyn Backend) {
         .with(Op::MarkSeen { session, index: 4 })
         .with(Op::PutMessage(message(1, 1, "decrypted text", 10)))
         .with(Op::SetInboxCursor(42))
-        .with(Op::PutValue { key: "directory".into(), value: vec![5] });
+        .with(Op::PutValue { key: "directory".into(), value: vec![5] })
+        .with(Op::PutRoom { room: RoomId([2; 16]), record: vec![6] })
+        .with(Op::PutRoom { room: RoomId([1; 16]), record: vec![7] })
+        .with(Op::PutRoom { room: RoomId([2; 16]), record: vec![8] });
     assert!(b.open().commit(batch).is_ok());
     // Close (drop every handle) and reopen.
     let s = b.open();
@@ -192,6 +195,8 @@ pub fn a_batch_commits_everything_and_survives_reopen_with(b: &dyn Backend) {
     assert_eq!(s.message(&MessageId([1; 16])).ok().flatten(), Some(message(1, 1, "decrypted text", 10)));
     assert_eq!(s.inbox_cursor().ok(), Some(42));
     assert_eq!(s.value("directory").ok().flatten(), Some(vec![5]));
+    // One row per room, the latest record, in room id order.
+    assert_eq!(s.rooms().ok(), Some(vec![(RoomId([1; 16]), vec![7]), (RoomId([2; 16]), vec![8])]));
 }
 
 #[allow(missing_docs)]

@@ -168,3 +168,32 @@ async fn the_sender_sees_delivered_then_read() {
     let his = bob.engine.messages(&room, 10).await.unwrap();
     assert_eq!(his.iter().find(|m| m.id == id).map(|m| m.status), Some(MessageStatus::Read));
 }
+
+/// Each room is stored on its own (one row per room): after a restart
+/// every room is there with its state, and a change to one room leaves the
+/// others as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_survive_a_restart_each_with_its_own_state() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+    let mut made = Vec::new();
+    for name in ["Cabinet", "Budget", "Travel"] {
+        made.push(alice.engine.create_room(RoomKind::Group, name, std::slice::from_ref(&bob_id)).await.unwrap());
+    }
+    alice.engine.set_classification(made[1], Some("SECRET")).await.unwrap();
+    alice.reopen().await;
+    let mut rooms = alice.engine.rooms().await;
+    rooms.sort_by_key(|r| r.name.clone());
+    let summary: Vec<(String, Option<String>, usize)> =
+        rooms.iter().map(|r| (r.name.clone(), r.classification.clone(), r.members.len())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("Budget".to_string(), Some("SECRET".to_string()), 2),
+            ("Cabinet".to_string(), None, 2),
+            ("Travel".to_string(), None, 2)
+        ]
+    );
+}
