@@ -621,6 +621,18 @@ impl Engine {
         self.inner.status.send_replace(SyncStatus::default());
     }
 
+    /// Locks this device (the screen locked, the laptop lid closed): stops
+    /// syncing, ends the background tasks and closes the store, whose key
+    /// leaves memory with the connection. Every later call fails; drop the
+    /// handles to release the rest. Unlock by opening the profile again
+    /// ([`Engine::open`], with the keychain or the passphrase).
+    pub async fn lock(&self) {
+        self.shutdown().await;
+        if let Err(e) = self.inner.store.close() {
+            tracing::warn!(error = %e, "closing the store on lock failed");
+        }
+    }
+
     // ---- rooms ---------------------------------------------------------
 
     /// Rooms this device is in.

@@ -206,3 +206,24 @@ async fn a_closed_engine_lets_go_of_its_profile() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Locking closes the store (calls fail with a clear error) and nothing is
+/// lost: unlocking (opening the profile again) finds everything, and what
+/// arrived while locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_then_unlock_keeps_everything() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = alice.engine.create_room(RoomKind::Direct, "Desk", &[bob.engine.user().await]).await.unwrap();
+    let before = alice.engine.send_text(room, "before the lock").await.unwrap();
+    alice.settle().await;
+    alice.engine.lock().await;
+    let refused = alice.engine.send_text(room, "while locked").await;
+    assert!(refused.is_err(), "a locked engine must not write");
+    let while_locked = bob.engine.send_text(room, "sent while alice was locked").await.unwrap();
+    bob.settle().await;
+    alice.reopen().await;
+    let ids: Vec<MessageId> = alice.engine.messages(&room, 10).await.unwrap().into_iter().map(|m| m.id).collect();
+    assert!(ids.contains(&before) && ids.contains(&while_locked), "{ids:?}");
+}
