@@ -22,9 +22,10 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, to
 
 echo "==> building belfry-admin, belfry-relay and belfry (the client)"
 cargo build --quiet -p belfry-admin -p belfry-relay -p belfry-client
-ADMIN="$PWD/target/debug/belfry-admin"
-RELAY="$PWD/target/debug/belfry-relay"
-BELFRY="$PWD/target/debug/belfry"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug"
+ADMIN="$BIN/belfry-admin"
+RELAY="$BIN/belfry-relay"
+BELFRY="$BIN/belfry"
 
 DEMO=${BELFRY_DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/belfry-demo.XXXXXX")}
 mkdir -p "$DEMO"
@@ -93,7 +94,24 @@ carol read "Crisis cell"
 step "Search runs inside each laptop's encrypted store"
 carol search "communiqué"
 
-step "Alice sees the devices of Bob's account"
+step "Alice shares a file: encrypted on her laptop under a fresh key; the relay only ever holds ciphertext"
+printf 'Annex B: evacuation routes and assembly points (demo file)\n' > "$DEMO/annex-b.txt"
+FILE_ID=$(alice --json send-file "Crisis cell" "$DEMO/annex-b.txt" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
+[ -n "$FILE_ID" ] || { echo "the file was not sent" >&2; exit 1; }
+echo "sent annex-b.txt as message $FILE_ID"
+carol read "Crisis cell"
+mkdir -p "$DEMO/carol-downloads"
+carol get-file "$FILE_ID" "$DEMO/carol-downloads"
+cmp "$DEMO/annex-b.txt" "$DEMO/carol-downloads/annex-b.txt" && echo "Carol's copy is identical (its hash was checked before decrypting)"
+
+step "Alice and Bob verify each other's laptops in person: the same seven emoji on both screens"
+bob verify --incoming --yes > "$DEMO/bob-verify.log" 2>&1 &
+BOB_VERIFY=$!
+sleep 1
+alice verify bob.okafor --yes
+wait $BOB_VERIFY && sed 's/^/  (Bob'"'"'s screen) /' "$DEMO/bob-verify.log"
+
+step "Alice sees the devices of Bob's account (now verified in person)"
 alice devices bob.okafor
 
 step "Bob's laptop is lost: IT revokes it and orders a wipe; the relay distributes both"
