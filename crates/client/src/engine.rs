@@ -253,8 +253,8 @@ struct State {
     rooms: BTreeMap<RoomId, RoomRecord>,
     /// Users whose device lists must be fetched before encrypting to them.
     stale: HashSet<UserId>,
-    /// Room messages waiting for their key.
-    waiting: Vec<RoomMessage>,
+    /// Room messages waiting for their key, oldest first.
+    waiting: Vec<Waiting>,
     /// One-time keys consumed since the last upload.
     prekeys_used: usize,
     /// Verifications in progress (in memory: a restart ends them).
@@ -305,7 +305,6 @@ const K_RELAY_URL: &str = "relay-url";
 const K_RELAY_CA: &str = "relay-ca";
 const K_PICKLE: &str = "pickle-key";
 const K_DIRECTORY: &str = "directory";
-const K_WAITING: &str = "waiting";
 const K_PREKEYS_USED: &str = "prekeys-used";
 
 /// Room messages kept waiting for a key that has not arrived, at most.
@@ -454,10 +453,12 @@ impl Engine {
         for (room, record) in store.rooms()? {
             rooms.insert(room, de::<RoomRecord>(&record, "room")?);
         }
-        let waiting: Vec<RoomMessage> = match store.value(K_WAITING)? {
-            Some(b) => de(&b, "waiting messages")?,
-            None => Vec::new(),
-        };
+        let mut waiting = Vec::new();
+        for (id, bytes) in store.waiting()? {
+            let msg = decode::<RoomMessage>(&bytes)
+                .map_err(|e| ClientError::Config(format!("a stored waiting message is damaged: {e}")))?;
+            waiting.push(Waiting { id, msg });
+        }
         let prekeys_used = match store.value(K_PREKEYS_USED)? {
             Some(b) => de(&b, "key counter")?,
             None => PREKEY_BATCH,
@@ -1045,11 +1046,8 @@ impl Engine {
                 InboxItem::Statement(statement) => self.receive_statement(st, &statement, &mut batch, &mut events)?,
             }
             // Messages that waited for a key that has now arrived.
-            if !retry.is_empty() {
-                for msg in retry {
-                    self.receive_room(st, msg, &mut batch, &mut events, &mut pending, false)?;
-                }
-                batch.push(value(K_WAITING, ser(&st.waiting)?));
+            for msg in retry {
+                self.receive_room(st, msg, &mut batch, &mut events, &mut pending, false)?;
             }
         }
         // One "delivered" receipt per room for the messages of others in
@@ -1209,9 +1207,12 @@ impl Engine {
         let id = *session.session_id();
         batch.push(Op::PutInboundSession { session: id, room: *session.room(), pickle: session.pickle(&st.pickle)? });
         st.inbound.insert(id, session);
-        let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|m| m.session == id);
+        let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|w| w.msg.session == id);
         st.waiting = still;
-        retry.extend(ready);
+        for w in ready {
+            batch.push(Op::DeleteWaiting(w.id));
+            retry.push(w.msg);
+        }
         self.forget_key_request(st, &id, batch)
     }
 
@@ -1261,14 +1262,16 @@ impl Engine {
                 // memory and disk.
                 if st.waiting.len() >= MAX_WAITING {
                     let oldest = st.waiting.remove(0);
+                    batch.push(Op::DeleteWaiting(oldest.id));
                     events.push(Event::Alert(Alert::Undecryptable {
-                        room: oldest.room,
-                        sender: oldest.sender,
+                        room: oldest.msg.room,
+                        sender: oldest.msg.sender,
                         reason: format!("more than {MAX_WAITING} messages wait for their keys; the oldest is given up"),
                     }));
                 }
-                st.waiting.push(msg);
-                batch.push(value(K_WAITING, ser(&st.waiting)?));
+                let id = MessageId(rand::random());
+                batch.push(Op::PutWaiting { id, message: encode(&msg) });
+                st.waiting.push(Waiting { id, msg });
             }
             return Ok(());
         }
@@ -1962,6 +1965,19 @@ struct Compose {
     history_to: Vec<UserId>,
     /// The members when it was composed.
     members: Vec<UserId>,
+}
+
+/// A room message kept until its key arrives, under a local id.
+struct Waiting {
+    id: MessageId,
+    msg: RoomMessage,
+}
+
+impl std::ops::Deref for Waiting {
+    type Target = RoomMessage;
+    fn deref(&self) -> &RoomMessage {
+        &self.msg
+    }
 }
 
 /// One queued publish.

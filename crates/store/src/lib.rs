@@ -297,6 +297,16 @@ pub enum Op {
         /// Its record.
         record: Vec<u8>,
     },
+    /// A room message kept until its key arrives (insert; an id already
+    /// waiting keeps its place).
+    PutWaiting {
+        /// A local id for it.
+        id: MessageId,
+        /// The encoded message.
+        message: Vec<u8>,
+    },
+    /// A waiting message decrypted or given up (missing is not an error).
+    DeleteWaiting(MessageId),
     /// A named value: settings, the device directory.
     PutValue {
         /// Its name.
@@ -371,6 +381,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Every room's record, by room id.
     fn rooms(&self) -> Result<Vec<(RoomId, Vec<u8>)>>;
+    /// The waiting room messages, oldest first.
+    fn waiting(&self) -> Result<Vec<(MessageId, Vec<u8>)>>;
     /// An attachment record.
     fn attachment(&self, id: &BlobId) -> Result<Option<Attachment>>;
     /// The attachments of a message, by blob id.

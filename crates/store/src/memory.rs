@@ -20,6 +20,8 @@ struct Data {
     cursor: u64,
     values: BTreeMap<String, Vec<u8>>,
     rooms: BTreeMap<RoomId, Vec<u8>>,
+    /// In arrival order.
+    waiting: Vec<(MessageId, Vec<u8>)>,
     attachments: BTreeMap<BlobId, Attachment>,
     /// Arrival order of each message (search returns the latest first).
     arrival: BTreeMap<MessageId, u64>,
@@ -160,6 +162,12 @@ impl Store for MemoryStore {
                 Op::PutRoom { room, record } => {
                     next.rooms.insert(room, record);
                 }
+                Op::PutWaiting { id, message } => {
+                    if !next.waiting.iter().any(|(w, _)| *w == id) {
+                        next.waiting.push((id, message));
+                    }
+                }
+                Op::DeleteWaiting(id) => next.waiting.retain(|(w, _)| *w != id),
                 Op::PutValue { key, value } => {
                     next.values.insert(key, value);
                 }
@@ -238,6 +246,10 @@ impl Store for MemoryStore {
 
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.data()?.values.get(key).cloned())
+    }
+
+    fn waiting(&self) -> Result<Vec<(MessageId, Vec<u8>)>> {
+        Ok(self.data()?.waiting.clone())
     }
 
     fn rooms(&self) -> Result<Vec<(RoomId, Vec<u8>)>> {

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/002_fts_secure_delete_attachments.sql"),
     include_str!("../migrations/003_deferred_search_index.sql"),
     include_str!("../migrations/004_rooms.sql"),
+    include_str!("../migrations/005_waiting.sql"),
 ];
 
 /// Messages stored but not yet in the search index, above which a commit
@@ -649,6 +650,13 @@ impl Store for SqlStore {
                     tx.prepare_cached("INSERT OR REPLACE INTO rooms (id, record) VALUES (?1, ?2)")?
                         .execute(params![room.as_bytes(), record])?;
                 }
+                Op::PutWaiting { id, message } => {
+                    tx.prepare_cached("INSERT OR IGNORE INTO waiting (id, message) VALUES (?1, ?2)")?
+                        .execute(params![id.as_bytes(), message])?;
+                }
+                Op::DeleteWaiting(id) => {
+                    tx.prepare_cached("DELETE FROM waiting WHERE id = ?1")?.execute(params![id.as_bytes()])?;
+                }
                 Op::PutValue { key, value } => {
                     tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
                         .execute(params![key, value])?;
@@ -787,6 +795,13 @@ impl Store for SqlStore {
 
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.conn()?.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+    }
+
+    fn waiting(&self) -> Result<Vec<(MessageId, Vec<u8>)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT id, message FROM waiting ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn rooms(&self) -> Result<Vec<(RoomId, Vec<u8>)>> {

@@ -182,7 +182,12 @@ pub fn a_batch_commits_everything_and_survives_reopen_with(b: &dyn Backend) {
         .with(Op::PutValue { key: "directory".into(), value: vec![5] })
         .with(Op::PutRoom { room: RoomId([2; 16]), record: vec![6] })
         .with(Op::PutRoom { room: RoomId([1; 16]), record: vec![7] })
-        .with(Op::PutRoom { room: RoomId([2; 16]), record: vec![8] });
+        .with(Op::PutRoom { room: RoomId([2; 16]), record: vec![8] })
+        .with(Op::PutWaiting { id: MessageId([9; 16]), message: vec![9] })
+        .with(Op::PutWaiting { id: MessageId([3; 16]), message: vec![3] })
+        .with(Op::PutWaiting { id: MessageId([5; 16]), message: vec![5] })
+        .with(Op::PutWaiting { id: MessageId([9; 16]), message: vec![0] })
+        .with(Op::DeleteWaiting(MessageId([3; 16])));
     assert!(b.open().commit(batch).is_ok());
     // Close (drop every handle) and reopen.
     let s = b.open();
@@ -197,6 +202,9 @@ pub fn a_batch_commits_everything_and_survives_reopen_with(b: &dyn Backend) {
     assert_eq!(s.value("directory").ok().flatten(), Some(vec![5]));
     // One row per room, the latest record, in room id order.
     assert_eq!(s.rooms().ok(), Some(vec![(RoomId([1; 16]), vec![7]), (RoomId([2; 16]), vec![8])]));
+    // Waiting messages in arrival order; a repeated id keeps its place and
+    // its first bytes.
+    assert_eq!(s.waiting().ok(), Some(vec![(MessageId([9; 16]), vec![9]), (MessageId([5; 16]), vec![5])]));
 }
 
 #[allow(missing_docs)]
