@@ -10,21 +10,20 @@
 //! An own device that holds the session, for a room this user is a member
 //! of, answers with a [`ToDeviceContent::ForwardedRoomKey`] exported at the
 //! earliest index it has; otherwise with
-//! [`ToDeviceContent::RoomKeyUnavailable`]. It answers nobody else: a
-//! request from another user's device is refused with an alert naming the
-//! device, never the key.
+//! [`ToDeviceContent::RoomKeyUnavailable`]. It answers only own devices the
+//! user has verified in person (SAS) from this device: a chain-valid device
+//! is not enough, because a stolen invitation makes one, and forwarding
+//! would hand it the history of every room (as matrix-rust-sdk shares keys
+//! only with cross-signing-verified own devices). An unverified own device
+//! that asks gets nothing, and this device says so, naming it. A request
+//! from another user's device is refused with an alert, never the key.
 //!
-//! A forwarded key is accepted only from one of the user's own trusted
-//! devices, only for a session this device asked for (and for the room it
-//! asked about), only when the creator's signed claim verifies against the
-//! trusted device it names, and never in place of a session already held.
-//! Then the waiting messages decrypt. Anything else is refused with an
-//! alert and the messages keep waiting.
-//!
-//! Known limit: an own device enrolled later may ask for, and get, keys of
-//! messages sent before it existed (as Matrix's key sharing between a
-//! user's verified devices). A new device on one's own account is always
-//! announced (`Alert::NewDevice { own: true }`).
+//! A forwarded key is accepted only from one of the user's own devices
+//! verified in person, only for a session this device asked for (and for
+//! the room it asked about), only when the creator's signed claim verifies
+//! against the trusted device it names, and never in place of a session
+//! already held. Then the waiting messages decrypt. Anything else is refused
+//! with an alert and the messages keep waiting.
 
 use super::{Alert, Engine, Event, K_KEY_REQUESTS, State, address, de, now, ser, value};
 use crate::error::Result;
@@ -57,6 +56,9 @@ pub(super) struct Recovery {
     asked: BTreeMap<Ed25519Public, Asked>,
     answered: HashMap<(DeviceAddress, Ed25519Public), Instant>,
     reported_unavailable: HashSet<(DeviceId, Ed25519Public)>,
+    /// Requests of own devices not verified in person (reported once):
+    /// answered if the device is verified later.
+    unverified_asked: HashMap<(DeviceId, Ed25519Public), RoomId>,
     /// A frame left messages waiting for a key: run a pass after it.
     pub(super) wanted: bool,
     /// A pass is running; another one was wanted meanwhile.
@@ -250,6 +252,19 @@ impl Engine {
             return Ok(());
         }
         let from = address(sender);
+        if !sender.sas_verified {
+            // Said once per device and session, not on every retry.
+            if st.recovery.unverified_asked.insert((sender.device.clone(), session), room).is_none() {
+                events.push(Event::Alert(Alert::Rejected {
+                    detail: format!(
+                        "your device {} ({}) asked for the key to older messages; it gets none until you verify \
+                         it in person from this device (belfry verify {} {})",
+                        sender.device, sender.device_name, sender.user, sender.device
+                    ),
+                }));
+            }
+            return Ok(());
+        }
         let at = Instant::now();
         st.recovery.answered.retain(|_, when| at.duration_since(*when) < ANSWER_AGAIN_AFTER);
         if st.recovery.answered.contains_key(&(from.clone(), session)) {
@@ -266,6 +281,34 @@ impl Engine {
         if self.send_sealed(st, batch, &from, content)? {
             tracing::debug!(%room, device = %from.device, forwarded, "answered a room key request of our own device");
         }
+        Ok(())
+    }
+
+    /// One of this user's devices was just verified in person: it may now
+    /// ask again (this device re-asks at once what it still waits for) and
+    /// is answered what it asked while unverified.
+    pub(super) fn own_device_verified(
+        &self,
+        st: &mut State,
+        device: &VerifiedDevice,
+        batch: &mut Batch,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        st.recovery.asked.clear();
+        batch.push(value(K_KEY_REQUESTS, ser(&st.recovery.asked)?));
+        st.recovery.wanted = true;
+        let pending: Vec<(Ed25519Public, RoomId)> = st
+            .recovery
+            .unverified_asked
+            .iter()
+            .filter(|((d, _), _)| *d == device.device)
+            .map(|((_, session), room)| (*session, *room))
+            .collect();
+        for (session, room) in pending {
+            st.recovery.unverified_asked.remove(&(device.device.clone(), session));
+            self.answer_key_request(st, device, room, session, batch, events)?;
+        }
+        self.spawn_key_recovery();
         Ok(())
     }
 
@@ -314,6 +357,10 @@ impl Engine {
         let me = st.device.user().clone();
         if by.user != me {
             refuse(events, "only your own devices may forward keys".into());
+            return Ok(());
+        }
+        if !by.sas_verified {
+            refuse(events, "that device of yours is not verified in person from this one".into());
             return Ok(());
         }
         let ToDeviceContent::ForwardedRoomKey(key) = received.content() else { return Ok(()) };

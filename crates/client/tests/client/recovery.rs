@@ -47,6 +47,7 @@ async fn a_device_that_missed_a_room_key_recovers_it_from_its_own_other_device()
     let relay = TestRelay::start();
     let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    verify_in_person(&mut laptop, &mut phone).await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let (alice_id, phone_dev) = ids(&phone).await;
     let bob_id = bob.engine.user().await;
@@ -80,6 +81,7 @@ async fn a_forwarded_key_from_another_users_device_is_refused() {
     let relay = TestRelay::start();
     let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    verify_in_person(&mut laptop, &mut phone).await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
     let (alice_id, phone_dev) = ids(&phone).await;
@@ -200,6 +202,7 @@ async fn a_key_none_of_ones_devices_holds_is_reported_as_such() {
     let relay = TestRelay::start();
     let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    verify_in_person(&mut laptop, &mut phone).await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let (alice_id, phone_dev) = ids(&phone).await;
     let laptop_dev = laptop.engine.device_id().await;
@@ -238,6 +241,7 @@ async fn a_forwarded_key_nobody_asked_for_is_refused() {
     let relay = TestRelay::start();
     let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    verify_in_person(&mut laptop, &mut phone).await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let (alice_id, phone_dev) = ids(&phone).await;
     let bob_id = bob.engine.user().await;
@@ -307,8 +311,9 @@ async fn a_forwarded_key_nobody_asked_for_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_recovers_a_key_its_other_device_created() {
     let relay = TestRelay::start();
-    let laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    verify_in_person(&mut laptop, &mut phone).await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let (alice_id, phone_dev) = ids(&phone).await;
     let room = bob.engine.create_room(RoomKind::Group, "Own", std::slice::from_ref(&alice_id)).await.unwrap();
@@ -347,4 +352,41 @@ async fn a_message_reflected_back_to_its_sender_is_refused() {
     let stored = alice.engine.messages(&room, 10).await.unwrap();
     let m = stored.iter().find(|m| m.id == id).unwrap();
     assert_ne!(m.status, belfry_store::MessageStatus::Received, "{m:?}");
+}
+
+/// Key recovery needs the asking device verified in person: a chain-valid
+/// device of one's own (a stolen invitation makes one) gets no history. The
+/// laptop names the device that asked; once the person verifies it, the
+/// laptop answers what it asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_own_device_not_verified_in_person_gets_no_keys_until_it_is() {
+    let relay = TestRelay::start();
+    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, phone_dev) = ids(&phone).await;
+    let bob_id = bob.engine.user().await;
+    phone.shut().await;
+    let mark = relay.mark("alice", phone_dev.as_str());
+    let room = bob.engine.create_room(RoomKind::Group, "Recovery", std::slice::from_ref(&alice_id)).await.unwrap();
+    laptop.joined(&room).await;
+    let id = bob.engine.send_text(room, "the code is 4711").await.unwrap();
+    laptop.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    bob.settle().await;
+    assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &bob_id) > 0, "no room key to withhold");
+
+    phone.restart().await;
+    let named = phone_dev.clone();
+    laptop
+        .wait(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains(named.as_str()) && detail.contains("verify")))
+        .await;
+    laptop.settle().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        phone.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.id != id),
+        "a key reached an unverified device"
+    );
+
+    verify_in_person(&mut laptop, &mut phone).await;
+    phone.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
 }

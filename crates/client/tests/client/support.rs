@@ -594,3 +594,25 @@ impl Insider {
         self.device.open_to_device(env, &sender, &mut channels).ok().map(|r| r.content().clone())
     }
 }
+
+/// `a` and `b` verify each other in person (SAS) through the engine API,
+/// as two people comparing emoji would: both must show the same ones.
+pub async fn verify_in_person(a: &mut Dev, b: &mut Dev) {
+    use belfry_client::VerificationState as S;
+    let (b_user, b_device) = (b.engine.user().await, b.engine.device_id().await);
+    let flow = a.engine.start_verification(&b_user, &b_device).await.unwrap();
+    let at = |flow, want: fn(&S) -> bool| move |e: &Event| matches!(e, Event::Verification { flow: f, state, .. } if *f == flow && want(state));
+    b.wait(at(flow, |s| *s == S::Requested)).await;
+    b.engine.accept_verification(flow).await.unwrap();
+    let shown = |e: Event| match e {
+        Event::Verification { state: S::ShowSas { emoji, decimals }, .. } => (emoji, decimals),
+        other => panic!("{other:?}"),
+    };
+    let on_a = shown(a.wait(at(flow, |s| matches!(s, S::ShowSas { .. }))).await);
+    let on_b = shown(b.wait(at(flow, |s| matches!(s, S::ShowSas { .. }))).await);
+    assert_eq!(on_a, on_b, "the two screens differ");
+    a.engine.confirm_sas(flow).await.unwrap();
+    b.engine.confirm_sas(flow).await.unwrap();
+    a.wait(at(flow, |s| *s == S::Verified)).await;
+    b.wait(at(flow, |s| *s == S::Verified)).await;
+}
