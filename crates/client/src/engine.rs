@@ -309,6 +309,8 @@ const K_PREKEYS_USED: &str = "prekeys-used";
 
 /// Room messages kept waiting for a key that has not arrived, at most.
 const MAX_WAITING: usize = 1000;
+/// ... and at most this many bytes of ciphertext.
+const MAX_WAITING_BYTES: usize = 16 << 20;
 const K_KEY_REQUESTS: &str = "key-requests";
 
 fn ser<T: Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -317,6 +319,17 @@ fn ser<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 
 fn de<T: for<'a> Deserialize<'a>>(bytes: &[u8], what: &str) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| ClientError::Config(format!("local {what} is damaged: {e}")))
+}
+
+/// A new outbound session for `room`, kept as an inbound session too, so
+/// this device can forward it from the first message to its user's other
+/// devices (key recovery).
+fn fresh_outbound(st: &mut State, room: RoomId, t: Timestamp, batch: &mut Batch) -> Result<OutboundRoomSession> {
+    let session = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
+    let own = session.inbound_copy()?;
+    batch.push(Op::PutInboundSession { session: *own.session_id(), room, pickle: own.pickle(&st.pickle)? });
+    st.inbound.insert(*own.session_id(), own);
+    Ok(session)
 }
 
 /// One room's record, as the store keeps it.
@@ -399,16 +412,24 @@ impl Engine {
         // A dropped connection is retried: the relay answers a repeated
         // enrollment of the same device as the first time, so an answer
         // lost on the way does not spend the invitation for nothing.
+        // Once the relay has confirmed the device, nothing is sent again
+        // here (the same one-time keys must not be offered twice): the
+        // engine's first connection authenticates and uploads fresh ones.
         let mut attempt = 0u64;
+        let mut enrolled = false;
         let outcome = loop {
             attempt += 1;
             let sent = net::enroll(&target, device.chain().clone(), &sign, one_time.clone(), fallback.clone()).await;
             match sent {
-                Err(f) if !matches!(f.error, ClientError::Refused(_)) && attempt < 3 => {
+                Err(f) if !f.enrolled && !matches!(f.error, ClientError::Refused(_)) && attempt < 3 => {
                     tracing::info!(error = %f.error, attempt, "enrollment interrupted; trying again");
                     tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
                 }
-                other => break other,
+                Err(f) => {
+                    enrolled |= f.enrolled;
+                    break Err(f);
+                }
+                Ok(()) => break Ok(()),
             }
         };
         match outcome {
@@ -418,14 +439,21 @@ impl Engine {
             }
             // The relay has this device: keep it. Its first connection
             // uploads fresh keys (the counter says they are used up).
-            Err(f) if f.enrolled => {
+            Err(f) if enrolled => {
                 tracing::warn!(error = %f.error, "enrolled, but the first keys did not reach the relay; they follow");
                 store.commit(Batch::new().with(value(K_PREKEYS_USED, ser(&PREKEY_BATCH)?)))?;
             }
             Err(f) => {
                 drop(store);
                 let _ = profile.erase();
-                return Err(f.error);
+                return Err(match f.error {
+                    refused @ ClientError::Refused(_) => refused,
+                    other => ClientError::Relay(format!(
+                        "enrollment did not complete ({other}); if the relay received it before the connection \
+                         broke, this invitation is used: try again, and ask IT for a new invitation if the relay \
+                         says so"
+                    )),
+                });
             }
         }
         drop(store);
@@ -1260,13 +1288,17 @@ impl Engine {
                 // Bounded: a relay flooding this device with messages no
                 // key will ever open costs it the oldest of them, not its
                 // memory and disk.
-                if st.waiting.len() >= MAX_WAITING {
+                let bytes = |w: &[Waiting]| w.iter().map(|w| w.msg.ciphertext.len()).sum::<usize>();
+                while !st.waiting.is_empty()
+                    && (st.waiting.len() >= MAX_WAITING
+                        || bytes(&st.waiting) + msg.ciphertext.len() > MAX_WAITING_BYTES)
+                {
                     let oldest = st.waiting.remove(0);
                     batch.push(Op::DeleteWaiting(oldest.id));
                     events.push(Event::Alert(Alert::Undecryptable {
                         room: oldest.msg.room,
                         sender: oldest.msg.sender,
-                        reason: format!("more than {MAX_WAITING} messages wait for their keys; the oldest is given up"),
+                        reason: "too many messages wait for their keys; the oldest is given up".into(),
                     }));
                 }
                 let id = MessageId(rand::random());
@@ -1412,7 +1444,7 @@ impl Engine {
                     RoomContent::Reaction { target, key } => {
                         if self.message_in(batch, &target)?.is_some_and(|m| m.room == room) {
                             let k = format!("reactions/{target}");
-                            let mut map: BTreeMap<String, String> = match self.inner.store.value(&k)? {
+                            let mut map: BTreeMap<String, String> = match self.value_in(batch, &k)? {
                                 Some(b) => de(&b, "reactions")?,
                                 None => BTreeMap::new(),
                             };
@@ -1473,6 +1505,19 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// A named value as it will be once `batch` commits (two reactions to
+    /// one message in one frame must both count).
+    fn value_in(&self, batch: &Batch, key: &str) -> Result<Option<Vec<u8>>> {
+        for op in batch.0.iter().rev() {
+            if let Op::PutValue { key: k, value } = op
+                && k == key
+            {
+                return Ok(Some(value.clone()));
+            }
+        }
+        Ok(self.inner.store.value(key)?)
     }
 
     /// A message as it will be once `batch` commits: the batch's own
@@ -1763,7 +1808,7 @@ impl Engine {
             let mut fresh = Vec::new();
             for room in rekey {
                 if st.rooms.contains_key(&room) {
-                    let session = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
+                    let session = fresh_outbound(st, room, t, &mut batch)?;
                     batch.push(Op::PutOutboundSession { room, pickle: session.pickle(&st.pickle)? });
                     fresh.push((room, session));
                 }
@@ -1867,13 +1912,7 @@ impl Engine {
                 },
             };
             if rotate {
-                let session = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
-                // Kept as an inbound session too, so this device can
-                // forward it from the first message to its user's other
-                // devices (key recovery).
-                let own = session.inbound_copy()?;
-                batch.push(Op::PutInboundSession { session: *own.session_id(), room, pickle: own.pickle(&st.pickle)? });
-                st.inbound.insert(*own.session_id(), own);
+                let session = fresh_outbound(st, room, t, &mut batch)?;
                 st.outbound.insert(room, session);
             }
             let Some(session) = st.outbound.get_mut(&room) else {

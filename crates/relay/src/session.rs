@@ -389,7 +389,7 @@ impl<S: Storage> Session<S> {
             Request::Enroll(chain) => {
                 let now = now_ms();
                 let (enrollment, cert) = admission::chain(&shared.org, &chain, now)?;
-                let row = storage
+                let (row, new) = storage
                     .enroll(
                         NewDevice {
                             invitation: enrollment.invitation,
@@ -403,8 +403,11 @@ impl<S: Storage> Session<S> {
                     )
                     .await
                     .map_err(op)?;
-                tracing::info!(user = %row.user, device = %row.device, "device enrolled");
-                let _ = shared.device_changes.send(vec![row.user]);
+                // A repeat changes nothing: no one needs to fetch again.
+                if new {
+                    tracing::info!(user = %row.user, device = %row.device, "device enrolled");
+                    let _ = shared.device_changes.send(vec![row.user]);
+                }
                 Ok(Response::Ok)
             }
             Request::UploadPrekeys { one_time, fallback } => {

@@ -184,7 +184,9 @@ pub trait Storage: Send + Sync + 'static {
     /// not an error; a different certificate under the same id is.
     fn register_invitation(&self, inv: NewInvitation, now: u64) -> impl Future<Output = Op<()>> + Send;
     /// Redeems an invitation for a device, once.
-    fn enroll(&self, dev: NewDevice, now: u64) -> impl Future<Output = Op<DeviceRow>> + Send;
+    /// `true` with the row when the device is new; `false` when the same
+    /// device enrolled before (a repeat, answered the same way).
+    fn enroll(&self, dev: NewDevice, now: u64) -> impl Future<Output = Op<(DeviceRow, bool)>> + Send;
     /// An enrolled device.
     fn device(&self, user: UserId, device: DeviceId) -> impl Future<Output = Op<Option<DeviceRow>>> + Send;
     /// Adds one-time keys (`(public key, signed bytes)`) and replaces the
@@ -510,7 +512,7 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn enroll(&self, dev: NewDevice, now: u64) -> Op<DeviceRow> {
+    async fn enroll(&self, dev: NewDevice, now: u64) -> Op<(DeviceRow, bool)> {
         let now = i64_of(now)?;
         self.write(move |t| {
             let row: Option<(Vec<u8>, i64, Option<i64>)> = t
@@ -536,7 +538,7 @@ impl Storage for SqliteStorage {
                 if chain.as_deref() == Some(dev.chain.as_slice())
                     && let Some(row) = find_device(t, dev.user.as_str(), dev.device.as_str())?
                 {
-                    return Ok(row);
+                    return Ok((row, false));
                 }
                 return Err(refuse(ErrorCode::InvitationUsed, "this invitation was already used").into());
             }
@@ -559,7 +561,7 @@ impl Storage for SqliteStorage {
             let key = t.last_insert_rowid();
             t.prepare_cached("UPDATE invitations SET redeemed_device = ?2, redeemed_at = ?3 WHERE id = ?1")?
                 .execute(params![dev.invitation.as_bytes(), key, now])?;
-            Ok(DeviceRow { key, user: dev.user, device: dev.device, ed25519: dev.ed25519, revoked: false })
+            Ok((DeviceRow { key, user: dev.user, device: dev.device, ed25519: dev.ed25519, revoked: false }, true))
         })
         .await
     }

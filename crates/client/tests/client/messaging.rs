@@ -125,9 +125,11 @@ async fn edits_and_deletions_apply_to_messages_in_the_same_delivery() {
     let relay = TestRelay::start();
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
-    let room = alice.engine.create_room(RoomKind::Group, "Desk", std::slice::from_ref(&bob_id)).await.unwrap();
+    let mut carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
+    let (bob_id, carol_id) = (bob.engine.user().await, carol.engine.user().await);
+    let room = alice.engine.create_room(RoomKind::Group, "Desk", &[bob_id, carol_id]).await.unwrap();
     bob.joined(&room).await;
+    carol.joined(&room).await;
     bob.shut().await;
 
     let kept = alice.engine.send_text(room, "the draft").await.unwrap();
@@ -136,15 +138,22 @@ async fn edits_and_deletions_apply_to_messages_in_the_same_delivery() {
     alice.engine.delete(room, gone).await.unwrap();
     alice.engine.react(room, kept, "👍").await.unwrap();
     alice.settle().await;
+    // A second reaction to the same message, in the same delivery.
+    carol.wait(|e| matches!(e, Event::Message(m) if m.id == kept)).await;
+    carol.engine.react(room, kept, "🎉").await.unwrap();
+    carol.settle().await;
 
     bob.reopen().await;
     let messages = bob.engine.messages(&room, 10).await.unwrap();
     let events = bob.drain();
-    let refused: Vec<_> = events.iter().filter(|e| matches!(e, Event::Alert(_))).collect();
+    let refused: Vec<_> =
+        events.iter().filter(|e| matches!(e, Event::Alert(belfry_client::Alert::Rejected { .. }))).collect();
     assert!(refused.is_empty(), "{refused:?}");
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!((messages[0].id, messages[0].body.as_str()), (kept, "the final text"));
-    assert_eq!(bob.engine.reactions(&kept).unwrap().get("alice").map(String::as_str), Some("👍"));
+    let reactions = bob.engine.reactions(&kept).unwrap();
+    assert_eq!(reactions.get("alice").map(String::as_str), Some("👍"), "{reactions:?}");
+    assert_eq!(reactions.get("carol").map(String::as_str), Some("🎉"), "{reactions:?}");
     assert!(bob.engine.search("wrong", 10).await.unwrap().is_empty());
 }
 
