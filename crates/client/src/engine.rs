@@ -306,6 +306,11 @@ const K_RELAY_CA: &str = "relay-ca";
 const K_PICKLE: &str = "pickle-key";
 const K_DIRECTORY: &str = "directory";
 const K_PREKEYS_USED: &str = "prekeys-used";
+/// The format of what the engine keeps in the store (its values, outbox
+/// items, room and waiting rows), checked on open.
+const K_FORMAT: &str = "engine-format";
+/// This build's format. Pre-release profiles have none.
+const FORMAT: u32 = 1;
 
 /// Room messages kept waiting for a key that has not arrived, at most.
 const MAX_WAITING: usize = 1000;
@@ -402,7 +407,8 @@ impl Engine {
             .with(value(K_RELAY_CA, target.ca_der.clone()))
             .with(value(K_PICKLE, pickle_secret.to_vec()))
             .with(value(K_DIRECTORY, ser(&dir)?))
-            .with(value(K_PREKEYS_USED, ser(&0usize)?));
+            .with(value(K_PREKEYS_USED, ser(&0usize)?))
+            .with(value(K_FORMAT, ser(&FORMAT)?));
         store.commit(batch)?;
         let signer = Arc::new(std::sync::Mutex::new(Device::unpickle(&device.pickle(&pickle)?, &pickle)?));
         let sign: net::Signer = Arc::new(move |proof| match signer.lock() {
@@ -467,6 +473,25 @@ impl Engine {
         let need = |key: &str| -> Result<Vec<u8>> {
             store.value(key)?.ok_or_else(|| ClientError::Config(format!("the profile lacks its {key}")))
         };
+        // What this build writes is what it reads: a profile in another
+        // format is refused, never half-read (rooms or queued messages
+        // silently missing).
+        let format: Option<u32> = store.value(K_FORMAT)?.map(|b| de(&b, "format")).transpose()?;
+        match format {
+            Some(FORMAT) => {}
+            Some(newer) if newer > FORMAT => {
+                return Err(ClientError::Config(format!(
+                    "this profile was written by a newer Belfry (format {newer}; this build reads {FORMAT}): update Belfry"
+                )));
+            }
+            _ => {
+                return Err(ClientError::Config(
+                    "this profile was written by a pre-release build of Belfry whose format this build does not \
+                     read; enroll this device again (IT issues a new invitation)"
+                        .into(),
+                ));
+            }
+        }
         let secret = zeroize::Zeroizing::new(need(K_PICKLE)?);
         let pickle = PickleKey::new(
             secret

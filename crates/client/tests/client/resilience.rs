@@ -227,3 +227,26 @@ async fn lock_then_unlock_keeps_everything() {
     let ids: Vec<MessageId> = alice.engine.messages(&room, 10).await.unwrap().into_iter().map(|m| m.id).collect();
     assert!(ids.contains(&before) && ids.contains(&while_locked), "{ids:?}");
 }
+
+/// A profile in a format this build does not read is refused with a clear
+/// error, never half-read (rooms or queued messages silently missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_in_another_format_is_refused_clearly() {
+    use belfry_store::{Batch, Op, Store as _};
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    alice.shut().await;
+    let profile = belfry_client::profile::Profile::new(alice.profile_dir());
+    for (format, says) in [(0u8, "pre-release"), (99, "newer Belfry")] {
+        let store = profile.open(&key_source()).unwrap();
+        store.commit(Batch::new().with(Op::PutValue { key: "engine-format".into(), value: vec![format] })).unwrap();
+        drop(store);
+        let refused =
+            belfry_client::Engine::open(belfry_client::profile::Profile::new(alice.profile_dir()), &key_source())
+                .await
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+        assert!(refused.contains(says), "{refused}");
+    }
+}
