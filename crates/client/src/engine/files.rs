@@ -14,7 +14,9 @@
 //! Plaintext never touches the disk: only the user's own file is read.
 //!
 //! Receiving: the attachment record (blob id, name, size, key, hash) is
-//! stored with the message when it is processed. [`Engine::download_file`]
+//! stored with the message when it is processed; a file larger than Belfry
+//! carries (by the size the sender claims) is refused there, with an alert,
+//! and never downloaded. [`Engine::download_file`]
 //! streams the blob into the store's attachment area while hashing it; a
 //! ciphertext that does not match the hash in the Megolm message is never
 //! stored and never decrypted. Decryption writes to a temporary file beside
@@ -163,6 +165,17 @@ pub enum FileError {
         /// What decrypted.
         got: u64,
     },
+    /// The message claims a file larger than Belfry carries: it is refused
+    /// when the message arrives and never downloaded.
+    #[error(
+        "the message claims a file of {size} bytes, more than Belfry accepts ({} bytes encrypted); it is not \
+         downloaded",
+        belfry_protocol::limits::MAX_BLOB_LEN
+    )]
+    Oversized {
+        /// The size the message claims.
+        size: u64,
+    },
     /// The file's name would put it somewhere else than the chosen folder
     /// (a path, a drive, a device). Nothing was written.
     #[error("the file's name {0:?} cannot be used in that folder; choose a file name to save it as")]
@@ -228,7 +241,18 @@ impl Files {
 
 /// What a stored or received message's body says about its file.
 pub(super) fn attachment_body(name: &str, size: u64) -> String {
-    format!("[attachment {name} ({size} bytes)]")
+    match accepted_len(size) {
+        Some(_) => format!("[attachment {name} ({size} bytes)]"),
+        None => format!("[attachment {name} refused: it claims {size} bytes, more than Belfry accepts]"),
+    }
+}
+
+/// The ciphertext length of a file of `size` bytes, if Belfry carries such
+/// a file at all (at most [`MAX_BLOB_LEN`](belfry_protocol::limits::MAX_BLOB_LEN)
+/// bytes encrypted). The one bound for sending a file, for accepting one a
+/// message names (whose size the sender chose), and for downloading it.
+fn accepted_len(size: u64) -> Option<u64> {
+    attachment::ciphertext_len(size).filter(|&len| len <= belfry_protocol::limits::MAX_BLOB_LEN)
 }
 
 fn info(a: &Attachment) -> AttachmentInfo {
@@ -663,10 +687,9 @@ impl Engine {
         }
         let size = meta.len();
         let too_large = |detail: String| FileError::TooLarge { path: path.to_owned(), size, detail };
-        let max = belfry_protocol::limits::MAX_BLOB_LEN;
-        let len = match attachment::ciphertext_len(size) {
-            Some(len) if len <= max => len,
-            _ => return Err(too_large(format!("Belfry sends files of up to {max} bytes (encrypted)")).into()),
+        let Some(len) = accepted_len(size) else {
+            let max = belfry_protocol::limits::MAX_BLOB_LEN;
+            return Err(too_large(format!("Belfry sends files of up to {max} bytes (encrypted)")).into());
         };
         let blob = match self.inner.link.request(Request::CreateBlob { len }).await {
             Ok(Response::BlobCreated { blob }) => blob,
@@ -817,8 +840,11 @@ impl Engine {
     }
 
     /// Stores the attachment record of a received message (stored earlier
-    /// in `batch`). A blob id already used by another message is refused:
-    /// a member could otherwise take over someone else's attachment.
+    /// in `batch`). A file larger than Belfry carries is refused (its size
+    /// is the sender's word, and would be the download's only bound), and
+    /// so is a blob id already used by another message: a member could
+    /// otherwise take over someone else's attachment. A refused file leaves
+    /// the message without an attachment: nothing to download.
     pub(super) fn receive_attachment(
         &self,
         a: AttachmentRef,
@@ -826,6 +852,17 @@ impl Engine {
         batch: &mut Batch,
         events: &mut Vec<Event>,
     ) -> Result<Option<AttachmentInfo>> {
+        if accepted_len(a.size).is_none() {
+            events.push(Event::Alert(super::Alert::Rejected {
+                detail: format!(
+                    "a message names a file of {} bytes, more than Belfry accepts ({} bytes encrypted); the file was \
+                     refused and cannot be downloaded",
+                    a.size,
+                    belfry_protocol::limits::MAX_BLOB_LEN
+                ),
+            }));
+            return Ok(None);
+        }
         let taken_in_batch =
             batch.0.iter().any(|op| matches!(op, Op::PutAttachment(x) if x.id == a.blob && x.message != message));
         let taken = taken_in_batch || self.inner.store.attachment(&a.blob)?.is_some_and(|x| x.message != message);
@@ -1086,8 +1123,8 @@ impl Engine {
     /// (and so its length): otherwise nothing is stored and nothing is
     /// decrypted.
     async fn fetch(&self, a: &Attachment) -> Result<AttachmentFile> {
-        let bound = attachment::ciphertext_len(a.size)
-            .ok_or_else(|| ClientError::Input("the message names an impossible file size".into()))?;
+        // Records stored before this bound was checked on arrival meet it here.
+        let bound = accepted_len(a.size).ok_or(FileError::Oversized { size: a.size })?;
         let (tx, rx) = mpsc::channel::<Piece>(4);
         let store = self.inner.store.clone();
         let writer = tokio::task::spawn_blocking(move || {
@@ -1271,6 +1308,27 @@ mod tests {
             let target = inside(dir, &safe_name(hostile)).unwrap();
             assert_eq!(target.parent(), Some(dir), "{hostile:?}");
         }
+    }
+
+    #[test]
+    fn only_files_belfry_can_carry_are_accepted() {
+        let max = belfry_protocol::limits::MAX_BLOB_LEN;
+        assert_eq!(accepted_len(0), attachment::ciphertext_len(0));
+        assert_eq!(accepted_len(1_000_000), attachment::ciphertext_len(1_000_000));
+        // The largest plaintext whose ciphertext fits, and one byte more.
+        let (mut lo, mut hi) = (0u64, max);
+        while lo + 1 < hi {
+            let mid = lo + (hi - lo) / 2;
+            if attachment::ciphertext_len(mid).is_some_and(|l| l <= max) { lo = mid } else { hi = mid }
+        }
+        assert!(accepted_len(lo).is_some_and(|l| l <= max));
+        assert_eq!(accepted_len(lo + 1), None);
+        // What a hostile sender might claim.
+        for claim in [max, 1 << 40, 1 << 48, u64::MAX - 1, u64::MAX] {
+            assert_eq!(accepted_len(claim), None, "{claim}");
+        }
+        assert!(attachment_body("x.iso", 1 << 48).contains("refused"));
+        assert!(!attachment_body("x.iso", 1 << 20).contains("refused"));
     }
 
     #[test]

@@ -177,6 +177,11 @@ async fn refuses_a_blob_altered_or_swapped_by_the_relay_and_writes_nothing() {
     // A truncated blob.
     std::fs::write(first_blob, &original[..original.len() - 1]).unwrap();
     refused(bob.engine.download_file(*first, out.path()).await, "a truncated blob");
+    // A longer blob: the download stops at the message's length.
+    let mut longer = original.clone();
+    longer.extend(random_bytes(MIB));
+    std::fs::write(first_blob, &longer).unwrap();
+    refused(bob.engine.download_file(*first, out.path()).await, "a longer blob");
 
     // The genuine blob still comes through.
     std::fs::write(first_blob, &original).unwrap();
@@ -367,6 +372,97 @@ async fn a_file_over_the_limit_is_refused_before_anything_is_stored_or_uploaded(
     let small = file_with(work.path(), "note.txt", &random_bytes(MIB / 2));
     let id = alice.engine.send_file(room, &small).await.unwrap();
     alice.wait(|e| *e == Event::Status(id, MessageStatus::Sent)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_a_file_whose_sender_claims_more_bytes_than_belfry_carries() {
+    use belfry_client::Alert;
+    use belfry_protocol::frames::InboxItem;
+    use belfry_protocol::room::AttachmentRef;
+    use belfry_protocol::{BlobId, Hash256, RoomContent, SecretKey32};
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+    let bob_dev = bob.engine.device_id().await;
+
+    // A genuine message while Bob is away: it gives Alice's room session
+    // to Bob and, still held for him, the room's state hash.
+    bob.shut().await;
+    let mark = relay.mark("bob", bob_dev.as_str());
+    alice.engine.send_text(room, "the report follows").await.unwrap();
+    alice.settle().await;
+    alice.shut().await;
+    let (_, held) = relay.room_items_since("bob", bob_dev.as_str(), mark).pop().expect("held for bob");
+    let mut insider = Insider::open(alice.profile_dir());
+    let mut seen = belfry_crypto::SeenIndices::default();
+    let state_hash = insider.inbound(&held.session).decrypt(&held, &mut seen).unwrap().payload.state_hash;
+
+    // Alice's device, under modified code, names a file of 2^48 bytes: a
+    // download bounded only by that would fill Bob's disk.
+    let claimed = 1u64 << 48;
+    let (id, message) = insider.room_message(
+        room,
+        state_hash,
+        RoomContent::Attachment(AttachmentRef {
+            blob: BlobId(rand::random()),
+            name: "backup.iso".into(),
+            mime: "application/octet-stream".into(),
+            size: claimed,
+            key: SecretKey32::new(rand::random()),
+            sha256: Hash256(rand::random()),
+        }),
+    );
+    relay.inject("bob", bob_dev.as_str(), &InboxItem::Room(message));
+    drop(insider);
+
+    bob.restart().await;
+    let (mut alert, mut shown) = (None, None);
+    while alert.is_none() || shown.is_none() {
+        match bob
+            .wait(|e| {
+                matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("Belfry accepts"))
+                    || matches!(e, Event::Message(m) if m.id == id)
+            })
+            .await
+        {
+            Event::Alert(Alert::Rejected { detail }) => alert = Some(detail),
+            Event::Message(m) => shown = Some(m),
+            _ => unreachable!(),
+        }
+    }
+    let (alert, shown) = (alert.unwrap(), shown.unwrap());
+    assert!(alert.contains("refused") && alert.contains(&claimed.to_string()), "{alert}");
+    assert_eq!(shown.attachment, None, "the refused file is offered for download");
+    assert!(shown.body.contains("backup.iso") && shown.body.contains("refused"), "{}", shown.body);
+    assert_eq!(bob.engine.attachment(&id).unwrap(), None);
+    let out = tempfile::tempdir().unwrap();
+    let r = bob.engine.download_file(id, out.path()).await;
+    assert!(matches!(r, Err(ClientError::File(FileError::NoAttachment(_)))), "{r:?}");
+
+    // A record a version without this check stored is bounded the same way
+    // when downloaded: refused before anything is fetched or written.
+    bob.shut().await;
+    {
+        use belfry_store::Store as _;
+        let store = belfry_client::profile::Profile::new(bob.profile_dir()).open(&key_source()).unwrap();
+        let record = belfry_store::Attachment {
+            id: BlobId(rand::random()),
+            message: id,
+            name: "backup.iso".into(),
+            mime: "application/octet-stream".into(),
+            size: claimed,
+            key: vec![7; 32],
+            sha256: Hash256(rand::random()),
+            data: belfry_store::AttachmentData::Remote,
+        };
+        store.commit(belfry_store::Batch::new().with(belfry_store::Op::PutAttachment(record))).unwrap();
+    }
+    bob.reopen().await;
+    let r = bob.engine.download_file(id, out.path()).await;
+    assert!(matches!(r, Err(ClientError::File(FileError::Oversized { size })) if size == claimed), "{r:?}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "something was written");
+    assert!(attachment_area(&bob).is_empty(), "something was stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
