@@ -829,6 +829,15 @@ impl Engine {
         self.inner.files.rate.store(bytes_per_sec.unwrap_or(0), Ordering::Relaxed);
     }
 
+    /// How long a file transfer may go without progress (connecting, no
+    /// byte moving, no answer from the relay) before its connection is
+    /// dropped and the transfer resumes on a new one: 60 seconds unless set
+    /// here (for links with long stalls, or for tests). A transfer that
+    /// keeps moving may take as long as it needs.
+    pub fn set_transfer_idle_timeout(&self, idle: Duration) {
+        self.inner.files.blobs.set_idle_timeout(idle);
+    }
+
     // ---- hooks for the engine ---------------------------------------------
 
     /// Adds attachment details to message views.
@@ -1029,7 +1038,14 @@ impl Engine {
                     abort(&tx, "the engine is stopping");
                     return Ok(());
                 }
-                let want = buf.len().min(usize::try_from(len - sent).unwrap_or(usize::MAX));
+                let rate = engine.inner.files.rate.load(Ordering::Relaxed);
+                // Under a rate limit, pieces of about a second each: the
+                // connection never looks idle between two of them.
+                let piece = match rate {
+                    0 => PIECE,
+                    r => usize::try_from(r).unwrap_or(PIECE).clamp(1024, PIECE),
+                };
+                let want = piece.min(usize::try_from(len - sent).unwrap_or(usize::MAX));
                 let n = reader
                     .read(&mut buf[..want])
                     .map_err(|e| ClientError::Config(format!("cannot read the stored attachment: {e}")))?;
@@ -1042,7 +1058,6 @@ impl Engine {
                 }
                 sent += n as u64;
                 engine.progress(message, Direction::Upload, attachment::plaintext_progress(sent, size), size);
-                let rate = engine.inner.files.rate.load(Ordering::Relaxed);
                 if rate > 0 {
                     let due = Duration::from_secs_f64((sent - offset) as f64 / rate as f64);
                     if let Some(ahead) = due.checked_sub(started.elapsed()) {
@@ -1163,7 +1178,7 @@ impl Engine {
             };
             let ended_cleanly = loop {
                 use http_body_util::BodyExt as _;
-                let frame = match tokio::time::timeout(Duration::from_secs(60), body.frame()).await {
+                let frame = match tokio::time::timeout(blobs.idle_timeout(), body.frame()).await {
                     Ok(Some(Ok(frame))) => frame,
                     Ok(None) => break true,
                     Ok(Some(Err(_))) | Err(_) => break false,

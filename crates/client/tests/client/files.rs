@@ -465,6 +465,148 @@ async fn refuses_a_file_whose_sender_claims_more_bytes_than_belfry_carries() {
     assert!(attachment_area(&bob).is_empty(), "something was stored");
 }
 
+/// A TCP proxy on loopback in front of the relay that counts the
+/// connections carrying more than `big` bytes towards the relay (blob
+/// uploads). With `black_hole`, the first such connection becomes one once
+/// it passes `big`: the proxy keeps taking the client's bytes, forwards
+/// nothing more either way, and ends the relay's side (a network that
+/// stalls, a relay that never answers).
+struct UploadProxy {
+    url: String,
+    big_connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    swallowed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl UploadProxy {
+    async fn start(relay: &TestRelay, big: u64, black_hole: bool) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let port = relay.url.rsplit(':').next().unwrap().to_owned();
+        let upstream = format!("127.0.0.1:{port}");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("wss://localhost:{}", listener.local_addr().unwrap().port());
+        let big_connections = Arc::new(AtomicU64::new(0));
+        let swallowed = Arc::new(AtomicBool::new(false));
+        let (counted, swallow) = (big_connections.clone(), swallowed.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, sw) = server.into_split();
+                // This connection is the black hole; the client has left.
+                let hole = Arc::new(AtomicBool::new(false));
+                let (left, client_left) = tokio::sync::oneshot::channel::<()>();
+                let in_hole = hole.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if !in_hole.load(Ordering::SeqCst) && cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    // A black hole keeps the client's side open: only the
+                    // client's own timeout ends it.
+                    if in_hole.load(Ordering::SeqCst) {
+                        let _ = client_left.await;
+                    }
+                    let _ = cw.shutdown().await;
+                });
+                let (counted, swallow) = (counted.clone(), swallow.clone());
+                tokio::spawn(async move {
+                    let mut sw = Some(sw);
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut this_conn = 0u64;
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let was = this_conn;
+                        this_conn += n as u64;
+                        if was <= big && this_conn > big {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            if black_hole && !swallow.swap(true, Ordering::SeqCst) {
+                                hole.store(true, Ordering::SeqCst);
+                                // The relay sees the upload end here.
+                                sw = None;
+                            }
+                        }
+                        let Some(w) = sw.as_mut() else { continue };
+                        if w.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    if let Some(mut w) = sw {
+                        let _ = w.shutdown().await;
+                    }
+                    drop(left);
+                });
+            }
+        });
+        Self { url, big_connections, swallowed }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_longer_than_the_idle_timeout_goes_through_on_one_connection() {
+    use std::sync::atomic::Ordering;
+    let relay = TestRelay::start();
+    let proxy = UploadProxy::start(&relay, 256 * 1024, false).await;
+    let mut alice = Dev::enroll_at(&relay, "alice", "Alice laptop", &proxy.url).await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+    let idle = Duration::from_secs(2);
+    alice.engine.set_transfer_idle_timeout(idle);
+    alice.engine.set_upload_rate_limit(Some(192 * 1024));
+
+    // About five seconds at that rate: more than twice the timeout.
+    let work = tempfile::tempdir().unwrap();
+    let data = random_bytes(MIB);
+    let size = data.len() as u64;
+    let started = tokio::time::Instant::now();
+    let id = alice.engine.send_file(room, &file_with(work.path(), "slow.pdf", &data)).await.unwrap();
+    let up = transfers_until(&mut alice, id, Direction::Upload, |e| *e == Event::Status(id, MessageStatus::Sent)).await;
+    let took = started.elapsed();
+    assert!(took > 2 * idle, "the upload was not slow enough to show anything: {took:?}");
+    assert_monotonic_to(&up, size, "slow upload");
+    assert_eq!(
+        proxy.big_connections.load(Ordering::SeqCst),
+        1,
+        "the upload was cut and resumed on another connection (took {took:?})"
+    );
+
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    let out = tempfile::tempdir().unwrap();
+    let saved = bob.engine.download_file(id, out.path()).await.unwrap();
+    assert!(std::fs::read(saved).unwrap() == data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_connection_stalls_is_dropped_after_the_idle_timeout_and_resumed() {
+    use std::sync::atomic::Ordering;
+    let relay = TestRelay::start();
+    let proxy = UploadProxy::start(&relay, 300 * 1024, true).await;
+    let mut alice = Dev::enroll_at(&relay, "alice", "Alice laptop", &proxy.url).await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+    alice.engine.set_transfer_idle_timeout(Duration::from_secs(1));
+
+    let work = tempfile::tempdir().unwrap();
+    let data = random_bytes(MIB);
+    let id = alice.engine.send_file(room, &file_with(work.path(), "stalled.pdf", &data)).await.unwrap();
+    alice.wait(|e| *e == Event::Status(id, MessageStatus::Sent)).await;
+    assert!(proxy.swallowed.load(Ordering::SeqCst), "the upload never stalled");
+    assert_eq!(proxy.big_connections.load(Ordering::SeqCst), 2, "not exactly one resumption");
+
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    let out = tempfile::tempdir().unwrap();
+    let saved = bob.engine.download_file(id, out.path()).await.unwrap();
+    assert!(std::fs::read(saved).unwrap() == data);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disappearing_files_are_purged_with_their_messages() {
     let relay = TestRelay::start();
