@@ -14,11 +14,14 @@
 //! Plaintext never touches the disk: only the user's own file is read.
 //!
 //! Receiving: the attachment record (blob id, name, size, key, hash) is
-//! stored with the message when it is processed. [`Engine::download_file`]
+//! stored with the message when it is processed; a file larger than Belfry
+//! carries (by the size the sender claims) is refused there, with an alert,
+//! and never downloaded. [`Engine::download_file`]
 //! streams the blob into the store's attachment area while hashing it; a
 //! ciphertext that does not match the hash in the Megolm message is never
 //! stored and never decrypted. Decryption writes to a temporary file beside
-//! the destination and renames it only on success.
+//! the destination and renames it only on success, under a name made safe
+//! for every platform (no path, drive, stream, device name or bidi trick).
 //!
 //! Progress is reported on the event stream as [`Event::Transfer`], in
 //! plaintext bytes, monotonic per transfer and ending at the file's size.
@@ -52,6 +55,11 @@ const K_UPLOADS: &str = "uploads";
 const PIECE: usize = 64 * 1024;
 /// Longest file name kept (bytes); longer names are shortened.
 const MAX_NAME: usize = 255;
+/// Longest name a received file is written under (bytes: at most as many
+/// UTF-16 units, well inside every file system's limit).
+const MAX_SAVED_NAME: usize = 200;
+/// Longest extension kept when a received name is shortened (bytes).
+const MAX_EXTENSION: usize = 16;
 
 /// Which way a file moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,6 +165,21 @@ pub enum FileError {
         /// What decrypted.
         got: u64,
     },
+    /// The message claims a file larger than Belfry carries: it is refused
+    /// when the message arrives and never downloaded.
+    #[error(
+        "the message claims a file of {size} bytes, more than Belfry accepts ({} bytes encrypted); it is not \
+         downloaded",
+        belfry_protocol::limits::MAX_BLOB_LEN
+    )]
+    Oversized {
+        /// The size the message claims.
+        size: u64,
+    },
+    /// The file's name would put it somewhere else than the chosen folder
+    /// (a path, a drive, a device). Nothing was written.
+    #[error("the file's name {0:?} cannot be used in that folder; choose a file name to save it as")]
+    UnsafeName(String),
     /// The destination exists; it is never overwritten.
     #[error("{} exists; choose another destination", .0.display())]
     DestinationExists(PathBuf),
@@ -218,7 +241,18 @@ impl Files {
 
 /// What a stored or received message's body says about its file.
 pub(super) fn attachment_body(name: &str, size: u64) -> String {
-    format!("[attachment {name} ({size} bytes)]")
+    match accepted_len(size) {
+        Some(_) => format!("[attachment {name} ({size} bytes)]"),
+        None => format!("[attachment {name} refused: it claims {size} bytes, more than Belfry accepts]"),
+    }
+}
+
+/// The ciphertext length of a file of `size` bytes, if Belfry carries such
+/// a file at all (at most [`MAX_BLOB_LEN`](belfry_protocol::limits::MAX_BLOB_LEN)
+/// bytes encrypted). The one bound for sending a file, for accepting one a
+/// message names (whose size the sender chose), and for downloading it.
+fn accepted_len(size: u64) -> Option<u64> {
+    attachment::ciphertext_len(size).filter(|&len| len <= belfry_protocol::limits::MAX_BLOB_LEN)
 }
 
 fn info(a: &Attachment) -> AttachmentInfo {
@@ -256,18 +290,107 @@ fn truncate(s: &mut String, max: usize) {
     }
 }
 
-/// A name a received file may be written under: no directories, no
-/// control characters, nothing hidden or special. The sender chose it, so
-/// it is never trusted as a path.
+/// Characters Windows refuses in a file name, or reads as a path, a drive
+/// (`C:x` is relative to drive C's current directory) or an alternate data
+/// stream (`x.pdf:s`).
+const RESERVED_CHARS: [char; 9] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*'];
+
+/// Characters that change how a name looks, not what it is: controls (Cc),
+/// format characters (Cf: bidi marks, embeddings, overrides and isolates,
+/// zero-width characters, the byte order mark, tags) and the line and
+/// paragraph separators. With U+202E, `invoice\u{202E}fdp.exe` shows as
+/// `invoiceexe.pdf`.
+fn is_invisible(c: char) -> bool {
+    // Cf as of Unicode 15.1 (and U+2028/U+2029, Zl and Zp).
+    c.is_control()
+        || matches!(
+            u32::from(c),
+            0x00AD
+                | 0x0600..=0x0605
+                | 0x061C
+                | 0x06DD
+                | 0x070F
+                | 0x0890..=0x0891
+                | 0x08E2
+                | 0x180E
+                | 0x200B..=0x200F
+                | 0x2028..=0x202E
+                | 0x2060..=0x2064
+                | 0x2066..=0x206F
+                | 0xFEFF
+                | 0xFFF9..=0xFFFB
+                | 0x110BD
+                | 0x110CD
+                | 0x13430..=0x1343F
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0001
+                | 0xE0020..=0xE007F
+        )
+}
+
+/// Whether Windows takes `name` for a device (`CON`, `nul.txt`,
+/// `Com1 .tar.gz`): the part before the first dot, trailing spaces
+/// ignored, in any case.
+fn is_device_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or_default().trim_end_matches(' ').to_ascii_uppercase();
+    match stem.as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
+        s => s
+            .strip_prefix("COM")
+            .or_else(|| s.strip_prefix("LPT"))
+            .is_some_and(|n| matches!(n, "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³")),
+    }
+}
+
+/// `s` without leading or trailing dots and white space (a leading dot
+/// hides a file; Windows drops trailing ones, so `x.exe.` is `x.exe`).
+fn trim_name(s: &str) -> &str {
+    s.trim_matches(|c: char| c == '.' || c.is_whitespace())
+}
+
+/// Shortens `name` to at most `max` bytes, keeping a short extension.
+fn shorten(name: &mut String, max: usize) {
+    if name.len() <= max {
+        return;
+    }
+    let ext = match name.rfind('.') {
+        Some(dot) if dot > 0 && name.len() - dot <= MAX_EXTENSION => name.split_off(dot),
+        _ => String::new(),
+    };
+    truncate(name, max - ext.len());
+    let stem = trim_name(name);
+    *name = if stem.is_empty() { format!("attachment{ext}") } else { format!("{stem}{ext}") };
+}
+
+/// A name a received file may be written under on any system: its last
+/// path component; no characters Windows reserves (replaced by `_`), no
+/// invisible or reordering characters, no leading or trailing dots or
+/// spaces, not a device name, at most [`MAX_SAVED_NAME`] bytes, never
+/// empty. The sender chose it, so it is never trusted as a path.
 fn safe_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let mut clean: String = last.chars().filter(|c| !c.is_control()).collect();
-    clean = clean.trim().trim_start_matches('.').to_owned();
+    let visible: String =
+        last.chars().filter(|&c| !is_invisible(c)).map(|c| if RESERVED_CHARS.contains(&c) { '_' } else { c }).collect();
+    let mut clean = trim_name(&visible).to_owned();
     if clean.is_empty() {
         clean = "attachment".into();
     }
-    truncate(&mut clean, 200);
+    shorten(&mut clean, MAX_SAVED_NAME);
+    if is_device_name(&clean) {
+        clean.insert(0, '_');
+    }
     clean
+}
+
+/// `dir/name`, if that is a file directly inside `dir` (`name` is one
+/// plain component: not `..`, not absolute, not on another drive).
+fn inside(dir: &Path, name: &str) -> Result<PathBuf> {
+    let target = dir.join(name);
+    if target.parent() != Some(dir) || target.file_name() != Some(std::ffi::OsStr::new(name)) {
+        return Err(FileError::UnsafeName(name.to_owned()).into());
+    }
+    Ok(target)
 }
 
 /// A media type from the file name's extension (what a viewer needs to
@@ -442,9 +565,10 @@ fn encrypt_into_store(store: &SqlStore, path: &Path, size: u64) -> Result<(Attac
 }
 
 /// Where a received file goes: into `dest` under its (made safe) name if
-/// `dest` is a directory, else to `dest` itself. Never an existing file.
+/// `dest` is a directory, else to `dest` itself (the user chose that
+/// name). Never an existing file, never outside `dest`.
 fn destination(dest: &Path, name: &str) -> Result<PathBuf> {
-    let target = if dest.is_dir() { dest.join(safe_name(name)) } else { dest.to_owned() };
+    let target = if dest.is_dir() { inside(dest, &safe_name(name))? } else { dest.to_owned() };
     if target.symlink_metadata().is_ok() {
         return Err(FileError::DestinationExists(target).into());
     }
@@ -563,10 +687,9 @@ impl Engine {
         }
         let size = meta.len();
         let too_large = |detail: String| FileError::TooLarge { path: path.to_owned(), size, detail };
-        let max = belfry_protocol::limits::MAX_BLOB_LEN;
-        let len = match attachment::ciphertext_len(size) {
-            Some(len) if len <= max => len,
-            _ => return Err(too_large(format!("Belfry sends files of up to {max} bytes (encrypted)")).into()),
+        let Some(len) = accepted_len(size) else {
+            let max = belfry_protocol::limits::MAX_BLOB_LEN;
+            return Err(too_large(format!("Belfry sends files of up to {max} bytes (encrypted)")).into());
         };
         let blob = match self.inner.link.request(Request::CreateBlob { len }).await {
             Ok(Response::BlobCreated { blob }) => blob,
@@ -706,6 +829,15 @@ impl Engine {
         self.inner.files.rate.store(bytes_per_sec.unwrap_or(0), Ordering::Relaxed);
     }
 
+    /// How long a file transfer may go without progress (connecting, no
+    /// byte moving, no answer from the relay) before its connection is
+    /// dropped and the transfer resumes on a new one: 60 seconds unless set
+    /// here (for links with long stalls, or for tests). A transfer that
+    /// keeps moving may take as long as it needs.
+    pub fn set_transfer_idle_timeout(&self, idle: Duration) {
+        self.inner.files.blobs.set_idle_timeout(idle);
+    }
+
     // ---- hooks for the engine ---------------------------------------------
 
     /// Adds attachment details to message views.
@@ -717,8 +849,11 @@ impl Engine {
     }
 
     /// Stores the attachment record of a received message (stored earlier
-    /// in `batch`). A blob id already used by another message is refused:
-    /// a member could otherwise take over someone else's attachment.
+    /// in `batch`). A file larger than Belfry carries is refused (its size
+    /// is the sender's word, and would be the download's only bound), and
+    /// so is a blob id already used by another message: a member could
+    /// otherwise take over someone else's attachment. A refused file leaves
+    /// the message without an attachment: nothing to download.
     pub(super) fn receive_attachment(
         &self,
         a: AttachmentRef,
@@ -726,6 +861,17 @@ impl Engine {
         batch: &mut Batch,
         events: &mut Vec<Event>,
     ) -> Result<Option<AttachmentInfo>> {
+        if accepted_len(a.size).is_none() {
+            events.push(Event::Alert(super::Alert::Rejected {
+                detail: format!(
+                    "a message names a file of {} bytes, more than Belfry accepts ({} bytes encrypted); the file was \
+                     refused and cannot be downloaded",
+                    a.size,
+                    belfry_protocol::limits::MAX_BLOB_LEN
+                ),
+            }));
+            return Ok(None);
+        }
         let taken_in_batch =
             batch.0.iter().any(|op| matches!(op, Op::PutAttachment(x) if x.id == a.blob && x.message != message));
         let taken = taken_in_batch || self.inner.store.attachment(&a.blob)?.is_some_and(|x| x.message != message);
@@ -892,7 +1038,14 @@ impl Engine {
                     abort(&tx, "the engine is stopping");
                     return Ok(());
                 }
-                let want = buf.len().min(usize::try_from(len - sent).unwrap_or(usize::MAX));
+                let rate = engine.inner.files.rate.load(Ordering::Relaxed);
+                // Under a rate limit, pieces of about a second each: the
+                // connection never looks idle between two of them.
+                let piece = match rate {
+                    0 => PIECE,
+                    r => usize::try_from(r).unwrap_or(PIECE).clamp(1024, PIECE),
+                };
+                let want = piece.min(usize::try_from(len - sent).unwrap_or(usize::MAX));
                 let n = reader
                     .read(&mut buf[..want])
                     .map_err(|e| ClientError::Config(format!("cannot read the stored attachment: {e}")))?;
@@ -905,7 +1058,6 @@ impl Engine {
                 }
                 sent += n as u64;
                 engine.progress(message, Direction::Upload, attachment::plaintext_progress(sent, size), size);
-                let rate = engine.inner.files.rate.load(Ordering::Relaxed);
                 if rate > 0 {
                     let due = Duration::from_secs_f64((sent - offset) as f64 / rate as f64);
                     if let Some(ahead) = due.checked_sub(started.elapsed()) {
@@ -986,8 +1138,8 @@ impl Engine {
     /// (and so its length): otherwise nothing is stored and nothing is
     /// decrypted.
     async fn fetch(&self, a: &Attachment) -> Result<AttachmentFile> {
-        let bound = attachment::ciphertext_len(a.size)
-            .ok_or_else(|| ClientError::Input("the message names an impossible file size".into()))?;
+        // Records stored before this bound was checked on arrival meet it here.
+        let bound = accepted_len(a.size).ok_or(FileError::Oversized { size: a.size })?;
         let (tx, rx) = mpsc::channel::<Piece>(4);
         let store = self.inner.store.clone();
         let writer = tokio::task::spawn_blocking(move || {
@@ -1026,7 +1178,7 @@ impl Engine {
             };
             let ended_cleanly = loop {
                 use http_body_util::BodyExt as _;
-                let frame = match tokio::time::timeout(Duration::from_secs(60), body.frame()).await {
+                let frame = match tokio::time::timeout(blobs.idle_timeout(), body.frame()).await {
                     Ok(Some(Ok(frame))) => frame,
                     Ok(None) => break true,
                     Ok(Some(Err(_))) | Err(_) => break false,
@@ -1074,6 +1226,124 @@ mod tests {
         assert_eq!(safe_name(""), "attachment");
         assert_eq!(safe_name("report\u{1b}[31m.pdf"), "report[31m.pdf");
         assert_eq!(safe_name("Budget 2027.xlsx"), "Budget 2027.xlsx");
+        assert_eq!(safe_name("Отчёт 東京 ü.pdf"), "Отчёт 東京 ü.pdf");
+    }
+
+    #[test]
+    fn received_names_name_no_drive_stream_or_reserved_character() {
+        // `C:version.dll` is relative to drive C's current directory on
+        // Windows; `x.pdf:s` an alternate data stream of x.pdf.
+        assert_eq!(safe_name("C:version.dll"), "C_version.dll");
+        assert_eq!(safe_name("x.pdf:s"), "x.pdf_s");
+        assert_eq!(safe_name("x.pdf::$DATA"), "x.pdf__$DATA");
+        assert_eq!(safe_name("a<b>c\"d|e?f*g.txt"), "a_b_c_d_e_f_g.txt");
+        for name in ["C:version.dll", "x.pdf:s", "<>:\"|?*", "a\u{0}b", "\\\\?\\C:\\x"] {
+            let safe = safe_name(name);
+            assert!(!safe.contains(RESERVED_CHARS) && !safe.chars().any(is_invisible), "{name:?} -> {safe:?}");
+        }
+    }
+
+    #[test]
+    fn received_names_lose_bidi_and_other_invisible_characters() {
+        // Shown as `invoiceexe.pdf`; saved as what it is.
+        assert_eq!(safe_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        for bidi in ['\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}'] {
+            assert_eq!(safe_name(&format!("a{bidi}b.txt")), "ab.txt", "U+{:04X}", u32::from(bidi));
+        }
+        for isolate in ['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{061C}'] {
+            assert_eq!(safe_name(&format!("a{isolate}b.txt")), "ab.txt", "U+{:04X}", u32::from(isolate));
+        }
+        // Zero-width characters, the byte order mark, soft hyphen, tags,
+        // line and paragraph separators; C1 controls.
+        assert_eq!(safe_name("\u{FEFF}re\u{200B}po\u{00AD}rt\u{E0041}\u{2028}\u{2029}\u{85}.pdf"), "report.pdf");
+        // Only invisible characters: a placeholder, never an empty name.
+        assert_eq!(safe_name("\u{202E}\u{200B}"), "attachment");
+    }
+
+    #[test]
+    fn received_names_lose_trailing_dots_and_spaces() {
+        // Windows drops them: `evil.exe.` would be saved as `evil.exe`.
+        assert_eq!(safe_name("evil.exe."), "evil.exe");
+        assert_eq!(safe_name("evil.exe . . "), "evil.exe");
+        assert_eq!(safe_name(" . report.pdf"), "report.pdf");
+        assert_eq!(safe_name(". . ."), "attachment");
+        assert_eq!(safe_name("a\u{202E}."), "a");
+    }
+
+    #[test]
+    fn received_names_are_never_windows_devices() {
+        for name in ["CON", "con", "Prn.txt", "aux.tar.gz", "NUL", "nul .txt", "COM1", "com9.log", "LPT1", "lpt5.pdf"] {
+            assert_eq!(safe_name(name), format!("_{name}"), "{name}");
+        }
+        assert_eq!(safe_name("COM0"), "_COM0");
+        assert_eq!(safe_name("COM¹.txt"), "_COM¹.txt");
+        assert_eq!(safe_name("conin$"), "_conin$");
+        assert_eq!(safe_name("NUL."), "_NUL");
+        assert_eq!(safe_name("C\u{200B}ON.txt"), "_CON.txt");
+        // Names that only start like one are kept.
+        for name in ["CONTRACT.pdf", "COM10", "LPT.txt", "nullable.rs", "console.log", "PRN2"] {
+            assert_eq!(safe_name(name), name);
+        }
+    }
+
+    #[test]
+    fn received_names_are_bounded_and_keep_a_short_extension() {
+        let long = format!("{}.pdf", "é".repeat(300));
+        let safe = safe_name(&long);
+        assert!(safe.len() <= MAX_SAVED_NAME, "{}", safe.len());
+        assert!(safe.ends_with(".pdf") && safe.trim_end_matches(".pdf").chars().all(|c| c == 'é'));
+        // A long "extension" is part of the name, shortened with it.
+        let safe = safe_name(&format!("x.{}", "a".repeat(400)));
+        assert_eq!(safe.len(), MAX_SAVED_NAME);
+        // Shortening never leaves a trailing space or dot before the extension.
+        let safe = safe_name(&format!("{}{}.exe", "a".repeat(MAX_SAVED_NAME - 6), " ".repeat(50)));
+        assert_eq!(safe, format!("{}.exe", "a".repeat(MAX_SAVED_NAME - 6)));
+        let safe = safe_name(&format!("{}.exe", " ".repeat(300)));
+        assert_eq!(safe, "exe");
+        let safe = safe_name(&format!("a{}.exe", " ".repeat(300)));
+        assert_eq!(safe, "a.exe");
+    }
+
+    #[test]
+    fn a_received_file_is_written_directly_in_the_chosen_folder() {
+        let dir = Path::new("/home/user/Downloads");
+        assert_eq!(inside(dir, "report.pdf").unwrap(), dir.join("report.pdf"));
+        assert_eq!(inside(Path::new("Downloads/"), "a.txt").unwrap(), Path::new("Downloads/a.txt"));
+        for escape in ["..", ".", "", "/etc/passwd", "../x", "a/b", "sub/.."] {
+            let r = inside(dir, escape);
+            assert!(matches!(r, Err(ClientError::File(FileError::UnsafeName(_)))), "{escape:?}: {r:?}");
+        }
+        #[cfg(windows)]
+        for escape in ["C:version.dll", "C:\\Windows\\x.dll", "\\\\server\\share\\x", "\\x"] {
+            let r = inside(Path::new("C:\\Users\\u\\Downloads"), escape);
+            assert!(matches!(r, Err(ClientError::File(FileError::UnsafeName(_)))), "{escape:?}: {r:?}");
+        }
+        // Whatever a sender names its file, the safe name stays inside.
+        for hostile in ["../../.bashrc", "C:version.dll", "..", "CON", "\u{202E}", "a/../../b", "x:\u{0}/.."] {
+            let target = inside(dir, &safe_name(hostile)).unwrap();
+            assert_eq!(target.parent(), Some(dir), "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn only_files_belfry_can_carry_are_accepted() {
+        let max = belfry_protocol::limits::MAX_BLOB_LEN;
+        assert_eq!(accepted_len(0), attachment::ciphertext_len(0));
+        assert_eq!(accepted_len(1_000_000), attachment::ciphertext_len(1_000_000));
+        // The largest plaintext whose ciphertext fits, and one byte more.
+        let (mut lo, mut hi) = (0u64, max);
+        while lo + 1 < hi {
+            let mid = lo + (hi - lo) / 2;
+            if attachment::ciphertext_len(mid).is_some_and(|l| l <= max) { lo = mid } else { hi = mid }
+        }
+        assert!(accepted_len(lo).is_some_and(|l| l <= max));
+        assert_eq!(accepted_len(lo + 1), None);
+        // What a hostile sender might claim.
+        for claim in [max, 1 << 40, 1 << 48, u64::MAX - 1, u64::MAX] {
+            assert_eq!(accepted_len(claim), None, "{claim}");
+        }
+        assert!(attachment_body("x.iso", 1 << 48).contains("refused"));
+        assert!(!attachment_body("x.iso", 1 << 20).contains("refused"));
     }
 
     #[test]

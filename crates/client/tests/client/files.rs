@@ -177,6 +177,11 @@ async fn refuses_a_blob_altered_or_swapped_by_the_relay_and_writes_nothing() {
     // A truncated blob.
     std::fs::write(first_blob, &original[..original.len() - 1]).unwrap();
     refused(bob.engine.download_file(*first, out.path()).await, "a truncated blob");
+    // A longer blob: the download stops at the message's length.
+    let mut longer = original.clone();
+    longer.extend(random_bytes(MIB));
+    std::fs::write(first_blob, &longer).unwrap();
+    refused(bob.engine.download_file(*first, out.path()).await, "a longer blob");
 
     // The genuine blob still comes through.
     std::fs::write(first_blob, &original).unwrap();
@@ -367,6 +372,239 @@ async fn a_file_over_the_limit_is_refused_before_anything_is_stored_or_uploaded(
     let small = file_with(work.path(), "note.txt", &random_bytes(MIB / 2));
     let id = alice.engine.send_file(room, &small).await.unwrap();
     alice.wait(|e| *e == Event::Status(id, MessageStatus::Sent)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_a_file_whose_sender_claims_more_bytes_than_belfry_carries() {
+    use belfry_client::Alert;
+    use belfry_protocol::frames::InboxItem;
+    use belfry_protocol::room::AttachmentRef;
+    use belfry_protocol::{BlobId, Hash256, RoomContent, SecretKey32};
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+    let bob_dev = bob.engine.device_id().await;
+
+    // A genuine message while Bob is away: it gives Alice's room session
+    // to Bob and, still held for him, the room's state hash.
+    bob.shut().await;
+    let mark = relay.mark("bob", bob_dev.as_str());
+    alice.engine.send_text(room, "the report follows").await.unwrap();
+    alice.settle().await;
+    alice.shut().await;
+    let (_, held) = relay.room_items_since("bob", bob_dev.as_str(), mark).pop().expect("held for bob");
+    let mut insider = Insider::open(alice.profile_dir());
+    let mut seen = belfry_crypto::SeenIndices::default();
+    let state_hash = insider.inbound(&held.session).decrypt(&held, &mut seen).unwrap().payload.state_hash;
+
+    // Alice's device, under modified code, names a file of 2^48 bytes: a
+    // download bounded only by that would fill Bob's disk.
+    let claimed = 1u64 << 48;
+    let (id, message) = insider.room_message(
+        room,
+        state_hash,
+        RoomContent::Attachment(AttachmentRef {
+            blob: BlobId(rand::random()),
+            name: "backup.iso".into(),
+            mime: "application/octet-stream".into(),
+            size: claimed,
+            key: SecretKey32::new(rand::random()),
+            sha256: Hash256(rand::random()),
+        }),
+    );
+    relay.inject("bob", bob_dev.as_str(), &InboxItem::Room(message));
+    drop(insider);
+
+    bob.restart().await;
+    let (mut alert, mut shown) = (None, None);
+    while alert.is_none() || shown.is_none() {
+        match bob
+            .wait(|e| {
+                matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("Belfry accepts"))
+                    || matches!(e, Event::Message(m) if m.id == id)
+            })
+            .await
+        {
+            Event::Alert(Alert::Rejected { detail }) => alert = Some(detail),
+            Event::Message(m) => shown = Some(m),
+            _ => unreachable!(),
+        }
+    }
+    let (alert, shown) = (alert.unwrap(), shown.unwrap());
+    assert!(alert.contains("refused") && alert.contains(&claimed.to_string()), "{alert}");
+    assert_eq!(shown.attachment, None, "the refused file is offered for download");
+    assert!(shown.body.contains("backup.iso") && shown.body.contains("refused"), "{}", shown.body);
+    assert_eq!(bob.engine.attachment(&id).unwrap(), None);
+    let out = tempfile::tempdir().unwrap();
+    let r = bob.engine.download_file(id, out.path()).await;
+    assert!(matches!(r, Err(ClientError::File(FileError::NoAttachment(_)))), "{r:?}");
+
+    // A record a version without this check stored is bounded the same way
+    // when downloaded: refused before anything is fetched or written.
+    bob.shut().await;
+    {
+        use belfry_store::Store as _;
+        let store = belfry_client::profile::Profile::new(bob.profile_dir()).open(&key_source()).unwrap();
+        let record = belfry_store::Attachment {
+            id: BlobId(rand::random()),
+            message: id,
+            name: "backup.iso".into(),
+            mime: "application/octet-stream".into(),
+            size: claimed,
+            key: vec![7; 32],
+            sha256: Hash256(rand::random()),
+            data: belfry_store::AttachmentData::Remote,
+        };
+        store.commit(belfry_store::Batch::new().with(belfry_store::Op::PutAttachment(record))).unwrap();
+    }
+    bob.reopen().await;
+    let r = bob.engine.download_file(id, out.path()).await;
+    assert!(matches!(r, Err(ClientError::File(FileError::Oversized { size })) if size == claimed), "{r:?}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "something was written");
+    assert!(attachment_area(&bob).is_empty(), "something was stored");
+}
+
+/// A TCP proxy on loopback in front of the relay that counts the
+/// connections carrying more than `big` bytes towards the relay (blob
+/// uploads). With `black_hole`, the first such connection becomes one once
+/// it passes `big`: the proxy keeps taking the client's bytes, forwards
+/// nothing more either way, and ends the relay's side (a network that
+/// stalls, a relay that never answers).
+struct UploadProxy {
+    url: String,
+    big_connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    swallowed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl UploadProxy {
+    async fn start(relay: &TestRelay, big: u64, black_hole: bool) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let port = relay.url.rsplit(':').next().unwrap().to_owned();
+        let upstream = format!("127.0.0.1:{port}");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("wss://localhost:{}", listener.local_addr().unwrap().port());
+        let big_connections = Arc::new(AtomicU64::new(0));
+        let swallowed = Arc::new(AtomicBool::new(false));
+        let (counted, swallow) = (big_connections.clone(), swallowed.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, sw) = server.into_split();
+                // This connection is the black hole; the client has left.
+                let hole = Arc::new(AtomicBool::new(false));
+                let (left, client_left) = tokio::sync::oneshot::channel::<()>();
+                let in_hole = hole.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if !in_hole.load(Ordering::SeqCst) && cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    // A black hole keeps the client's side open: only the
+                    // client's own timeout ends it.
+                    if in_hole.load(Ordering::SeqCst) {
+                        let _ = client_left.await;
+                    }
+                    let _ = cw.shutdown().await;
+                });
+                let (counted, swallow) = (counted.clone(), swallow.clone());
+                tokio::spawn(async move {
+                    let mut sw = Some(sw);
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut this_conn = 0u64;
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let was = this_conn;
+                        this_conn += n as u64;
+                        if was <= big && this_conn > big {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            if black_hole && !swallow.swap(true, Ordering::SeqCst) {
+                                hole.store(true, Ordering::SeqCst);
+                                // The relay sees the upload end here.
+                                sw = None;
+                            }
+                        }
+                        let Some(w) = sw.as_mut() else { continue };
+                        if w.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    if let Some(mut w) = sw {
+                        let _ = w.shutdown().await;
+                    }
+                    drop(left);
+                });
+            }
+        });
+        Self { url, big_connections, swallowed }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_longer_than_the_idle_timeout_goes_through_on_one_connection() {
+    use std::sync::atomic::Ordering;
+    let relay = TestRelay::start();
+    let proxy = UploadProxy::start(&relay, 256 * 1024, false).await;
+    let mut alice = Dev::enroll_at(&relay, "alice", "Alice laptop", &proxy.url).await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+    let idle = Duration::from_secs(2);
+    alice.engine.set_transfer_idle_timeout(idle);
+    alice.engine.set_upload_rate_limit(Some(192 * 1024));
+
+    // About five seconds at that rate: more than twice the timeout.
+    let work = tempfile::tempdir().unwrap();
+    let data = random_bytes(MIB);
+    let size = data.len() as u64;
+    let started = tokio::time::Instant::now();
+    let id = alice.engine.send_file(room, &file_with(work.path(), "slow.pdf", &data)).await.unwrap();
+    let up = transfers_until(&mut alice, id, Direction::Upload, |e| *e == Event::Status(id, MessageStatus::Sent)).await;
+    let took = started.elapsed();
+    assert!(took > 2 * idle, "the upload was not slow enough to show anything: {took:?}");
+    assert_monotonic_to(&up, size, "slow upload");
+    assert_eq!(
+        proxy.big_connections.load(Ordering::SeqCst),
+        1,
+        "the upload was cut and resumed on another connection (took {took:?})"
+    );
+
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    let out = tempfile::tempdir().unwrap();
+    let saved = bob.engine.download_file(id, out.path()).await.unwrap();
+    assert!(std::fs::read(saved).unwrap() == data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_connection_stalls_is_dropped_after_the_idle_timeout_and_resumed() {
+    use std::sync::atomic::Ordering;
+    let relay = TestRelay::start();
+    let proxy = UploadProxy::start(&relay, 300 * 1024, true).await;
+    let mut alice = Dev::enroll_at(&relay, "alice", "Alice laptop", &proxy.url).await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+    alice.engine.set_transfer_idle_timeout(Duration::from_secs(1));
+
+    let work = tempfile::tempdir().unwrap();
+    let data = random_bytes(MIB);
+    let id = alice.engine.send_file(room, &file_with(work.path(), "stalled.pdf", &data)).await.unwrap();
+    alice.wait(|e| *e == Event::Status(id, MessageStatus::Sent)).await;
+    assert!(proxy.swallowed.load(Ordering::SeqCst), "the upload never stalled");
+    assert_eq!(proxy.big_connections.load(Ordering::SeqCst), 2, "not exactly one resumption");
+
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    let out = tempfile::tempdir().unwrap();
+    let saved = bob.engine.download_file(id, out.path()).await.unwrap();
+    assert!(std::fs::read(saved).unwrap() == data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

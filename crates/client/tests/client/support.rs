@@ -616,3 +616,29 @@ pub async fn verify_in_person(a: &mut Dev, b: &mut Dev) {
     a.wait(at(flow, |s| *s == S::Verified)).await;
     b.wait(at(flow, |s| *s == S::Verified)).await;
 }
+
+impl Insider {
+    /// Encrypts `content` as a new room message from this device, under
+    /// the Megolm session it already shares for `room` (its recipients hold
+    /// the key), and stores the advanced session. Returns the message id
+    /// and what the relay would deliver.
+    pub fn room_message(
+        &mut self,
+        room: belfry_protocol::RoomId,
+        state_hash: belfry_protocol::Hash256,
+        content: belfry_protocol::RoomContent,
+    ) -> (belfry_protocol::MessageId, belfry_protocol::RoomMessage) {
+        use belfry_store::Store as _;
+        let pickle = self.store.outbound_session(&room).unwrap().expect("no room session to send with");
+        let mut session = belfry_crypto::OutboundRoomSession::unpickle(&pickle, &self.pickle).unwrap();
+        let id = belfry_protocol::MessageId(rand::random());
+        let message = session.encrypt(&self.device, id, state_hash, content, now()).unwrap();
+        self.store
+            .commit(
+                belfry_store::Batch::new()
+                    .with(belfry_store::Op::PutOutboundSession { room, pickle: session.pickle(&self.pickle).unwrap() }),
+            )
+            .unwrap();
+        (id, message)
+    }
+}
