@@ -241,6 +241,9 @@ impl Files {
 
 /// What a stored or received message's body says about its file.
 pub(super) fn attachment_body(name: &str, size: u64) -> String {
+    // Shown as it would be saved: no bidi overrides or other invisible
+    // characters that make `invoice\u{202E}fdp.exe` read as a PDF.
+    let name = safe_name(name);
     match accepted_len(size) {
         Some(_) => format!("[attachment {name} ({size} bytes)]"),
         None => format!("[attachment {name} refused: it claims {size} bytes, more than Belfry accepts]"),
@@ -887,7 +890,7 @@ impl Engine {
         let record = Attachment {
             id: a.blob,
             message,
-            name: a.name.clone(),
+            name: safe_name(&a.name),
             mime: a.mime.clone(),
             size: a.size,
             key: a.key.expose().to_vec(),
@@ -1215,6 +1218,14 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_shown_name_is_the_name_it_would_be_saved_under() {
+        let body = attachment_body("invoice\u{202E}fdp.exe", 10);
+        assert!(!body.contains('\u{202E}'), "{body:?}");
+        assert!(body.contains("invoicefdp.exe"), "{body:?}");
+    }
+
     use super::*;
 
     #[test]
