@@ -44,6 +44,9 @@ pub const DEFAULT_VERIFICATION_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Most verifications in progress at once (requests beyond are declined).
 const MAX_FLOWS: usize = 16;
+/// Most incoming requests in progress from one device: one device cannot
+/// fill every slot and block this device's verifications for the timeout.
+const MAX_FLOWS_PER_DEVICE: usize = 2;
 
 /// Where a verification stands, as a front end shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -450,7 +453,13 @@ impl Engine {
                 tracing::warn!(%flow, "a second request for a known verification flow; ignored");
                 return Ok(());
             }
-            if st.flows.flows.len() >= MAX_FLOWS {
+            let from_this_device = st
+                .flows
+                .flows
+                .values()
+                .filter(|f| f.peer.user == sender.user && f.peer.device == sender.device)
+                .count();
+            if st.flows.flows.len() >= MAX_FLOWS || from_this_device >= MAX_FLOWS_PER_DEVICE {
                 let reason = VerificationCancelReason::UnexpectedMessage;
                 self.send_sealed(st, batch, &from, ToDeviceContent::VerificationCancel { flow, reason })?;
                 return Ok(());
