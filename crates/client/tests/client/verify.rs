@@ -324,3 +324,22 @@ mod cli {
         path
     }
 }
+
+/// One device cannot fill every verification slot of another: past two
+/// requests in progress from it, the next is declined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_device_cannot_fill_every_verification_slot() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (bob_id, bob_dev) = ids(&bob).await;
+    let mut flows = Vec::new();
+    for _ in 0..3 {
+        flows.push(alice.engine.start_verification(&bob_id, &bob_dev).await.unwrap());
+    }
+    for flow in &flows[..2] {
+        bob.wait(is_state(*flow, |s| *s == VerificationState::Requested)).await;
+    }
+    let (_, by_them) = cancelled(&mut alice, flows[2]).await;
+    assert!(by_them, "bob's device declines the third request");
+}
