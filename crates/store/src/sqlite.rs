@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_initial.sql"),
     include_str!("../migrations/002_fts_secure_delete_attachments.sql"),
     include_str!("../migrations/003_deferred_search_index.sql"),
+    include_str!("../migrations/004_outbox_order_index.sql"),
 ];
 
 /// Messages stored but not yet in the search index, above which a commit
@@ -32,6 +33,14 @@ const INDEX_BATCH: i64 = 4096;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const INBOX_CURSOR: &str = "inbox_cursor";
+
+/// The oldest outbox items first (a macro so the statement stays a literal
+/// that its test can explain).
+macro_rules! outbox_head_sql {
+    () => {
+        "SELECT id, payload FROM outbox ORDER BY queued, id LIMIT ?1"
+    };
+}
 
 /// A SQLCipher database holding one profile's data, and next to it
 /// (`<database>.attachments/`) the attachment ciphertext files.
@@ -226,6 +235,16 @@ impl SqlStore {
         let mut stmt = conn.prepare("SELECT block FROM messages_fts_data")?;
         let blocks = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
         Ok(blocks.concat())
+    }
+
+    /// Test support: how SQLite runs the outbox head query (`EXPLAIN QUERY
+    /// PLAN` details), to check it reads the head through the index.
+    #[cfg(feature = "testing")]
+    pub fn outbox_head_plan_for_tests(&self) -> Result<Vec<String>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(concat!("EXPLAIN QUERY PLAN ", outbox_head_sql!()))?;
+        let rows = stmt.query_map(params![1], |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Test support: pretend a newer build wrote this database.
@@ -732,7 +751,7 @@ impl Store for SqlStore {
 
     fn outbox_head(&self, limit: usize) -> Result<Vec<(MessageId, Vec<u8>)>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached("SELECT id, payload FROM outbox ORDER BY queued, id LIMIT ?1")?;
+        let mut stmt = conn.prepare_cached(outbox_head_sql!())?;
         let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
             Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?))
         })?;
