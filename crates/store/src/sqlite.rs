@@ -34,11 +34,15 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const INBOX_CURSOR: &str = "inbox_cursor";
 
-/// The oldest outbox items first (a macro so the statement stays a literal
-/// that its test can explain).
+/// The oldest outbox items first, through `outbox_by_queue` (a macro so the
+/// statement stays a literal that its test can explain). The caller stops
+/// reading after the rows it wants. No `LIMIT ?`: SQLite re-prepares a
+/// statement whose LIMIT is a bound parameter every time it is bound (its
+/// value may change the plan), and with `cipher_memory_security` a prepare
+/// (parser allocations, each locked and wiped) cost more than the read.
 macro_rules! outbox_head_sql {
     () => {
-        "SELECT id, payload FROM outbox ORDER BY queued, id LIMIT ?1"
+        "SELECT id, payload FROM outbox ORDER BY queued, id"
     };
 }
 
@@ -243,8 +247,17 @@ impl SqlStore {
     pub fn outbox_head_plan_for_tests(&self) -> Result<Vec<String>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(concat!("EXPLAIN QUERY PLAN ", outbox_head_sql!()))?;
-        let rows = stmt.query_map(params![1], |r| r.get::<_, String>(3))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Test support: how many times the cached outbox head statement was
+    /// prepared again since it was first prepared.
+    #[cfg(feature = "testing")]
+    pub fn outbox_head_reprepares_for_tests(&self) -> Result<i32> {
+        let conn = self.conn()?;
+        let stmt = conn.prepare_cached(outbox_head_sql!())?;
+        Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
     }
 
     /// Test support: pretend a newer build wrote this database.
@@ -752,10 +765,8 @@ impl Store for SqlStore {
     fn outbox_head(&self, limit: usize) -> Result<Vec<(MessageId, Vec<u8>)>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(outbox_head_sql!())?;
-        let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map([], |r| Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?)))?;
+        Ok(rows.take(limit).collect::<Result<_, _>>()?)
     }
 
     fn outbox_len(&self) -> Result<usize> {

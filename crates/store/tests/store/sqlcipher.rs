@@ -416,6 +416,12 @@ fn the_outbox_head_is_read_through_its_index_without_sorting_the_outbox() {
     let plan = store.outbox_head_plan_for_tests().unwrap().join("; ");
     assert!(plan.contains("outbox_by_queue"), "outbox head not read through its index: {plan}");
     assert!(!plan.contains("TEMP B-TREE"), "outbox head sorts the whole outbox: {plan}");
+    // Reading heads of different sizes reuses the prepared statement: a
+    // bound LIMIT would make SQLite prepare it again on every read.
+    for limit in [1, 256, 3, 256] {
+        store.outbox_head(limit).unwrap();
+    }
+    assert_eq!(store.outbox_head_reprepares_for_tests().unwrap(), 0);
 }
 
 #[test]
