@@ -122,6 +122,11 @@ impl SqlStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut files = path.as_os_str().to_owned();
         files.push(".attachments");
+        // Room for every statement the store prepares (about 30): with the
+        // default 16 a busy engine cycling through more would evict and
+        // prepare them again, and each prepare is costly with
+        // cipher_memory_security (every allocation locked and wiped).
+        conn.set_prepared_statement_cache_capacity(64);
         let store = Self { conn: Mutex::new(conn), path: shown, files: PathBuf::from(files) };
         store.migrate(&MIGRATIONS[..migrations])?;
         store.remove_unreferenced_files()?;
@@ -672,7 +677,8 @@ impl Store for SqlStore {
     }
 
     fn account(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self.conn()?.query_row("SELECT pickle FROM account WHERE id = 1", [], |r| r.get(0)).optional()?)
+        let conn = self.conn()?;
+        Ok(conn.prepare_cached("SELECT pickle FROM account WHERE id = 1")?.query_row([], |r| r.get(0)).optional()?)
     }
 
     fn olm_sessions(&self, peer_user: &UserId, peer_device: &DeviceId) -> Result<Vec<(String, Vec<u8>)>> {
@@ -685,31 +691,21 @@ impl Store for SqlStore {
     }
 
     fn inbound_session(&self, session: &Ed25519Public) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()?
-            .query_row("SELECT pickle FROM inbound_sessions WHERE session = ?1", params![session.as_bytes()], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT pickle FROM inbound_sessions WHERE session = ?1")?;
+        Ok(stmt.query_row(params![session.as_bytes()], |r| r.get(0)).optional()?)
     }
 
     fn outbound_session(&self, room: &RoomId) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()?
-            .query_row("SELECT pickle FROM outbound_sessions WHERE room = ?1", params![room.as_bytes()], |r| r.get(0))
-            .optional()?)
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT pickle FROM outbound_sessions WHERE room = ?1")?;
+        Ok(stmt.query_row(params![room.as_bytes()], |r| r.get(0)).optional()?)
     }
 
     fn seen(&self, session: &Ed25519Public, index: u32) -> Result<bool> {
-        Ok(self
-            .conn()?
-            .query_row(
-                "SELECT 1 FROM seen_indices WHERE session = ?1 AND idx = ?2",
-                params![session.as_bytes(), index],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT 1 FROM seen_indices WHERE session = ?1 AND idx = ?2")?;
+        Ok(stmt.exists(params![session.as_bytes(), index])?)
     }
 
     fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
@@ -775,10 +771,7 @@ impl Store for SqlStore {
     }
 
     fn inbox_cursor(&self) -> Result<u64> {
-        let bytes: Option<Vec<u8>> = self
-            .conn()?
-            .query_row("SELECT value FROM kv WHERE key = ?1", params![INBOX_CURSOR], |r| r.get(0))
-            .optional()?;
+        let bytes = self.value(INBOX_CURSOR)?;
         match bytes {
             None => Ok(0),
             Some(b) => Ok(u64::from_be_bytes(
@@ -788,7 +781,11 @@ impl Store for SqlStore {
     }
 
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.conn()?.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+        let conn = self.conn()?;
+        Ok(conn
+            .prepare_cached("SELECT value FROM kv WHERE key = ?1")?
+            .query_row(params![key], |r| r.get(0))
+            .optional()?)
     }
 
     fn attachment(&self, id: &BlobId) -> Result<Option<Attachment>> {
