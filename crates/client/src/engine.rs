@@ -261,6 +261,20 @@ struct State {
     flows: verify::Flows,
     /// Room keys asked of this user's other devices, and answers given.
     recovery: recovery::Recovery,
+    /// Whole values the inbox frame being handled changed (see [`Unsaved`]).
+    unsaved: Unsaved,
+}
+
+/// Values stored whole (serialized) that the inbox frame being handled has
+/// changed: each is written once, in the frame's transaction, rather than
+/// once per entry that changed it. A frame of 256 messages waiting for a
+/// key rewrote the growing waiting list 256 times, so a backlog waiting
+/// for its keys took quadratic time.
+#[derive(Debug, Default)]
+struct Unsaved {
+    waiting: bool,
+    rooms: bool,
+    directory: bool,
 }
 
 struct Inner {
@@ -471,6 +485,7 @@ impl Engine {
             prekeys_used,
             flows: verify::Flows::default(),
             recovery,
+            unsaved: Unsaved::default(),
         };
         let files = files::Files::new(&target)?;
         let engine = Self {
@@ -995,7 +1010,7 @@ impl Engine {
                 for msg in retry {
                     self.receive_room(st, msg, &mut batch, &mut events, &mut pending, false)?;
                 }
-                batch.push(value(K_WAITING, ser(&st.waiting)?));
+                st.unsaved.waiting = true;
             }
         }
         // One "delivered" receipt per room for the messages of others in
@@ -1014,6 +1029,7 @@ impl Engine {
             let receipt = RoomContent::Receipt { read: false, targets };
             self.queue_compose(st, &mut batch, MessageId(rand::random()), room, receipt, Vec::new())?;
         }
+        save_unsaved(st, &mut batch)?;
         batch.push(Op::SetInboxCursor(last));
         self.commit(batch).await?;
         for e in events {
@@ -1203,7 +1219,7 @@ impl Engine {
                     reason: self.missing_key(st, &msg),
                 }));
                 st.waiting.push(msg);
-                batch.push(value(K_WAITING, ser(&st.waiting)?));
+                st.unsaved.waiting = true;
             }
             return Ok(());
         }
@@ -1267,7 +1283,7 @@ impl Engine {
                             let members: Vec<UserId> = r.state.members().keys().cloned().collect();
                             st.stale.extend(members);
                         }
-                        batch.push(value(K_ROOMS, ser(&st.rooms)?));
+                        st.unsaved.rooms = true;
                         events.push(Event::Room(room));
                     }
                     Err(e) => events.push(Event::Alert(state_alert(room, &e))),
@@ -1415,7 +1431,7 @@ impl Engine {
     ) -> Result<()> {
         match st.dir.apply(statement) {
             Ok(effect) => {
-                batch.push(value(K_DIRECTORY, ser(&st.dir)?));
+                st.unsaved.directory = true;
                 let mine =
                     |user: &UserId, device: &DeviceId| user == st.device.user() && device == st.device.device_id();
                 match effect {
@@ -1835,6 +1851,21 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Writes the whole values an inbox frame changed into its batch, once each.
+fn save_unsaved(st: &mut State, batch: &mut Batch) -> Result<()> {
+    let unsaved = std::mem::take(&mut st.unsaved);
+    if unsaved.waiting {
+        batch.push(value(K_WAITING, ser(&st.waiting)?));
+    }
+    if unsaved.rooms {
+        batch.push(value(K_ROOMS, ser(&st.rooms)?));
+    }
+    if unsaved.directory {
+        batch.push(value(K_DIRECTORY, ser(&st.dir)?));
+    }
+    Ok(())
 }
 
 /// One queued intent.
