@@ -714,6 +714,23 @@ impl Store for SqlStore {
         Ok(conn.prepare_cached(sql)?.query_row(params![id.as_bytes()], message_from).optional()?)
     }
 
+    fn messages_by_id(&self, ids: &[MessageId]) -> Result<Vec<Option<StoredMessage>>> {
+        let mut conn = self.conn()?;
+        // One read transaction for all of them: each statement on its own
+        // would begin and end one (shared-memory locks, two system calls).
+        let tx = conn.transaction()?;
+        let mut out = Vec::with_capacity(ids.len());
+        {
+            let sql = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1");
+            let mut stmt = tx.prepare_cached(sql)?;
+            for id in ids {
+                out.push(stmt.query_row(params![id.as_bytes()], message_from).optional()?);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<StoredMessage>> {
         let conn = self.conn()?;
         let sql = concat!(
