@@ -9,8 +9,9 @@
 //! It builds `belfry-relay` in release mode first (a no-op when it is up
 //! to date), so the relay measured is the current source. Two runs: as
 //! fast as the engines go (256 sends in flight: throughput), and at a
-//! steady 200 messages per second (latency without queueing). Baseline, in the same process: raw vodozemac Megolm
-//! encrypt + decrypt of the same number of messages of the same size.
+//! steady 200 messages per second (latency without queueing). Baseline,
+//! in the same process: raw vodozemac Megolm encrypt + decrypt of the same
+//! number of messages of the same size.
 //! Figures are printed as a table; nothing here asserts a time.
 
 use belfry_client::profile::{KeySource, Profile};
