@@ -6,11 +6,12 @@
 //! cargo bench -p belfry-client --bench e2e -- --quick # 1,000 messages
 //! ```
 //!
-//! It builds `belfry-relay` in release mode if `target/release/belfry-relay`
-//! is missing. Two runs: as fast as the engines go (256 sends in flight:
-//! throughput), and at a steady 200 messages per second (latency without
-//! queueing). Baseline, in the same process: raw vodozemac Megolm
-//! encrypt + decrypt of the same number of messages of the same size.
+//! It builds `belfry-relay` in release mode first (a no-op when it is up
+//! to date), so the relay measured is the current source. Two runs: as
+//! fast as the engines go (256 sends in flight: throughput), and at a
+//! steady 200 messages per second (latency without queueing). Baseline,
+//! in the same process: raw vodozemac Megolm encrypt + decrypt of the same
+//! number of messages of the same size.
 //! Figures are printed as a table; nothing here asserts a time.
 
 use belfry_client::profile::{KeySource, Profile};
@@ -36,17 +37,25 @@ fn now() -> Timestamp {
     )
 }
 
+/// The relay binary next to this benchmark's target directory. Under
+/// `cargo bench` it is (re)built first, so the relay measured is always the
+/// current source, not whatever an earlier build left there; run directly,
+/// the binary must already exist.
 fn relay_bin() -> Res<PathBuf> {
     let exe = std::env::current_exe()?;
     let target = exe.ancestors().nth(3).ok_or("no target directory")?.to_owned();
     let bin = target.join("release").join("belfry-relay");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok =
-            Command::new(cargo).args(["build", "--release", "-p", "belfry-relay", "--bin", "belfry-relay"]).status()?;
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let ok = Command::new(cargo)
+            .args(["build", "--release", "-p", "belfry-relay", "--bin", "belfry-relay", "--target-dir"])
+            .arg(&target)
+            .status()?;
         if !ok.success() {
             return Err("cannot build belfry-relay".into());
         }
+    }
+    if !bin.exists() {
+        return Err(format!("{} is missing: run this benchmark with cargo bench", bin.display()).into());
     }
     Ok(bin)
 }
@@ -136,6 +145,40 @@ struct Run {
     p50: Duration,
     p99: Duration,
     undecryptable: usize,
+    /// CPU time (user + system) used during the run by this process (both
+    /// engines) and by the relay process, when `/proc` shows it.
+    cpu: Option<(Duration, Duration)>,
+}
+
+/// CPU time (user + system, all threads) a process has used so far, from
+/// `/proc/<pid>/stat` (Linux only; `None` elsewhere).
+fn cpu_time(pid: u32, tick: Duration) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u32 = fields.get(11)?.parse().ok()?;
+    let stime: u32 = fields.get(12)?.parse().ok()?;
+    Some(tick * (utime + stime))
+}
+
+/// The length of a clock tick, as `/proc` counts CPU time.
+fn clock_tick() -> Duration {
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|hz| *hz > 0)
+        .unwrap_or(100);
+    Duration::from_secs(1) / hz
+}
+
+/// CPU used by this process and by the relay so far.
+fn cpu_now(relay_pid: u32, tick: Duration) -> Option<(Duration, Duration)> {
+    Some((cpu_time(std::process::id(), tick)?, cpu_time(relay_pid, tick)?))
 }
 
 /// Sends `n` messages from alice to bob; `pace` spaces the sends, `window`
@@ -147,7 +190,9 @@ async fn run(
     n: usize,
     window: usize,
     pace: Option<Duration>,
+    relay_pid: u32,
 ) -> Res<Run> {
+    let tick = clock_tick();
     let sent_at: Arc<Mutex<HashMap<MessageId, Instant>>> = Arc::default();
     let mut events = bob.subscribe();
     let receiver = {
@@ -186,6 +231,7 @@ async fn run(
             (latencies, undecryptable, Instant::now(), missed)
         })
     };
+    let cpu_before = cpu_now(relay_pid, tick);
     let start = Instant::now();
     // Each send is its own task: a future that is not polled must not sit on
     // the engine's (fair) locks while the pacing loop sleeps.
@@ -214,6 +260,7 @@ async fn run(
         t.await?;
     }
     let (mut latencies, undecryptable, end, missed) = receiver.await?;
+    let cpu = cpu_before.zip(cpu_now(relay_pid, tick)).map(|((e0, r0), (e1, r1))| (e1 - e0, r1 - r0));
     // Every message sent is in Bob's store, whether or not it was timed.
     let sent: Vec<MessageId> = sent_at.lock().map(|s| s.keys().copied().collect()).unwrap_or_default();
     let have: std::collections::HashSet<MessageId> =
@@ -231,6 +278,7 @@ async fn run(
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
         undecryptable,
+        cpu,
     })
 }
 
@@ -267,8 +315,9 @@ fn main() -> Res<()> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let baseline = vodozemac_baseline(n);
-        let fast = run(&alice, &bob, room, n, 256, None).await?;
-        let paced = run(&alice, &bob, room, steady, 256, Some(Duration::from_millis(5))).await?;
+        let relay_pid = relay.child.id();
+        let fast = run(&alice, &bob, room, n, 256, None, relay_pid).await?;
+        let paced = run(&alice, &bob, room, steady, 256, Some(Duration::from_millis(5)), relay_pid).await?;
         println!(
             "belfry-client end to end: two engines, real relay process, TLS 1.3 on loopback, SQLCipher both sides"
         );
@@ -281,6 +330,32 @@ fn main() -> Res<()> {
             fast.rate / baseline,
             if fast.rate >= 2000.0 { "met" } else { "MISSED" }
         );
+        // CPU per message: less sensitive than throughput to what else the
+        // machine is running (it still moves with cache and lock contention).
+        if let Some((engines, relay_cpu)) = fast.cpu {
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+            println!(
+                "{:<58}| {:>11.0} us | {:>14} | {:>9} | (reported)",
+                "CPU per message, fast run: engines + relay",
+                per(engines + relay_cpu),
+                "",
+                ""
+            );
+            println!(
+                "{:<58}| {:>11.0} us | {:>14} | {:>9} | (reported)",
+                "  of which both engines (this process)",
+                per(engines),
+                "",
+                ""
+            );
+            println!(
+                "{:<58}| {:>11.0} us | {:>14} | {:>9} | (reported)",
+                "  of which the relay",
+                per(relay_cpu),
+                "",
+                ""
+            );
+        }
         for (label, r) in [("as fast as possible", &fast), ("at a steady 200 msg/s", &paced)] {
             println!(
                 "{:<58}| {:>11.2} ms | {:>14} | {:>9} | (reported)",

@@ -1483,8 +1483,10 @@ impl Engine {
                         // Only receipts for this user's own messages change
                         // anything, and only forwards (sent → delivered → read).
                         let status = if read { MessageStatus::Read } else { MessageStatus::Delivered };
-                        for target in targets.iter().take(1024) {
-                            if let Some(m) = self.inner.store.message(target)?
+                        let targets = &targets[..targets.len().min(1024)];
+                        let stored = self.inner.store.messages_by_id(targets)?;
+                        for (target, m) in targets.iter().zip(stored) {
+                            if let Some(m) = m
                                 && m.room == room
                                 && m.sender == *st.device.user()
                                 && m.sender != sender
@@ -1781,9 +1783,19 @@ impl Engine {
         let mut events = Vec::new();
         let mut offline = None;
         let mut rekey = BTreeSet::new();
+        // Which publishes carry a stored message (marked sent once acked).
+        let ids: Vec<MessageId> = publishes
+            .iter()
+            .filter_map(|q| match &q.request {
+                Request::PublishRoom { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let stored: HashSet<MessageId> =
+            self.inner.store.messages_by_id(&ids)?.into_iter().flatten().map(|m| m.id).collect();
         for (q, result) in publishes.into_iter().zip(results) {
             let room_message = match &q.request {
-                Request::PublishRoom { id, .. } => self.inner.store.message(id)?.map(|_| *id),
+                Request::PublishRoom { id, .. } => stored.contains(id).then_some(*id),
                 _ => None,
             };
             match result {

@@ -733,14 +733,17 @@ impl Storage for SqliteStorage {
 
     async fn inbox(&self, dev: DeviceKey, after: u64, limit: usize) -> Op<Vec<(u64, Vec<u8>)>> {
         let after = i64_of(after)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |c| {
+            // No `LIMIT ?`: SQLite prepares a statement with a bound LIMIT
+            // again each time it is bound. The primary key gives the order,
+            // so reading stops after `limit` rows without sorting.
             let rows = c
                 .prepare_cached(
                     "SELECT inbox.seq, payloads.item FROM inbox JOIN payloads ON payloads.id = inbox.payload \
-                     WHERE inbox.device = ?1 AND inbox.seq > ?2 ORDER BY inbox.seq LIMIT ?3",
+                     WHERE inbox.device = ?1 AND inbox.seq > ?2 ORDER BY inbox.seq",
                 )?
-                .query_map(params![dev, after, limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+                .query_map(params![dev, after], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+                .take(limit)
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows.into_iter().map(|(s, i)| (u64::try_from(s).unwrap_or(0), i)).collect())
         })

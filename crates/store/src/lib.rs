@@ -356,6 +356,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn seen(&self, session: &Ed25519Public, index: u32) -> Result<bool>;
     /// One message.
     fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>>;
+    /// Several messages, in the order of `ids` (`None` where there is no
+    /// such message), read together: one read transaction instead of one
+    /// per message.
+    fn messages_by_id(&self, ids: &[MessageId]) -> Result<Vec<Option<StoredMessage>>> {
+        ids.iter().map(|id| self.message(id)).collect()
+    }
     /// The newest `limit` messages of a room, newest first.
     fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<StoredMessage>>;
     /// Messages whose text contains every word of `query`, the most

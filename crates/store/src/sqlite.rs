@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/003_deferred_search_index.sql"),
     include_str!("../migrations/004_rooms.sql"),
     include_str!("../migrations/005_waiting.sql"),
+    include_str!("../migrations/006_outbox_order_index.sql"),
 ];
 
 /// Messages stored but not yet in the search index, above which a commit
@@ -34,6 +35,18 @@ const INDEX_BATCH: i64 = 4096;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const INBOX_CURSOR: &str = "inbox_cursor";
+
+/// The oldest outbox items first, through `outbox_by_queue` (a macro so the
+/// statement stays a literal that its test can explain). The caller stops
+/// reading after the rows it wants. No `LIMIT ?`: SQLite re-prepares a
+/// statement whose LIMIT is a bound parameter every time it is bound (its
+/// value may change the plan), and with `cipher_memory_security` a prepare
+/// (parser allocations, each locked and wiped) cost more than the read.
+macro_rules! outbox_head_sql {
+    () => {
+        "SELECT id, payload FROM outbox ORDER BY queued, id"
+    };
+}
 
 /// A SQLCipher database holding one profile's data, and next to it
 /// (`<database>.attachments/`) the attachment ciphertext files.
@@ -113,6 +126,11 @@ impl SqlStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut files = path.as_os_str().to_owned();
         files.push(".attachments");
+        // Room for every statement the store prepares (about 30): with the
+        // default 16 a busy engine cycling through more would evict and
+        // prepare them again, and each prepare is costly with
+        // cipher_memory_security (every allocation locked and wiped).
+        conn.set_prepared_statement_cache_capacity(64);
         let store = Self {
             conn: Mutex::new(conn),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -251,6 +269,25 @@ impl SqlStore {
         let mut stmt = conn.prepare("SELECT block FROM messages_fts_data")?;
         let blocks = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
         Ok(blocks.concat())
+    }
+
+    /// Test support: how SQLite runs the outbox head query (`EXPLAIN QUERY
+    /// PLAN` details), to check it reads the head through the index.
+    #[cfg(feature = "testing")]
+    pub fn outbox_head_plan_for_tests(&self) -> Result<Vec<String>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(concat!("EXPLAIN QUERY PLAN ", outbox_head_sql!()))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Test support: how many times the cached outbox head statement was
+    /// prepared again since it was first prepared.
+    #[cfg(feature = "testing")]
+    pub fn outbox_head_reprepares_for_tests(&self) -> Result<i32> {
+        let conn = self.conn()?;
+        let stmt = conn.prepare_cached(outbox_head_sql!())?;
+        Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
     }
 
     /// Test support: pretend a newer build wrote this database.
@@ -676,7 +713,8 @@ impl Store for SqlStore {
     }
 
     fn account(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self.conn()?.query_row("SELECT pickle FROM account WHERE id = 1", [], |r| r.get(0)).optional()?)
+        let conn = self.conn()?;
+        Ok(conn.prepare_cached("SELECT pickle FROM account WHERE id = 1")?.query_row([], |r| r.get(0)).optional()?)
     }
 
     fn olm_sessions(&self, peer_user: &UserId, peer_device: &DeviceId) -> Result<Vec<(String, Vec<u8>)>> {
@@ -689,37 +727,44 @@ impl Store for SqlStore {
     }
 
     fn inbound_session(&self, session: &Ed25519Public) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()?
-            .query_row("SELECT pickle FROM inbound_sessions WHERE session = ?1", params![session.as_bytes()], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT pickle FROM inbound_sessions WHERE session = ?1")?;
+        Ok(stmt.query_row(params![session.as_bytes()], |r| r.get(0)).optional()?)
     }
 
     fn outbound_session(&self, room: &RoomId) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()?
-            .query_row("SELECT pickle FROM outbound_sessions WHERE room = ?1", params![room.as_bytes()], |r| r.get(0))
-            .optional()?)
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT pickle FROM outbound_sessions WHERE room = ?1")?;
+        Ok(stmt.query_row(params![room.as_bytes()], |r| r.get(0)).optional()?)
     }
 
     fn seen(&self, session: &Ed25519Public, index: u32) -> Result<bool> {
-        Ok(self
-            .conn()?
-            .query_row(
-                "SELECT 1 FROM seen_indices WHERE session = ?1 AND idx = ?2",
-                params![session.as_bytes(), index],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT 1 FROM seen_indices WHERE session = ?1 AND idx = ?2")?;
+        Ok(stmt.exists(params![session.as_bytes(), index])?)
     }
 
     fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
         let conn = self.conn()?;
         let sql = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1");
         Ok(conn.prepare_cached(sql)?.query_row(params![id.as_bytes()], message_from).optional()?)
+    }
+
+    fn messages_by_id(&self, ids: &[MessageId]) -> Result<Vec<Option<StoredMessage>>> {
+        let mut conn = self.conn()?;
+        // One read transaction for all of them: each statement on its own
+        // would begin and end one (shared-memory locks, two system calls).
+        let tx = conn.transaction()?;
+        let mut out = Vec::with_capacity(ids.len());
+        {
+            let sql = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1");
+            let mut stmt = tx.prepare_cached(sql)?;
+            for id in ids {
+                out.push(stmt.query_row(params![id.as_bytes()], message_from).optional()?);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<StoredMessage>> {
@@ -768,11 +813,9 @@ impl Store for SqlStore {
 
     fn outbox_head(&self, limit: usize) -> Result<Vec<(MessageId, Vec<u8>)>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached("SELECT id, payload FROM outbox ORDER BY queued, id LIMIT ?1")?;
-        let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = conn.prepare_cached(outbox_head_sql!())?;
+        let rows = stmt.query_map([], |r| Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?)))?;
+        Ok(rows.take(limit).collect::<Result<_, _>>()?)
     }
 
     fn outbox_len(&self) -> Result<usize> {
@@ -781,10 +824,7 @@ impl Store for SqlStore {
     }
 
     fn inbox_cursor(&self) -> Result<u64> {
-        let bytes: Option<Vec<u8>> = self
-            .conn()?
-            .query_row("SELECT value FROM kv WHERE key = ?1", params![INBOX_CURSOR], |r| r.get(0))
-            .optional()?;
+        let bytes = self.value(INBOX_CURSOR)?;
         match bytes {
             None => Ok(0),
             Some(b) => Ok(u64::from_be_bytes(
@@ -794,7 +834,11 @@ impl Store for SqlStore {
     }
 
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.conn()?.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+        let conn = self.conn()?;
+        Ok(conn
+            .prepare_cached("SELECT value FROM kv WHERE key = ?1")?
+            .query_row(params![key], |r| r.get(0))
+            .optional()?)
     }
 
     fn waiting(&self) -> Result<Vec<(MessageId, Vec<u8>)>> {

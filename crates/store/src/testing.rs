@@ -237,6 +237,16 @@ pub fn messages_come_newest_first_with_status_with(b: &dyn Backend) {
     let ids: Vec<u8> = got.iter().map(|m| m.id.0[0]).collect();
     assert_eq!(ids, vec![4, 3, 2]);
     assert_eq!(got[1].status, MessageStatus::Read);
+    // Several by id at once: in the order asked, `None` for an unknown id.
+    let ids = [MessageId([3; 16]), MessageId([7; 16]), MessageId([9; 16]), MessageId([3; 16])];
+    let found = s.messages_by_id(&ids).unwrap_or_default();
+    let found: Vec<Option<(u8, MessageStatus)>> =
+        found.iter().map(|m| m.as_ref().map(|m| (m.id.0[0], m.status))).collect();
+    assert_eq!(
+        found,
+        vec![Some((3, MessageStatus::Read)), None, Some((9, MessageStatus::Received)), Some((3, MessageStatus::Read))]
+    );
+    assert_eq!(s.messages_by_id(&[]).ok(), Some(Vec::new()));
 }
 
 #[allow(missing_docs)]

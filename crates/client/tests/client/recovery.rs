@@ -390,3 +390,55 @@ async fn an_own_device_not_verified_in_person_gets_no_keys_until_it_is() {
     verify_in_person(&mut laptop, &mut phone).await;
     phone.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_messages_whose_keys_the_relay_delays_wait_across_a_restart_and_are_read_when_the_keys_come() {
+    const N: usize = 600;
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, alice_dev) = ids(&alice).await;
+    let bob_id = bob.engine.user().await;
+    alice.shut().await;
+    let mark = relay.mark("alice", alice_dev.as_str());
+    let room = bob.engine.create_room(RoomKind::Group, "Backlog", std::slice::from_ref(&alice_id)).await.unwrap();
+    let mut sent = std::collections::BTreeSet::new();
+    for n in 0..N {
+        sent.insert(bob.engine.send_text(room, &format!("backlog {n}")).await.unwrap());
+    }
+    bob.settle().await;
+    // The relay holds back every room key (several sessions: one per 100
+    // messages) and lets the messages through.
+    let keys: Vec<_> = relay
+        .to_device_items_since("alice", alice_dev.as_str(), mark)
+        .into_iter()
+        .filter(|(_, env)| env.sender == bob_id)
+        .collect();
+    assert!(keys.len() >= N / 100, "{} keys", keys.len());
+    for (payload, _) in &keys {
+        relay.withhold("alice", alice_dev.as_str(), *payload);
+    }
+    alice.reopen().await;
+    assert!(alice.engine.room(&room).await.is_err(), "the room's state came without its key");
+    // What waits is kept across a restart...
+    alice.reopen().await;
+    // ...and read when the keys finally come, in the order they were sent.
+    for (_, env) in keys {
+        relay.inject("alice", alice_dev.as_str(), &InboxItem::ToDevice(env));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let have: std::collections::BTreeSet<_> =
+            alice.engine.messages(&room, N + 10).await.unwrap().into_iter().map(|m| m.id).collect();
+        if have == sent {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice reads {} of {N} messages once the keys came",
+            have.intersection(&sent).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(alice.engine.room(&room).await.unwrap().name, "Backlog");
+}

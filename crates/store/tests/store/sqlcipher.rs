@@ -429,3 +429,46 @@ fn a_closed_store_refuses_every_call_and_releases_its_files() {
     assert!(reopened.message(&belfry_protocol::MessageId([2; 16])).unwrap().is_none());
     assert!(reopened.message(&belfry_protocol::MessageId([1; 16])).unwrap().is_some());
 }
+
+#[test]
+fn the_outbox_head_is_read_through_its_index_without_sorting_the_outbox() {
+    let db = Sql::new();
+    let store = SqlStore::open(&db.path(), &db.key).unwrap();
+    let plan = store.outbox_head_plan_for_tests().unwrap().join("; ");
+    assert!(plan.contains("outbox_by_queue"), "outbox head not read through its index: {plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "outbox head sorts the whole outbox: {plan}");
+    // Reading heads of different sizes reuses the prepared statement: a
+    // bound LIMIT would make SQLite prepare it again on every read.
+    for limit in [1, 256, 3, 256] {
+        store.outbox_head(limit).unwrap();
+    }
+    assert_eq!(store.outbox_head_reprepares_for_tests().unwrap(), 0);
+}
+
+#[test]
+fn a_schema_3_database_gets_the_outbox_index_and_keeps_its_queue() {
+    let db = Sql::new();
+    let old = SqlStore::open_at_version_for_tests(&db.path(), &db.key, 3).unwrap();
+    old.commit(
+        Batch::new()
+            .with(Op::Enqueue {
+                id: belfry_protocol::MessageId([2; 16]),
+                payload: vec![2],
+                queued: belfry_protocol::cert::Timestamp(20),
+            })
+            .with(Op::Enqueue {
+                id: belfry_protocol::MessageId([1; 16]),
+                payload: vec![1],
+                queued: belfry_protocol::cert::Timestamp(10),
+            }),
+    )
+    .unwrap();
+    drop(old);
+    let store = SqlStore::open(&db.path(), &db.key).unwrap();
+    assert!(store.outbox_head_plan_for_tests().unwrap().join("; ").contains("outbox_by_queue"));
+    assert_eq!(
+        store.outbox_head(10).unwrap(),
+        vec![(belfry_protocol::MessageId([1; 16]), vec![1]), (belfry_protocol::MessageId([2; 16]), vec![2])]
+    );
+    store.check_integrity().unwrap();
+}
