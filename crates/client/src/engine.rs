@@ -1313,22 +1313,7 @@ impl Engine {
                 // Bounded: a relay flooding this device with messages no
                 // key will ever open costs it the oldest of them, not its
                 // memory and disk.
-                let bytes = |w: &[Waiting]| w.iter().map(|w| w.msg.ciphertext.len()).sum::<usize>();
-                while !st.waiting.is_empty()
-                    && (st.waiting.len() >= MAX_WAITING
-                        || bytes(&st.waiting) + msg.ciphertext.len() > MAX_WAITING_BYTES)
-                {
-                    let oldest = st.waiting.remove(0);
-                    batch.push(Op::DeleteWaiting(oldest.id));
-                    events.push(Event::Alert(Alert::Undecryptable {
-                        room: oldest.msg.room,
-                        sender: oldest.msg.sender,
-                        reason: "too many messages wait for their keys; the oldest is given up".into(),
-                    }));
-                }
-                let id = MessageId(rand::random());
-                batch.push(Op::PutWaiting { id, message: encode(&msg) });
-                st.waiting.push(Waiting { id, msg });
+                self.keep_waiting(st, msg, batch, events);
             }
             return Ok(());
         }
@@ -1345,6 +1330,22 @@ impl Engine {
                 return Ok(());
             }
         };
+        // Decrypted before its room's state arrived (keys recovered out of
+        // order, or a relay reordering): it waits, with nothing recorded, so
+        // it decrypts again once the room is known, instead of being lost.
+        if !matches!(decrypted.payload.content, RoomContent::State(_))
+            && !st.rooms.contains_key(&decrypted.payload.room)
+        {
+            if may_wait {
+                events.push(Event::Alert(Alert::Undecryptable {
+                    room: msg.room,
+                    sender: msg.sender.clone(),
+                    reason: "its room's state has not reached this device yet; it waits for it".into(),
+                }));
+                self.keep_waiting(st, msg, batch, events);
+            }
+            return Ok(());
+        }
         let index = decrypted.index;
         let earlier_seen = index == session.first_known_index() || guard.was_seen(&msg.session, index - 1);
         let later_seen = guard.was_seen(&msg.session, index.saturating_add(1));
@@ -1394,6 +1395,19 @@ impl Engine {
                             batch.push(room_op(room, r)?);
                         }
                         events.push(Event::Room(room));
+                        // Messages that were read before this room was known.
+                        let mut ready = Vec::new();
+                        for w in std::mem::take(&mut st.waiting) {
+                            if w.msg.room == room && self.load_inbound(st, &w.msg.session)? {
+                                ready.push(w);
+                            } else {
+                                st.waiting.push(w);
+                            }
+                        }
+                        for w in ready {
+                            batch.push(Op::DeleteWaiting(w.id));
+                            self.receive_room(st, w.msg, batch, events, pending, false)?;
+                        }
                     }
                     Err(e) => events.push(Event::Alert(state_alert(room, &e))),
                 }
@@ -1532,6 +1546,27 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Keeps a room message until what it needs arrives (its key, or its
+    /// room's state). Bounded: a relay flooding this device with messages
+    /// that never open costs it the oldest of them, not its memory and disk.
+    fn keep_waiting(&self, st: &mut State, msg: RoomMessage, batch: &mut Batch, events: &mut Vec<Event>) {
+        let bytes = |w: &[Waiting]| w.iter().map(|w| w.msg.ciphertext.len()).sum::<usize>();
+        while !st.waiting.is_empty()
+            && (st.waiting.len() >= MAX_WAITING || bytes(&st.waiting) + msg.ciphertext.len() > MAX_WAITING_BYTES)
+        {
+            let oldest = st.waiting.remove(0);
+            batch.push(Op::DeleteWaiting(oldest.id));
+            events.push(Event::Alert(Alert::Undecryptable {
+                room: oldest.msg.room,
+                sender: oldest.msg.sender,
+                reason: "too many messages wait; the oldest is given up".into(),
+            }));
+        }
+        let id = MessageId(rand::random());
+        batch.push(Op::PutWaiting { id, message: encode(&msg) });
+        st.waiting.push(Waiting { id, msg });
     }
 
     /// A named value as it will be once `batch` commits (two reactions to

@@ -293,3 +293,38 @@ async fn a_the_relay_cannot_put_someone_back_into_a_room() {
         "{alerts:?}"
     );
 }
+
+/// The relay delivers a room's first message before the room's own state
+/// (or key recovery brings them back in that order): the message waits
+/// for the room, and is shown once the state arrives, instead of being
+/// refused and lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_delivered_before_its_rooms_state_waits_for_it() {
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+    let bob_device = bob.engine.device_id().await;
+    bob.shut().await;
+    let mark = relay.mark("bob", bob_device.as_str());
+    let room = alice.engine.create_room(RoomKind::Group, "Reordered", std::slice::from_ref(&bob_id)).await.unwrap();
+    let hello = alice.engine.send_text(room, "first words").await.unwrap();
+    alice.settle().await;
+    // Bob's inbox holds the room's state messages, then "first words".
+    // The relay moves the state behind it.
+    let items = relay.room_items_since("bob", bob_device.as_str(), mark);
+    assert!(items.len() >= 2, "expected the room's state and a message, got {}", items.len());
+    let (state, _last) = items.split_at(items.len() - 1);
+    for (payload, message) in state {
+        relay.withhold("bob", bob_device.as_str(), *payload);
+        relay.inject("bob", bob_device.as_str(), &InboxItem::Room(message.clone()));
+    }
+    bob.reopen().await;
+    bob.joined(&room).await;
+    if !bob.engine.messages(&room, 10).await.unwrap().iter().any(|m| m.id == hello) {
+        bob.wait(|e| matches!(e, Event::Message(m) if m.id == hello)).await;
+    }
+    let refused: Vec<_> =
+        bob.drain().into_iter().filter(|e| matches!(e, Event::Alert(Alert::Rejected { .. }))).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+}
