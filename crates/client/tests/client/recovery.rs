@@ -42,26 +42,43 @@ async fn asked(relay: &TestRelay, own_other: &DeviceId, mark: i64, from: &Device
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_that_missed_a_room_key_recovers_it_from_its_own_other_device() {
+/// Alice's laptop and phone (verified in person with each other when
+/// `verified`), and Bob, who writes to a new room while the phone is off;
+/// the relay keeps Bob's room key from the phone. The phone stays off.
+struct Withheld {
+    relay: TestRelay,
+    laptop: Dev,
+    phone: Dev,
+    _bob: Dev,
+    phone_dev: DeviceId,
+    room: belfry_protocol::RoomId,
+    id: belfry_protocol::MessageId,
+}
+
+async fn withheld_key(verified: bool) -> Withheld {
     let relay = TestRelay::start();
     let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
-    verify_in_person(&mut laptop, &mut phone).await;
+    if verified {
+        verify_in_person(&mut laptop, &mut phone).await;
+    }
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let (alice_id, phone_dev) = ids(&phone).await;
     let bob_id = bob.engine.user().await;
     phone.shut().await;
     let mark = relay.mark("alice", phone_dev.as_str());
-
     let room = bob.engine.create_room(RoomKind::Group, "Recovery", std::slice::from_ref(&alice_id)).await.unwrap();
     laptop.joined(&room).await;
     let id = bob.engine.send_text(room, "the code is 4711").await.unwrap();
     laptop.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
     bob.settle().await;
-    // The relay keeps bob's room key from alice's phone.
     assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &bob_id) > 0, "no room key to withhold");
+    Withheld { relay, laptop, phone, _bob: bob, phone_dev, room, id }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_missed_a_room_key_recovers_it_from_its_own_other_device() {
+    let Withheld { relay: _relay, laptop: _laptop, mut phone, room, id, .. } = withheld_key(true).await;
     phone.restart().await;
     // The phone says why it cannot read, asks the laptop, and reads once
     // the laptop has forwarded the key.
@@ -360,21 +377,7 @@ async fn a_message_reflected_back_to_its_sender_is_refused() {
 /// laptop answers what it asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_own_device_not_verified_in_person_gets_no_keys_until_it_is() {
-    let relay = TestRelay::start();
-    let mut laptop = Dev::enroll(&relay, "alice", "Alice laptop").await;
-    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
-    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let (alice_id, phone_dev) = ids(&phone).await;
-    let bob_id = bob.engine.user().await;
-    phone.shut().await;
-    let mark = relay.mark("alice", phone_dev.as_str());
-    let room = bob.engine.create_room(RoomKind::Group, "Recovery", std::slice::from_ref(&alice_id)).await.unwrap();
-    laptop.joined(&room).await;
-    let id = bob.engine.send_text(room, "the code is 4711").await.unwrap();
-    laptop.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
-    bob.settle().await;
-    assert!(withhold_keys_from(&relay, "alice", &phone_dev, mark, &bob_id) > 0, "no room key to withhold");
-
+    let Withheld { relay: _relay, mut laptop, mut phone, phone_dev, room, id, .. } = withheld_key(false).await;
     phone.restart().await;
     let named = phone_dev.clone();
     laptop
