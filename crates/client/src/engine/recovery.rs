@@ -297,6 +297,9 @@ impl Engine {
         st.recovery.asked.clear();
         batch.push(value(K_KEY_REQUESTS, ser(&st.recovery.asked)?));
         st.recovery.wanted = true;
+        // Its next requests are answered even if an answer went out just
+        // now (it may have come before that device knew this one).
+        st.recovery.answered.retain(|(to, _), _| to.user != device.user || to.device != device.device);
         let pending: Vec<(Ed25519Public, RoomId)> = st
             .recovery
             .unverified_asked

@@ -426,12 +426,14 @@ impl Engine {
             return self.end(st, batch, events, flow, f, VerificationCancelReason::NotTrusted, Some(detail));
         }
         batch.push(value(K_DIRECTORY, ser(&st.dir)?));
+        let _ = self.send_sealed(st, batch, &f.to(), ToDeviceContent::VerificationDone { flow })?;
+        // After the Done, so the other device has marked this one verified
+        // before any key this one forwards reaches it.
         if verified.user == *st.device.user()
             && let Ok(device) = st.dir.trusted(&verified.user, &verified.device).cloned()
         {
             self.own_device_verified(st, &device, batch, events)?;
         }
-        let _ = self.send_sealed(st, batch, &f.to(), ToDeviceContent::VerificationDone { flow })?;
         note(events, flow, &mut f, VerificationState::Verified);
         tracing::info!(%flow, user = %verified.user, device = %verified.device, "device verified in person");
         Ok(())
