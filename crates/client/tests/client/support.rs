@@ -182,6 +182,23 @@ impl TestRelay {
     /// Room items in `user`/`device`'s inbox from sequence `since` on,
     /// oldest first, with their payload ids.
     pub fn room_items_since(&self, user: &str, device: &str, since: i64) -> Vec<(i64, belfry_protocol::RoomMessage)> {
+        self.inbox_items_since(user, device, since)
+            .into_iter()
+            .filter_map(|(id, item)| match item {
+                belfry_protocol::frames::InboxItem::Room(m) => Some((id, m)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every item `user`/`device`'s inbox holds from sequence `since` on,
+    /// in order, with its payload id (read from the relay's database).
+    pub fn inbox_items_since(
+        &self,
+        user: &str,
+        device: &str,
+        since: i64,
+    ) -> Vec<(i64, belfry_protocol::frames::InboxItem)> {
         let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
         db.busy_timeout(Duration::from_secs(10)).unwrap();
         let mut stmt = db
@@ -194,12 +211,9 @@ impl TestRelay {
         let rows = stmt
             .query_map(rusqlite::params![user, device, since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
             .unwrap();
-        rows.filter_map(|r| {
+        rows.map(|r| {
             let (id, item) = r.unwrap();
-            match belfry_protocol::codec::decode(&item).unwrap() {
-                belfry_protocol::frames::InboxItem::Room(m) => Some((id, m)),
-                _ => None,
-            }
+            (id, belfry_protocol::codec::decode(&item).unwrap())
         })
         .collect()
     }
@@ -248,27 +262,16 @@ impl TestRelay {
     /// inbox (a hostile relay, or one restored from an old backup); its
     /// directory still serves them. Returns how many it dropped.
     pub fn withhold_statements(&self, user: &str, device: &str) -> usize {
-        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
-        db.busy_timeout(Duration::from_secs(10)).unwrap();
-        let dev: i64 = db
-            .query_row("SELECT id FROM devices WHERE user = ?1 AND device = ?2", rusqlite::params![user, device], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        let mut stmt = db
-            .prepare("SELECT i.payload, p.item FROM inbox i JOIN payloads p ON p.id = i.payload WHERE i.device = ?1")
-            .unwrap();
-        let rows: Vec<(i64, Vec<u8>)> =
-            stmt.query_map([dev], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
-        let mut dropped = 0;
-        for (payload, item) in rows {
-            if let Ok(belfry_protocol::frames::InboxItem::Statement(_)) = belfry_protocol::codec::decode(&item) {
-                dropped += db
-                    .execute("DELETE FROM inbox WHERE payload = ?1 AND device = ?2", rusqlite::params![payload, dev])
-                    .unwrap();
-            }
+        let statements: Vec<i64> = self
+            .inbox_items_since(user, device, 0)
+            .into_iter()
+            .filter(|(_, item)| matches!(item, belfry_protocol::frames::InboxItem::Statement(_)))
+            .map(|(payload, _)| payload)
+            .collect();
+        for payload in &statements {
+            self.withhold(user, device, *payload);
         }
-        dropped
+        statements.len()
     }
 
     /// The hostile relay silently drops a stored item from one device's inbox.
@@ -499,26 +502,13 @@ impl TestRelay {
         device: &str,
         since: i64,
     ) -> Vec<(i64, belfry_protocol::ToDeviceEnvelope)> {
-        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
-        db.busy_timeout(Duration::from_secs(10)).unwrap();
-        let mut stmt = db
-            .prepare(
-                "SELECT payloads.id, payloads.item FROM inbox JOIN payloads ON payloads.id = inbox.payload \
-                 WHERE inbox.device = (SELECT id FROM devices WHERE user = ?1 AND device = ?2) AND inbox.seq >= ?3 \
-                 ORDER BY inbox.seq",
-            )
-            .unwrap();
-        let rows = stmt
-            .query_map(rusqlite::params![user, device, since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-            .unwrap();
-        rows.filter_map(|r| {
-            let (id, item) = r.unwrap();
-            match belfry_protocol::codec::decode(&item).unwrap() {
+        self.inbox_items_since(user, device, since)
+            .into_iter()
+            .filter_map(|(id, item)| match item {
                 belfry_protocol::frames::InboxItem::ToDevice(m) => Some((id, m)),
                 _ => None,
-            }
-        })
-        .collect()
+            })
+            .collect()
     }
 }
 

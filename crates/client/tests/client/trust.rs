@@ -153,13 +153,7 @@ async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
     assert!(bob_lost.engine.messages(&room, 100).await.unwrap().iter().all(|m| m.id != second));
 
     // Then a wipe order: the lost laptop erases its profile.
-    let wipe = Statement::Wipe(relay.org.sign(&WipeOrder {
-        org: relay.org.public(),
-        user: bob_id.clone(),
-        device: lost_device.clone(),
-        issuer: Issuer::Org,
-        issued_at: Timestamp(now().0),
-    }));
+    let wipe = relay.org_wipe(&bob_id, &lost_device);
     relay.distribute(&wipe);
     bob_lost.wait(|e| *e == Event::Wiped).await;
     let left: Vec<_> = std::fs::read_dir(bob_lost.profile_dir()).unwrap().collect();
@@ -180,13 +174,7 @@ async fn a_wipe_order_seen_only_in_the_directory_still_wipes() {
     bob_lost.joined(&room).await;
     bob_lost.shut().await;
 
-    let wipe = Statement::Wipe(relay.org.sign(&WipeOrder {
-        org: relay.org.public(),
-        user: bob_id.clone(),
-        device: lost_device.clone(),
-        issuer: Issuer::Org,
-        issued_at: Timestamp(now().0),
-    }));
+    let wipe = relay.org_wipe(&bob_id, &lost_device);
     relay.distribute(&wipe);
     let lost = lost_device.clone();
     alice.wait(|e| matches!(e, Event::Alert(Alert::DeviceRevoked { device, .. }) if *device == lost)).await;
@@ -209,6 +197,16 @@ impl TestRelay {
             target: belfry_protocol::RevocationTarget::Device { user: user.clone(), device: device.clone() },
             issuer: Issuer::Org,
             reason: belfry_protocol::DisplayName::new("lost").unwrap(),
+            issued_at: Timestamp(now().0),
+        }))
+    }
+
+    fn org_wipe(&self, user: &belfry_protocol::UserId, device: &belfry_protocol::DeviceId) -> Statement {
+        Statement::Wipe(self.org.sign(&WipeOrder {
+            org: self.org.public(),
+            user: user.clone(),
+            device: device.clone(),
+            issuer: Issuer::Org,
             issued_at: Timestamp(now().0),
         }))
     }
