@@ -2,8 +2,9 @@
 //! [`Store`] trait with atomic [`Batch`]es.
 //!
 //! [`SqlStore`] is SQLCipher (256-bit raw key, WAL, `synchronous=FULL`,
-//! `secure_delete`, `cipher_memory_security`, temporary data in memory) with
-//! its key in the OS keychain ([`Keychain`]); [`MemoryStore`] keeps the same
+//! `secure_delete`, temporary data in memory, every block SQLite frees
+//! wiped: [`MemoryProtection`]) with its key in the OS keychain
+//! ([`Keychain`]); [`MemoryStore`] keeps the same
 //! contract in memory for tests of the engine. One test suite runs against
 //! both (`store_test_suite!`, feature `testing`).
 //!
@@ -25,11 +26,13 @@ pub mod passphrase;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wipe;
 
 pub use error::{Result, StoreError};
 pub use key::{KEYCHAIN_SERVICE, Keychain, StoreKey};
 pub use memory::MemoryStore;
 pub use sqlite::{SCHEMA_VERSION, SqlStore};
+pub use wipe::{MemoryProtection, wiped_bytes};
 
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::{BlobId, DeviceId, Ed25519Public, Hash256, MessageId, RoomId, UserId};

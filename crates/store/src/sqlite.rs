@@ -3,6 +3,7 @@
 use crate::error::{Result, StoreError};
 use crate::key::{KeyHome, Keychain, Slot, StoreKey};
 use crate::passphrase::{KdfCost, PassphraseHome};
+use crate::wipe::{self, MemoryProtection};
 use crate::{
     Attachment, AttachmentData, AttachmentFile, Batch, MessageStatus, Op, PurgeReport, Store, StoredMessage,
     query_terms,
@@ -40,8 +41,8 @@ const INBOX_CURSOR: &str = "inbox_cursor";
 /// statement stays a literal that its test can explain). The caller stops
 /// reading after the rows it wants. No `LIMIT ?`: SQLite re-prepares a
 /// statement whose LIMIT is a bound parameter every time it is bound (its
-/// value may change the plan), and with `cipher_memory_security` a prepare
-/// (parser allocations, each locked and wiped) cost more than the read.
+/// value may change the plan), and a prepare (parser allocations, each
+/// wiped on free) costs more than the read.
 macro_rules! outbox_head_sql {
     () => {
         "SELECT id, payload FROM outbox ORDER BY queued, id"
@@ -82,12 +83,19 @@ impl SqlStore {
         Self::open_inner(path, None, MIGRATIONS.len())
     }
 
-    /// SQLCipher without `cipher_memory_security`, to show in the benchmark
-    /// what that setting costs. Only with the `testing` feature; the store
-    /// itself always turns it on.
+    /// SQLCipher with `cipher_memory_security` on (every allocation locked
+    /// and wiped), to show in the benchmark what the store's own wiping
+    /// (see [`MemoryProtection`]) saves. Only with the `testing` feature.
+    /// Once on, SQLCipher keeps it on for the whole process.
     #[cfg(feature = "testing")]
-    pub fn open_without_memory_security_for_benchmark(path: &Path, key: &StoreKey) -> Result<Self> {
-        Self::open_keyed(path, Some(key), MIGRATIONS.len(), false)
+    pub fn open_with_cipher_memory_security_for_benchmark(path: &Path, key: &StoreKey) -> Result<Self> {
+        Self::open_keyed(path, Some(key), MIGRATIONS.len(), true)
+    }
+
+    /// How SQLite's freed memory is protected in this process (decided by
+    /// the first store opened in it).
+    pub fn memory_protection() -> MemoryProtection {
+        wipe::install(false)
     }
 
     /// Test support: a database as an older build left it, at schema
@@ -103,16 +111,23 @@ impl SqlStore {
     }
 
     fn open_inner(path: &Path, key: Option<&StoreKey>, migrations: usize) -> Result<Self> {
-        Self::open_keyed(path, key, migrations, true)
+        Self::open_keyed(path, key, migrations, false)
     }
 
-    fn open_keyed(path: &Path, key: Option<&StoreKey>, migrations: usize, memory_security: bool) -> Result<Self> {
+    fn open_keyed(
+        path: &Path,
+        key: Option<&StoreKey>,
+        migrations: usize,
+        cipher_memory_security: bool,
+    ) -> Result<Self> {
         let shown = path.display().to_string();
+        // Before SQLite's first use in the process; see `wipe`.
+        let protection = wipe::install(key.is_some());
         let conn = Connection::open(path)?;
         if let Some(key) = key {
             // Keying writes nothing; the first read proves the key.
             conn.execute_batch(&key.pragma("key"))?;
-            if memory_security {
+            if cipher_memory_security || protection == MemoryProtection::CipherMemorySecurity {
                 conn.pragma_update(None, "cipher_memory_security", "ON")?;
             }
         }
@@ -128,8 +143,7 @@ impl SqlStore {
         files.push(".attachments");
         // Room for every statement the store prepares (about 30): with the
         // default 16 a busy engine cycling through more would evict and
-        // prepare them again, and each prepare is costly with
-        // cipher_memory_security (every allocation locked and wiped).
+        // prepare them again, and a prepare allocates (and wipes) a lot.
         conn.set_prepared_statement_cache_capacity(64);
         let store = Self {
             conn: Mutex::new(conn),
@@ -288,6 +302,14 @@ impl SqlStore {
         let conn = self.conn()?;
         let stmt = conn.prepare_cached(outbox_head_sql!())?;
         Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
+    }
+
+    /// Test support: whether SQLCipher's `cipher_memory_security` is on for
+    /// this connection (it is only the fallback; see [`MemoryProtection`]).
+    #[cfg(feature = "testing")]
+    pub fn cipher_memory_security_for_tests(&self) -> Result<bool> {
+        let on: String = self.conn()?.pragma_query_value(None, "cipher_memory_security", |r| r.get(0))?;
+        Ok(on == "1")
     }
 
     /// Test support: pretend a newer build wrote this database.

@@ -1,0 +1,231 @@
+//! Every block of memory SQLite frees is wiped first.
+//!
+//! SQLite holds decrypted pages, row values and search terms in its heap.
+//! SQLCipher's `cipher_memory_security` wipes each block on free but also
+//! calls `mlock` on every allocation and `munlock` on every free. Those two
+//! system calls split and merge the process's memory map each time. They
+//! took half of the store's ingest time (47k against 132k messages a second
+//! without them), and they do not keep the heap locked anyway: Linux locks
+//! do not nest, so freeing one block unlocks the whole page under its live
+//! neighbours. A quarter of SQLite's live heap was unlocked in our
+//! measurement, and past `RLIMIT_MEMLOCK` (8 MiB by default) locking fails
+//! silently.
+//!
+//! So the store keeps the part that holds: these allocation methods sit
+//! beneath SQLCipher's and wipe each block before it goes back to the
+//! system allocator, and a block that grows is moved, with the old copy
+//! wiped. SQLCipher still keeps the database key in its own locked heap,
+//! which does not depend on `cipher_memory_security`.
+//!
+//! The methods can only be installed before SQLite starts in this process.
+//! If something else started it first, [`install`] reports that, and the
+//! store turns `cipher_memory_security` on instead: slower, never weaker.
+
+#![allow(unsafe_code)]
+
+use rusqlite::ffi;
+use std::ffi::{c_int, c_void};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// How the store protects SQLite's freed memory in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryProtection {
+    /// Belfry's allocation methods wipe every freed block (no `mlock`).
+    WipeOnFree,
+    /// SQLite started before the store could install them: SQLCipher's
+    /// `cipher_memory_security` (wipes, and `mlock`s each block) is on for
+    /// every connection instead.
+    CipherMemorySecurity,
+}
+
+/// The allocation methods SQLite had before ours: the system allocator.
+#[derive(Clone, Copy)]
+struct Underlying {
+    malloc: unsafe extern "C" fn(c_int) -> *mut c_void,
+    free: unsafe extern "C" fn(*mut c_void),
+    realloc: unsafe extern "C" fn(*mut c_void, c_int) -> *mut c_void,
+    size: unsafe extern "C" fn(*mut c_void) -> c_int,
+    roundup: unsafe extern "C" fn(c_int) -> c_int,
+    init: unsafe extern "C" fn(*mut c_void) -> c_int,
+    shutdown: unsafe extern "C" fn(*mut c_void),
+}
+
+static UNDERLYING: OnceLock<Underlying> = OnceLock::new();
+static PROTECTION: OnceLock<MemoryProtection> = OnceLock::new();
+static WIPED_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Off until the first encrypted database opens, then on for good. Only the
+/// benchmark's unencrypted baseline (opened first, `testing` feature) runs
+/// with the methods installed but not wiping, so that it stays plain SQLite.
+static WIPING: AtomicBool = AtomicBool::new(false);
+
+/// Installs the wiping methods if SQLite has not started yet (once per
+/// process; later calls return the first answer), and with `wipe` turns
+/// wiping on for the rest of the process.
+pub fn install(wipe: bool) -> MemoryProtection {
+    let protection = *PROTECTION.get_or_init(|| {
+        if install_methods() { MemoryProtection::WipeOnFree } else { MemoryProtection::CipherMemorySecurity }
+    });
+    if wipe {
+        WIPING.store(true, Ordering::SeqCst);
+    }
+    protection
+}
+
+/// Bytes wiped so far by the methods in this process (a diagnostic, and
+/// how the tests see that the methods are the ones SQLite uses).
+pub fn wiped_bytes() -> u64 {
+    WIPED_BYTES.load(Ordering::Relaxed)
+}
+
+fn install_methods() -> bool {
+    // SAFETY: both calls only copy a `sqlite3_mem_methods` struct in or
+    // out; `sqlite3_config` refuses (SQLITE_MISUSE) once SQLite has
+    // started, and this runs once per process (`PROTECTION`), before the
+    // store opens its first connection.
+    unsafe {
+        let mut current: ffi::sqlite3_mem_methods = std::mem::zeroed();
+        if ffi::sqlite3_config(ffi::SQLITE_CONFIG_GETMALLOC, &mut current as *mut ffi::sqlite3_mem_methods)
+            != ffi::SQLITE_OK
+        {
+            return false;
+        }
+        let (Some(malloc), Some(free), Some(realloc), Some(size), Some(roundup), Some(init), Some(shutdown)) = (
+            current.xMalloc,
+            current.xFree,
+            current.xRealloc,
+            current.xSize,
+            current.xRoundup,
+            current.xInit,
+            current.xShutdown,
+        ) else {
+            return false;
+        };
+        if !current.pAppData.is_null() {
+            // A custom allocator with its own state: not ours to wrap.
+            return false;
+        }
+        if UNDERLYING.set(Underlying { malloc, free, realloc, size, roundup, init, shutdown }).is_err() {
+            return false;
+        }
+        let ours = ffi::sqlite3_mem_methods {
+            xMalloc: Some(wiping_malloc),
+            xFree: Some(wiping_free),
+            xRealloc: Some(wiping_realloc),
+            xSize: Some(wiping_size),
+            xRoundup: Some(wiping_roundup),
+            xInit: Some(wiping_init),
+            xShutdown: Some(wiping_shutdown),
+            pAppData: std::ptr::null_mut(),
+        };
+        ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &ours as *const ffi::sqlite3_mem_methods) == ffi::SQLITE_OK
+    }
+}
+
+/// Overwrites `len` bytes at `p` with zeros in a way the compiler keeps.
+///
+/// # Safety
+/// `p` must be valid for writes of `len` bytes.
+unsafe fn wipe(p: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees `p..p+len` is writable.
+    unsafe { std::ptr::write_bytes(p, 0, len) };
+    // The block is about to be freed: keep the stores from being elided.
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    std::hint::black_box(p);
+    WIPED_BYTES.fetch_add(len as u64, Ordering::Relaxed);
+}
+
+fn underlying() -> &'static Underlying {
+    // Only reachable after `install_methods` set it: SQLite calls these
+    // methods only once they are installed, which happens after the set.
+    match UNDERLYING.get() {
+        Some(u) => u,
+        None => std::process::abort(),
+    }
+}
+
+unsafe extern "C" fn wiping_malloc(n: c_int) -> *mut c_void {
+    // SAFETY: forwards SQLite's own call to the allocator it had.
+    unsafe { (underlying().malloc)(n) }
+}
+
+unsafe extern "C" fn wiping_free(p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    let u = underlying();
+    // SAFETY: `p` came from `u.malloc` (SQLite frees only what it got from
+    // these methods), so `u.size` reports its usable length.
+    unsafe {
+        if WIPING.load(Ordering::Relaxed) {
+            let len = usize::try_from((u.size)(p)).unwrap_or(0);
+            wipe(p.cast(), len);
+        }
+        (u.free)(p);
+    }
+}
+
+/// A block that must grow is moved and the old one wiped, rather than
+/// handed to the system `realloc`, which would free the old copy unwiped.
+unsafe extern "C" fn wiping_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
+    if p.is_null() {
+        // SAFETY: as in `wiping_malloc`.
+        return unsafe { wiping_malloc(n) };
+    }
+    let u = underlying();
+    if !WIPING.load(Ordering::Relaxed) {
+        // SAFETY: forwarded.
+        return unsafe { (u.realloc)(p, n) };
+    }
+    // SAFETY: `p` is a live block from `u.malloc` (SQLite's contract), the
+    // copy stays within the old block's usable length, and the new block
+    // is at least that long.
+    unsafe {
+        let old = (u.size)(p);
+        if n <= old {
+            return p;
+        }
+        let new = (u.malloc)(n);
+        if new.is_null() {
+            return new;
+        }
+        std::ptr::copy_nonoverlapping(p.cast::<u8>(), new.cast::<u8>(), usize::try_from(old).unwrap_or(0));
+        wiping_free(p);
+        new
+    }
+}
+
+unsafe extern "C" fn wiping_size(p: *mut c_void) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { (underlying().size)(p) }
+}
+
+unsafe extern "C" fn wiping_roundup(n: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { (underlying().roundup)(n) }
+}
+
+unsafe extern "C" fn wiping_init(_: *mut c_void) -> c_int {
+    // SAFETY: forwarded, with the underlying methods' own (null) app data.
+    unsafe { (underlying().init)(std::ptr::null_mut()) }
+}
+
+unsafe extern "C" fn wiping_shutdown(_: *mut c_void) {
+    // SAFETY: forwarded.
+    unsafe { (underlying().shutdown)(std::ptr::null_mut()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wipe_zeroes_every_byte_and_counts_them() {
+        let mut block = vec![0xA5u8; 4096];
+        let before = wiped_bytes();
+        // SAFETY: the vector owns 4096 writable bytes.
+        unsafe { wipe(block.as_mut_ptr(), block.len()) };
+        assert!(block.iter().all(|&b| b == 0));
+        assert!(wiped_bytes() >= before + 4096);
+    }
+}
