@@ -294,12 +294,18 @@ impl Engine {
         batch: &mut Batch,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        st.recovery.asked.clear();
+        // What this device asked is asked again at once, now of a device
+        // that may answer. The requests stay on record: an answer to one
+        // of them already on its way must still be accepted as asked for.
+        for asked in st.recovery.asked.values_mut() {
+            asked.at = Timestamp(0);
+        }
         batch.push(value(K_KEY_REQUESTS, ser(&st.recovery.asked)?));
         st.recovery.wanted = true;
-        // Its next requests are answered even if an answer went out just
-        // now (it may have come before that device knew this one).
-        st.recovery.answered.retain(|(to, _), _| to.user != device.user || to.device != device.device);
+        let forget_answers = |st: &mut State| {
+            st.recovery.answered.retain(|(to, _), _| to.user != device.user || to.device != device.device)
+        };
+        forget_answers(st);
         let pending: Vec<(Ed25519Public, RoomId)> = st
             .recovery
             .unverified_asked
@@ -311,6 +317,10 @@ impl Engine {
             st.recovery.unverified_asked.remove(&(device.device.clone(), session));
             self.answer_key_request(st, device, room, session, batch, events)?;
         }
+        // Its next requests are answered even though an answer went out
+        // just now: that answer may reach it before it has verified this
+        // device, and then it asks again.
+        forget_answers(st);
         self.spawn_key_recovery();
         Ok(())
     }

@@ -373,7 +373,9 @@ async fn a_message_reflected_back_to_its_sender_is_refused() {
 
 /// Key recovery needs the asking device verified in person: a chain-valid
 /// device of one's own (a stolen invitation makes one) gets no history, and
-/// the laptop names the device that asked.
+/// the laptop names the device that asked. Once the person verifies it, the
+/// laptop answers what it asked (and that answer must not be refused as
+/// "not asked for" when the phone's own verification lands first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_own_device_not_verified_in_person_gets_no_keys_until_it_is() {
     let Withheld { relay: _relay, mut laptop, mut phone, phone_dev, room, id, .. } = withheld_key(false).await;
@@ -389,10 +391,8 @@ async fn an_own_device_not_verified_in_person_gets_no_keys_until_it_is() {
         "a key reached an unverified device"
     );
 
-    // What happens once the person verifies the phone (the laptop answers
-    // what it asked) is not asserted here: that path was flaky under load
-    // (about one run in six with eight tests in parallel) and is being
-    // investigated.
+    verify_in_person(&mut laptop, &mut phone).await;
+    phone.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
