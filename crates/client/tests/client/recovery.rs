@@ -446,3 +446,60 @@ async fn hundreds_of_messages_whose_keys_the_relay_delays_wait_across_a_restart_
     }
     assert_eq!(alice.engine.room(&room).await.unwrap().name, "Backlog");
 }
+
+/// A member's device, under modified code, floods a room with messages under
+/// a session whose key it never shares (a relay replaying messages could do
+/// the same). What waits for a key is bounded: the oldest are given up, each
+/// with an alert, and the newest 1000 still wait, across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_messages_that_never_open_costs_the_oldest_not_the_disk() {
+    const CAP: usize = 1000;
+    const EXTRA: usize = 25;
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let (alice_id, alice_dev) = ids(&alice).await;
+    let room = bob.engine.create_room(RoomKind::Group, "Flood", std::slice::from_ref(&alice_id)).await.unwrap();
+    alice.joined(&room).await;
+    let mark = relay.mark("alice", alice_dev.as_str());
+    let hello = bob.engine.send_text(room, "hello").await.unwrap();
+    alice.wait(|e| matches!(e, Event::Message(m) if m.id == hello)).await;
+    bob.shut().await;
+    alice.shut().await;
+
+    let (_, held) = relay.room_items_since("alice", alice_dev.as_str(), mark).pop().expect("bob's hello");
+    let insider = Insider::open(bob.profile_dir());
+    let mut seen = belfry_crypto::SeenIndices::default();
+    let state_hash = insider.inbound(&held.session).decrypt(&held, &mut seen).unwrap().payload.state_hash;
+    let forever = belfry_crypto::RotationPolicy { max_messages: u32::MAX, max_age_ms: u64::MAX };
+    let mut withheld = belfry_crypto::OutboundRoomSession::new(&insider.device, room, forever, now()).unwrap();
+    let flood: Vec<belfry_protocol::RoomMessage> = (0..CAP + EXTRA)
+        .map(|n| {
+            let body = format!("flood {n}");
+            let id = belfry_protocol::MessageId(rand::random());
+            withheld
+                .encrypt(&insider.device, id, state_hash, belfry_protocol::RoomContent::Text { body }, now())
+                .unwrap()
+        })
+        .collect();
+    drop(insider);
+    let items: Vec<InboxItem> = flood.iter().cloned().map(InboxItem::Room).collect();
+    relay.inject_all("alice", alice_dev.as_str(), &items);
+
+    alice.reopen().await;
+    alice.shut().await;
+    let given_up = alice
+        .drain()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Alert(Alert::Undecryptable { reason, .. }) if reason.contains("given up")))
+        .count();
+    assert_eq!(given_up, EXTRA, "one alert per message given up");
+    let waiting = Insider::open(alice.profile_dir()).waiting();
+    assert_eq!(waiting.len(), CAP);
+    assert_eq!(waiting, flood[EXTRA..], "the newest wait, in order");
+
+    // Still bounded, and still the same, after a restart.
+    alice.reopen().await;
+    alice.shut().await;
+    assert_eq!(Insider::open(alice.profile_dir()).waiting(), flood[EXTRA..]);
+}

@@ -320,28 +320,35 @@ impl TestRelay {
     /// The hostile relay puts `item` into the inbox of `user`/`device`, as
     /// modified relay code could.
     pub fn inject(&self, user: &str, device: &str, item: &belfry_protocol::frames::InboxItem) {
+        self.inject_all(user, device, std::slice::from_ref(item));
+    }
+
+    /// [`inject`](Self::inject) for many items, in order, in one transaction.
+    pub fn inject_all(&self, user: &str, device: &str, items: &[belfry_protocol::frames::InboxItem]) {
         let mut db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
         db.busy_timeout(Duration::from_secs(10)).unwrap();
         let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
-        tx.execute(
-            "INSERT INTO payloads (item, refs, stored) VALUES (?1, 1, ?2)",
-            rusqlite::params![belfry_protocol::codec::encode(item), now().0 as i64],
-        )
-        .unwrap();
-        let payload = tx.last_insert_rowid();
-        let (dev, seq): (i64, i64) = tx
-            .query_row(
-                "UPDATE devices SET next_seq = next_seq + 1, depth = depth + 1 WHERE user = ?1 AND device = ?2 \
-                 RETURNING id, next_seq - 1",
-                rusqlite::params![user, device],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+        for item in items {
+            tx.execute(
+                "INSERT INTO payloads (item, refs, stored) VALUES (?1, 1, ?2)",
+                rusqlite::params![belfry_protocol::codec::encode(item), now().0 as i64],
             )
             .unwrap();
-        tx.execute(
-            "INSERT INTO inbox (device, seq, payload) VALUES (?1, ?2, ?3)",
-            rusqlite::params![dev, seq, payload],
-        )
-        .unwrap();
+            let payload = tx.last_insert_rowid();
+            let (dev, seq): (i64, i64) = tx
+                .query_row(
+                    "UPDATE devices SET next_seq = next_seq + 1, depth = depth + 1 WHERE user = ?1 AND device = ?2 \
+                     RETURNING id, next_seq - 1",
+                    rusqlite::params![user, device],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            tx.execute(
+                "INSERT INTO inbox (device, seq, payload) VALUES (?1, ?2, ?3)",
+                rusqlite::params![dev, seq, payload],
+            )
+            .unwrap();
+        }
         tx.commit().unwrap();
     }
 
@@ -533,6 +540,13 @@ impl Insider {
         let device = belfry_crypto::Device::unpickle(&store.account().unwrap().unwrap(), &pickle).unwrap();
         let dir: belfry_crypto::Directory = postcard::from_bytes(&store.value("directory").unwrap().unwrap()).unwrap();
         Self { store, pickle, device, dir }
+    }
+
+    /// The room messages this device keeps waiting for a key, oldest first.
+    pub fn waiting(&self) -> Vec<belfry_protocol::RoomMessage> {
+        use belfry_store::Store as _;
+        let rows = self.store.waiting().unwrap();
+        rows.iter().map(|(_, bytes)| belfry_protocol::codec::decode(bytes).unwrap()).collect()
     }
 
     /// Seals `content` for `user`/`device` over the Olm session this device
