@@ -447,25 +447,23 @@ async fn hundreds_of_messages_whose_keys_the_relay_delays_wait_across_a_restart_
     assert_eq!(alice.engine.room(&room).await.unwrap().name, "Backlog");
 }
 
-/// A member's device, under modified code, floods a room with messages under
-/// a session whose key it never shares (a relay replaying messages could do
-/// the same). What waits for a key is bounded: the oldest are given up, each
-/// with an alert, and the newest 1000 still wait, across a restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_messages_that_never_open_costs_the_oldest_not_the_disk() {
-    const CAP: usize = 1000;
-    const EXTRA: usize = 25;
+/// Alice's laptop, and `n` room messages with `body_len`-byte texts from
+/// Bob's device, which under modified code never shares their session's
+/// key (a relay replaying messages could do the same); all of them are in
+/// Alice's inbox, in order, while her laptop is shut.
+async fn flood_alice(n: usize, body_len: usize) -> (TestRelay, Dev, Vec<belfry_protocol::RoomMessage>) {
     let relay = TestRelay::start();
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let (alice_id, alice_dev) = ids(&alice).await;
     let room = bob.engine.create_room(RoomKind::Group, "Flood", std::slice::from_ref(&alice_id)).await.unwrap();
     alice.joined(&room).await;
-    let mark = relay.mark("alice", alice_dev.as_str());
-    let hello = bob.engine.send_text(room, "hello").await.unwrap();
-    alice.wait(|e| matches!(e, Event::Message(m) if m.id == hello)).await;
-    bob.shut().await;
+    // Shut first, so Bob's hello stays in the relay for the state hash.
     alice.shut().await;
+    let mark = relay.mark("alice", alice_dev.as_str());
+    bob.engine.send_text(room, "hello").await.unwrap();
+    bob.settle().await;
+    bob.shut().await;
 
     let (_, held) = relay.room_items_since("alice", alice_dev.as_str(), mark).pop().expect("bob's hello");
     let insider = Insider::open(bob.profile_dir());
@@ -473,19 +471,25 @@ async fn a_flood_of_messages_that_never_open_costs_the_oldest_not_the_disk() {
     let state_hash = insider.inbound(&held.session).decrypt(&held, &mut seen).unwrap().payload.state_hash;
     let forever = belfry_crypto::RotationPolicy { max_messages: u32::MAX, max_age_ms: u64::MAX };
     let mut withheld = belfry_crypto::OutboundRoomSession::new(&insider.device, room, forever, now()).unwrap();
-    let flood: Vec<belfry_protocol::RoomMessage> = (0..CAP + EXTRA)
-        .map(|n| {
-            let body = format!("flood {n}");
+    let flood: Vec<belfry_protocol::RoomMessage> = (0..n)
+        .map(|i| {
+            let mut body = format!("flood {i} ");
+            body.extend(std::iter::repeat_n('x', body_len.saturating_sub(body.len())));
             let id = belfry_protocol::MessageId(rand::random());
             withheld
                 .encrypt(&insider.device, id, state_hash, belfry_protocol::RoomContent::Text { body }, now())
                 .unwrap()
         })
         .collect();
-    drop(insider);
     let items: Vec<InboxItem> = flood.iter().cloned().map(InboxItem::Room).collect();
     relay.inject_all("alice", alice_dev.as_str(), &items);
+    (relay, alice, flood)
+}
 
+/// Alice's laptop reads its inbox: what it keeps waiting (the newest of
+/// `flood`, in order, across a restart), and how many it gave up, each
+/// with an alert.
+async fn read_flood(alice: &mut Dev, flood: &[belfry_protocol::RoomMessage]) -> usize {
     alice.reopen().await;
     alice.shut().await;
     let given_up = alice
@@ -493,13 +497,30 @@ async fn a_flood_of_messages_that_never_open_costs_the_oldest_not_the_disk() {
         .into_iter()
         .filter(|e| matches!(e, Event::Alert(Alert::Undecryptable { reason, .. }) if reason.contains("given up")))
         .count();
-    assert_eq!(given_up, EXTRA, "one alert per message given up");
     let waiting = Insider::open(alice.profile_dir()).waiting();
-    assert_eq!(waiting.len(), CAP);
-    assert_eq!(waiting, flood[EXTRA..], "the newest wait, in order");
-
-    // Still bounded, and still the same, after a restart.
+    assert_eq!(waiting.len() + given_up, flood.len(), "each message either waits or was given up with an alert");
+    assert_eq!(waiting, flood[given_up..], "the newest wait, in order");
     alice.reopen().await;
     alice.shut().await;
-    assert_eq!(Insider::open(alice.profile_dir()).waiting(), flood[EXTRA..]);
+    assert_eq!(Insider::open(alice.profile_dir()).waiting(), flood[given_up..], "not the same after a restart");
+    given_up
+}
+
+/// A flood of small messages that never open: the newest 1000 wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_messages_that_never_open_keeps_the_newest_thousand() {
+    let (_relay, mut alice, flood) = flood_alice(1025, 20).await;
+    assert_eq!(read_flood(&mut alice, &flood).await, 25);
+}
+
+/// A flood of the largest texts that never open: at most 16 MiB of
+/// ciphertext waits, whatever the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_large_messages_that_never_open_costs_at_most_16_mib() {
+    let (_relay, mut alice, flood) = flood_alice(300, belfry_protocol::limits::MAX_TEXT_LEN - 64).await;
+    let given_up = read_flood(&mut alice, &flood).await;
+    let kept: usize = flood[given_up..].iter().map(|m| m.ciphertext.len()).sum();
+    assert!(given_up > 0 && kept <= 16 << 20, "{kept} bytes wait");
+    let one_more = flood[given_up - 1].ciphertext.len();
+    assert!(kept + one_more > 16 << 20, "gave up more than it had to");
 }
