@@ -233,6 +233,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn real_main() -> anyhow::Result<()> {
+    // Before any thread exists: how SQLite's freed memory is wiped is
+    // settled while nothing else can touch SQLite.
+    belfry_store::SqlStore::memory_protection();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

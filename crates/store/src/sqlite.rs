@@ -92,8 +92,10 @@ impl SqlStore {
         Self::open_keyed(path, Some(key), MIGRATIONS.len(), true)
     }
 
-    /// How SQLite's freed memory is protected in this process (decided by
-    /// the first store opened in it).
+    /// How SQLite's freed memory is protected in this process. Decided by
+    /// the first call of this or the first store opened, whichever comes
+    /// first: a program calls it at the start of `main`, before any thread
+    /// could touch SQLite (`sqlite3_config` is not thread-safe).
     pub fn memory_protection() -> MemoryProtection {
         wipe::install(false)
     }

@@ -1,4 +1,5 @@
-//! Every block of memory SQLite frees is wiped first.
+//! Every block of memory SQLite gives back to the system allocator is
+//! wiped first.
 //!
 //! SQLite holds decrypted pages, row values and search terms in its heap.
 //! SQLCipher's `cipher_memory_security` wipes each block on free but also
@@ -7,15 +8,22 @@
 //! took half of the store's ingest time (47k against 132k messages a second
 //! without them), and they do not keep the heap locked anyway: Linux locks
 //! do not nest, so freeing one block unlocks the whole page under its live
-//! neighbours. A quarter of SQLite's live heap was unlocked in our
-//! measurement, and past `RLIMIT_MEMLOCK` (8 MiB by default) locking fails
+//! neighbours (after a 100k-message ingest, 1.9 of 2.35 MB of live heap was
+//! locked), and past `RLIMIT_MEMLOCK` (8 MiB by default) locking fails
 //! silently.
 //!
-//! So the store keeps the part that holds: these allocation methods sit
-//! beneath SQLCipher's and wipe each block before it goes back to the
-//! system allocator, and a block that grows is moved, with the old copy
-//! wiped. SQLCipher still keeps the database key in its own locked heap,
-//! which does not depend on `cipher_memory_security`.
+//! So the store keeps the wiping: these allocation methods sit beneath
+//! SQLCipher's and zero each block before it goes back to the system
+//! allocator, and a block that grows is moved, with the old copy wiped.
+//! SQLCipher still keeps the database key in its own locked heap, which
+//! does not depend on `cipher_memory_security`. What is given up is the
+//! partial locking of the rest against swap: a deployment relies on
+//! encrypted swap (the default on macOS and with full-disk encryption).
+//!
+//! What SQLite recycles itself (its page cache, and the per-connection
+//! lookaside slots for small values) is reused while the connection is
+//! open, not freed, exactly as under `cipher_memory_security`; it is all
+//! wiped when the store closes, as it does when the app locks.
 //!
 //! The methods can only be installed before SQLite starts in this process.
 //! If something else started it first, [`install`] reports that, and the

@@ -6,6 +6,9 @@
 use belfry_store::testing::Sql;
 use belfry_store::*;
 
+#[path = "store/scan.rs"]
+mod scan;
+
 #[test]
 fn a_store_opened_after_sqlite_started_uses_cipher_memory_security() {
     // Something else in the process starts SQLite first.
@@ -16,4 +19,7 @@ fn a_store_opened_after_sqlite_started_uses_cipher_memory_security() {
     let store = SqlStore::open(&db.path(), &db.key).unwrap();
     assert_eq!(SqlStore::memory_protection(), MemoryProtection::CipherMemorySecurity);
     assert!(store.cipher_memory_security_for_tests().unwrap());
+    // And the fallback does wipe what SQLite frees.
+    #[cfg(target_os = "linux")]
+    scan::a_closed_store_leaves_no_plaintext(store);
 }

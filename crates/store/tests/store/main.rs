@@ -4,6 +4,7 @@
 mod crash;
 mod freed_memory;
 mod passphrase;
+mod scan;
 mod sqlcipher;
 
 belfry_store::store_test_suite!(memory, belfry_store::testing::Memory::default());
