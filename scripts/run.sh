@@ -114,6 +114,9 @@ wait $BOB_VERIFY && sed 's/^/  (Bob'"'"'s screen) /' "$DEMO/bob-verify.log"
 step "Alice sees the devices of Bob's account (now verified in person)"
 alice devices bob.okafor
 
+step "Alice's laptop: who it is, and what protects its data"
+alice status
+
 step "Bob's laptop is lost: IT revokes it and orders a wipe; the relay distributes both"
 "$ADMIN" --dir "$ORG" revoke --device "$BOB_DEVICE" --reason "Laptop lost in transit" --out "$DEMO/revoke-bob.belfry-statement"
 "$ADMIN" --dir "$ORG" wipe --device "$BOB_DEVICE" --out "$DEMO/wipe-bob.belfry-statement" >/dev/null

@@ -4,6 +4,7 @@
 //!
 //! - [`profile`]: where a device's data lives and how its store is unlocked;
 //! - [`net`]: the relay connection;
+//! - [`hardening`]: what a host does first in `main` to keep memory off disk;
 //! - [`engine`]: enrollment, sync, rooms, messages, files, keys, alerts, person-to-person
 //!   verification of devices, room-key recovery from the user's own devices.
 
@@ -12,6 +13,7 @@
 mod blobs;
 pub mod engine;
 pub mod error;
+pub mod hardening;
 pub mod net;
 pub mod profile;
 

@@ -214,6 +214,8 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         wait: u64,
     },
+    /// This device: who it is, its relay, and what protects its data
+    Status,
     /// Erase this device's profile: messages, keys, keychain entry
     WipeSelf {
         /// Confirm: this cannot be undone
@@ -233,9 +235,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn real_main() -> anyhow::Result<()> {
-    // Before any thread exists: how SQLite's freed memory is wiped is
-    // settled while nothing else can touch SQLite.
-    belfry_store::SqlStore::memory_protection();
+    // Before any thread exists: no core dumps or same-user debuggers, and
+    // how SQLite's freed memory is wiped, settled while nothing else can
+    // touch SQLite.
+    belfry_client::hardening::harden_process();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -703,6 +706,47 @@ async fn command(
                 } else {
                     println!("{user}/{device}  {name}{}", if sas { "  (verified in person)" } else { "" });
                 }
+            }
+            Ok(())
+        }
+        Command::Status => {
+            let (user, device) = (engine.user().await, engine.device_id().await);
+            let h = belfry_client::hardening::hardening();
+            let (key, key_text) = if cli.passphrase_env.is_some() {
+                ("passphrase", "wrapped by a passphrase (Argon2id)")
+            } else {
+                ("keychain", "in the OS keychain")
+            };
+            let memory = match h.memory {
+                belfry_store::MemoryProtection::WipeOnFree => "wiped when SQLite frees it",
+                belfry_store::MemoryProtection::CipherMemorySecurity => {
+                    "wiped when SQLite frees it (SQLCipher cipher_memory_security)"
+                }
+            };
+            let process = if h.not_dumpable {
+                "no core dumps; other programs of this user cannot read its memory"
+            } else {
+                "NOT protected: core dumps and same-user debuggers are possible"
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "user": user.as_str(),
+                        "device": device.as_str(),
+                        "relay": engine.relay_url(),
+                        "online": online,
+                        "store_key": key,
+                        "memory_protection": format!("{:?}", h.memory),
+                        "not_dumpable": h.not_dumpable,
+                    })
+                );
+            } else {
+                println!("device:   {user}/{device}");
+                println!("relay:    {} ({})", engine.relay_url(), if online { "online" } else { "offline" });
+                println!("store:    SQLCipher, key {key_text}");
+                println!("memory:   {memory}");
+                println!("process:  {process}");
             }
             Ok(())
         }

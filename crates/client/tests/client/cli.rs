@@ -95,3 +95,30 @@ fn enroll_create_send_read_search_with_the_cli() {
     ok(belfry(&bob, &["wipe-self", "--yes"]));
     assert_eq!(std::fs::read_dir(&bob).unwrap().count(), 0);
 }
+
+/// `belfry status` tells IT what protects this device's data, and the CLI
+/// process does refuse core dumps and same-user debuggers (the kernel's
+/// answer, read by the process itself) with SQLite's freed memory wiped.
+#[test]
+fn status_shows_the_device_and_what_protects_its_memory() {
+    let relay = TestRelay::start();
+    let home = tempfile::tempdir().unwrap();
+    let org = relay.org.public().to_base64();
+    let alice = home.path().join("alice");
+    let inv = write_invitation(&relay, "alice", home.path());
+    ok(belfry(&alice, &["enroll", inv.to_str().unwrap(), "--org-key", &org, "--device-name", "Laptop"]));
+
+    let out = ok(belfry(&alice, &["--json", "status"]));
+    let status: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(status["user"], "alice");
+    assert_eq!(status["online"], true);
+    assert_eq!(status["store_key"], "passphrase");
+    assert_eq!(status["memory_protection"], "WipeOnFree");
+    #[cfg(target_os = "linux")]
+    assert_eq!(status["not_dumpable"], true, "{status}");
+
+    let text = ok(belfry(&alice, &["status"]));
+    assert!(text.contains("memory:   wiped when SQLite frees it"), "{text}");
+    #[cfg(target_os = "linux")]
+    assert!(text.contains("process:  no core dumps"), "{text}");
+}
