@@ -1,6 +1,7 @@
 //! `belfry`: the command-line client.
 
 use anyhow::{Context as _, anyhow, bail};
+use belfry_client::hardening::Swap;
 use belfry_client::profile::{KeySource, Profile};
 use belfry_client::{
     Alert, Direction, Engine, Event, MessageView, RoomView, Transfer, VerificationState, describe_cancel,
@@ -728,10 +729,24 @@ async fn command(
             } else {
                 "NOT protected: core dumps and same-user debuggers are possible"
             };
+            let (swap, swap_text) = match belfry_client::hardening::swap() {
+                Swap::Off => ("off", "off".to_owned()),
+                Swap::Safe => ("safe", "in RAM or encrypted".to_owned()),
+                Swap::NotEncrypted(areas) => (
+                    "not_encrypted",
+                    format!(
+                        "NOT ENCRYPTED ({}): decrypted messages in memory may be written there; ask IT to \
+                         encrypt swap or turn it off",
+                        areas.join(", ")
+                    ),
+                ),
+                Swap::Unknown => ("unknown", "not known on this system".to_owned()),
+            };
             if json {
                 println!(
                     "{}",
                     serde_json::json!({
+                        "swap": swap,
                         "user": user.as_str(),
                         "device": device.as_str(),
                         "relay": engine.relay_url(),
@@ -747,6 +762,7 @@ async fn command(
                 println!("store:    SQLCipher, key {key_text}");
                 println!("memory:   {memory}");
                 println!("process:  {process}");
+                println!("swap:     {swap_text}");
             }
             Ok(())
         }

@@ -114,6 +114,8 @@ fn status_shows_the_device_and_what_protects_its_memory() {
     assert_eq!(status["online"], true);
     assert_eq!(status["store_key"], "passphrase");
     assert_eq!(status["memory_protection"], "WipeOnFree");
+    let swap = status["swap"].as_str().unwrap_or_default();
+    assert!(["off", "safe", "not_encrypted", "unknown"].contains(&swap), "{status}");
     #[cfg(target_os = "linux")]
     assert_eq!(status["not_dumpable"], true, "{status}");
 
