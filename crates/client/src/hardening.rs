@@ -24,12 +24,12 @@ pub struct Hardening {
 /// Applies the hardening and settles the store's memory protection. Call
 /// at the start of `main`, before any thread exists.
 pub fn harden_process() -> Hardening {
-    let memory = SqlStore::memory_protection();
+    SqlStore::memory_protection();
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
         tracing::warn!(error = %e, "could not refuse core dumps and debuggers for this process");
     }
-    Hardening { not_dumpable: not_dumpable(), memory }
+    hardening()
 }
 
 /// The hardening in effect now.

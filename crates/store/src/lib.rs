@@ -32,7 +32,9 @@ pub use error::{Result, StoreError};
 pub use key::{KEYCHAIN_SERVICE, Keychain, StoreKey};
 pub use memory::MemoryStore;
 pub use sqlite::{SCHEMA_VERSION, SqlStore};
-pub use wipe::{MemoryProtection, wiped_bytes};
+pub use wipe::MemoryProtection;
+#[cfg(feature = "testing")]
+pub use wipe::wiped_bytes;
 
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::{BlobId, DeviceId, Ed25519Public, Hash256, MessageId, RoomId, UserId};

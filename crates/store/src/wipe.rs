@@ -34,7 +34,9 @@
 use rusqlite::ffi;
 use std::ffi::{c_int, c_void};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(any(test, feature = "testing"))]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How the store protects SQLite's freed memory in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,9 @@ struct Underlying {
 
 static UNDERLYING: OnceLock<Underlying> = OnceLock::new();
 static PROTECTION: OnceLock<MemoryProtection> = OnceLock::new();
+/// Test support only: a shared counter on every free is not worth its
+/// cache-line traffic in a shipped build.
+#[cfg(any(test, feature = "testing"))]
 static WIPED_BYTES: AtomicU64 = AtomicU64::new(0);
 /// Off until the first encrypted database opens, then on for good. Only the
 /// benchmark's unencrypted baseline (opened first, `testing` feature) runs
@@ -80,8 +85,9 @@ pub fn install(wipe: bool) -> MemoryProtection {
     protection
 }
 
-/// Bytes wiped so far by the methods in this process (a diagnostic, and
-/// how the tests see that the methods are the ones SQLite uses).
+/// Test support: bytes wiped so far by the methods in this process (how the
+/// tests see that the methods are the ones SQLite uses).
+#[cfg(any(test, feature = "testing"))]
 pub fn wiped_bytes() -> u64 {
     WIPED_BYTES.load(Ordering::Relaxed)
 }
@@ -140,6 +146,7 @@ unsafe fn wipe(p: *mut u8, len: usize) {
     // The block is about to be freed: keep the stores from being elided.
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
     std::hint::black_box(p);
+    #[cfg(any(test, feature = "testing"))]
     WIPED_BYTES.fetch_add(len as u64, Ordering::Relaxed);
 }
 
