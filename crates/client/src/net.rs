@@ -24,6 +24,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The TLS exporter label both ends use for device authentication.
 pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-belfry-auth";
 
+/// The only key exchange group the client offers: hybrid X25519 +
+/// ML-KEM-768 (the relay requires it too, unless told otherwise).
+pub const KEY_EXCHANGE_GROUP: rustls::NamedGroup = rustls::NamedGroup::X25519MLKEM768;
+
 /// Where the relay is and how to recognise it.
 #[derive(Clone)]
 pub struct RelayTarget {
@@ -65,14 +69,20 @@ impl RelayTarget {
         Ok((host, port))
     }
 
-    /// TLS 1.3 only, trusting only the relay's CA: the WebSocket and the
-    /// blob transfers use the same configuration.
-    pub(crate) fn tls_config(&self) -> Result<rustls::ClientConfig> {
+    /// TLS 1.3 only, trusting only the relay's CA, offering only the hybrid
+    /// post-quantum key exchange (no classical fallback a network attacker
+    /// could steer the handshake to): the WebSocket and the blob transfers
+    /// use the same configuration.
+    pub fn tls_config(&self) -> Result<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(rustls::pki_types::CertificateDer::from(self.ca_der.clone()))
             .map_err(|e| ClientError::Config(format!("the relay CA certificate is unusable: {e}")))?;
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        provider.kx_groups.retain(|g| g.name() == KEY_EXCHANGE_GROUP);
+        if provider.kx_groups.is_empty() {
+            return Err(ClientError::Config("the TLS library lacks X25519MLKEM768".into()));
+        }
         let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| ClientError::Config(e.to_string()))?

@@ -26,6 +26,13 @@ pub struct Config {
     /// `belfry-admin org show` prints it): invitations and org statements
     /// must verify against it.
     pub org_public_key: String,
+    /// Accept TLS clients that offer only classical key exchange (X25519,
+    /// P-256, ...). Off by default: the relay requires the hybrid
+    /// post-quantum X25519MLKEM768, which every Belfry client offers, so a
+    /// recorded session cannot be decrypted later by a quantum computer.
+    /// `serve` warns at start while this is on.
+    #[serde(default)]
+    pub allow_classical_key_exchange: bool,
     /// Limits on what one device may do.
     #[serde(default)]
     pub limits: Limits,

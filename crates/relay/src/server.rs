@@ -166,7 +166,14 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
     let paths = Paths::new(dir);
     let config = Config::load(dir)?;
     let org = config.org_key().map_err(|reason| RelayError::Config { path: paths.config(), reason })?;
-    let tls = tls::server_config(&paths)?;
+    if config.allow_classical_key_exchange {
+        let warning = "allow_classical_key_exchange = true in relay.toml: clients WITHOUT post-quantum key \
+                       exchange are accepted, and their recorded traffic could be decrypted by a future \
+                       quantum computer. Every Belfry client offers X25519MLKEM768; remove the setting.";
+        eprintln!("WARNING: {warning}");
+        tracing::warn!("{warning}");
+    }
+    let tls = tls::server_config(&paths, config.allow_classical_key_exchange)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let storage = SqliteStorage::open(&paths.database())?;
     let blob_dir = paths.blobs();
