@@ -95,6 +95,9 @@ pub struct NewDevice {
     pub device: DeviceId,
     /// Its Ed25519 identity key.
     pub ed25519: Ed25519Public,
+    /// The enrollment key that certified it (from its chain): revoking
+    /// that key revokes the device.
+    pub enrollment_key: Ed25519Public,
     /// The encoded chain, served to other devices.
     pub chain: Vec<u8>,
 }
@@ -135,6 +138,8 @@ pub struct NewStatement {
     pub device: Option<DeviceId>,
     /// It revokes that device.
     pub revokes: bool,
+    /// The enrollment key it revokes, with every device it certified.
+    pub enrollment_key: Option<Ed25519Public>,
     /// Content hash, to store each statement once.
     pub hash: [u8; 32],
     /// The encoded `Statement` (directory) and `InboxItem` (inboxes).
@@ -256,8 +261,11 @@ pub trait Storage: Send + Sync + 'static {
     fn stats(&self) -> impl Future<Output = Op<Stats>> + Send;
 }
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/001_initial.sql"), include_str!("../migrations/002_inbox_by_payload.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_initial.sql"),
+    include_str!("../migrations/002_inbox_by_payload.sql"),
+    include_str!("../migrations/003_enrollment_keys.sql"),
+];
 
 type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Transaction<'_>) -> Reply + Send>;
@@ -449,6 +457,24 @@ fn find_device(conn: &Connection, user: &str, device: &str) -> Op<Option<DeviceR
         .transpose()
 }
 
+/// Whether an enrollment key was revoked by the org or burnt.
+fn enrollment_key_revoked(conn: &Connection, key: &Ed25519Public) -> Op<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM revoked_enrollment_keys WHERE key = ?1")?
+        .query_row(params![key.as_bytes()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Records an enrollment key as revoked and revokes every device it
+/// certified: they may still collect their inbox, never publish again.
+fn revoke_enrollment_key(t: &Transaction<'_>, key: &Ed25519Public, now: i64) -> Op<()> {
+    t.prepare_cached("INSERT OR IGNORE INTO revoked_enrollment_keys (key, at) VALUES (?1, ?2)")?
+        .execute(params![key.as_bytes(), now])?;
+    t.prepare_cached("UPDATE devices SET revoked = 1 WHERE enrollment_key = ?1")?.execute(params![key.as_bytes()])?;
+    Ok(())
+}
+
 /// Appends one payload to the inboxes of `to` (device keys), checking depth.
 fn deliver(t: &Transaction<'_>, item: &[u8], to: &[DeviceKey], now: i64, max_depth: u64) -> Op<()> {
     if to.is_empty() {
@@ -514,6 +540,8 @@ impl Storage for SqliteStorage {
 
     async fn enroll(&self, dev: NewDevice, now: u64) -> Op<(DeviceRow, bool)> {
         let now = i64_of(now)?;
+        // A refusal that must still commit (a burnt key) comes back as the
+        // inner error, outside the savepoint's rollback.
         self.write(move |t| {
             let row: Option<(Vec<u8>, i64, Option<i64>)> = t
                 .prepare_cached("SELECT cert, expires_at, redeemed_device FROM invitations WHERE id = ?1")?
@@ -538,32 +566,52 @@ impl Storage for SqliteStorage {
                 if chain.as_deref() == Some(dev.chain.as_slice())
                     && let Some(row) = find_device(t, dev.user.as_str(), dev.device.as_str())?
                 {
-                    return Ok((row, false));
+                    return Ok(Ok((row, false)));
                 }
                 return Err(refuse(ErrorCode::InvitationUsed, "this invitation was already used").into());
             }
             if now > expires_at {
                 return Err(refuse(ErrorCode::InvitationExpired, "this invitation has expired").into());
             }
+            if enrollment_key_revoked(t, &dev.enrollment_key)? {
+                return Err(refuse(ErrorCode::Forbidden, "this invitation's enrollment key is revoked").into());
+            }
             if find_device(t, dev.user.as_str(), dev.device.as_str())?.is_some() {
                 return Err(refuse(ErrorCode::Forbidden, "a device with this id is already enrolled").into());
             }
+            let earlier: Option<i64> = t
+                .prepare_cached("SELECT id FROM devices WHERE enrollment_key = ?1 LIMIT 1")?
+                .query_row(params![dev.enrollment_key.as_bytes()], |r| r.get(0))
+                .optional()?;
+            if earlier.is_some() {
+                // One enrollment key certifies one device (clients burn a key
+                // that certified two): the key is burnt here too, and the
+                // device it certified is treated as revoked.
+                revoke_enrollment_key(t, &dev.enrollment_key, now)?;
+                return Ok(Err(refuse(
+                    ErrorCode::Forbidden,
+                    "this enrollment key already certified another device: both are now refused",
+                )));
+            }
             t.prepare_cached(
-                "INSERT INTO devices (user, device, ed25519, chain, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO devices (user, device, ed25519, chain, enrolled_at, enrollment_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 dev.user.as_str(),
                 dev.device.as_str(),
                 dev.ed25519.as_bytes(),
                 dev.chain,
-                now
+                now,
+                dev.enrollment_key.as_bytes()
             ])?;
             let key = t.last_insert_rowid();
             t.prepare_cached("UPDATE invitations SET redeemed_device = ?2, redeemed_at = ?3 WHERE id = ?1")?
                 .execute(params![dev.invitation.as_bytes(), key, now])?;
-            Ok((DeviceRow { key, user: dev.user, device: dev.device, ed25519: dev.ed25519, revoked: false }, true))
+            Ok(Ok((DeviceRow { key, user: dev.user, device: dev.device, ed25519: dev.ed25519, revoked: false }, true)))
         })
-        .await
+        .await?
+        .map_err(OpError::Refused)
     }
 
     async fn device(&self, user: UserId, device: DeviceId) -> Op<Option<DeviceRow>> {
@@ -718,6 +766,9 @@ impl Storage for SqliteStorage {
             if let (true, Some(user), Some(device)) = (st.revokes, &st.user, &st.device) {
                 t.prepare_cached("UPDATE devices SET revoked = 1 WHERE user = ?1 AND device = ?2")?
                     .execute(params![user.as_str(), device.as_str()])?;
+            }
+            if let Some(key) = &st.enrollment_key {
+                revoke_enrollment_key(t, key, now)?;
             }
             // Every device learns of it: the revoked device too (it may be
             // ordered to wipe), so it is delivered before revocation applies.

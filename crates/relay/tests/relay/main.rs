@@ -9,4 +9,5 @@ mod crash;
 mod flows;
 mod hostile;
 mod operate;
+mod revocation;
 mod tls;

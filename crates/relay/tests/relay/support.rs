@@ -96,6 +96,21 @@ impl Org {
         ))
     }
 
+    /// Revokes an enrollment key (a stolen invitation) and every device it
+    /// certified.
+    pub fn revoke_enrollment(&self, key: &Ed25519Public) -> Statement {
+        Statement::Revocation(signed(
+            &Revocation {
+                org: self.public(),
+                target: RevocationTarget::Enrollment { key: *key },
+                issuer: Issuer::Org,
+                reason: DisplayName::new("invitation stolen").unwrap(),
+                issued_at: Timestamp(now_ms()),
+            },
+            &self.key,
+        ))
+    }
+
     pub fn wipe(&self, user: &UserId, device: &DeviceId) -> Statement {
         Statement::Wipe(signed(
             &WipeOrder {
@@ -294,6 +309,16 @@ impl Relay {
         tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
+    }
+
+    /// The operator distributes an org statement: `belfry-relay statement`.
+    pub fn distribute(&self, statement: &Statement) {
+        use belfry_protocol::Wire as _;
+        use belfry_protocol::armor::{STATEMENT_LABEL, armor};
+        let file = self.dir.path().join(format!("s{}.belfry-statement", u32::from_le_bytes(random())));
+        std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
+        let out = Command::new(BIN).args(["statement", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// A connected, unauthenticated client.
