@@ -60,10 +60,32 @@ pub struct Limits {
     /// Seconds without any frame from a device before the relay closes the
     /// connection (clients answer pings, so a live client never idles out).
     pub idle_timeout_secs: u64,
-    /// Seconds a new connection has to authenticate or enroll.
+    /// Seconds a new connection has, from accept, to sign in: its device
+    /// authenticates, or it names an existing blob.
     pub auth_timeout_secs: u64,
     /// Most connections in all.
     pub max_connections: usize,
+    /// Most connections not signed in yet from one source address (an
+    /// IPv6 source counts by its /64).
+    pub pre_auth_per_address: usize,
+    /// Most connections not signed in yet, in all.
+    pub pre_auth_connections: usize,
+    /// Bytes the relay reads from a connection before it signs in, at
+    /// most (TLS handshake, HTTP request and enrollment frames: a few KiB):
+    /// no connection can make the relay buffer a large frame before it
+    /// signs in.
+    pub pre_auth_bytes: usize,
+}
+
+impl Limits {
+    /// The inbox limits a publish from a device is held to.
+    pub fn inbox(&self) -> crate::storage::InboxLimits {
+        crate::storage::InboxLimits {
+            depth: self.max_inbox_depth,
+            per_sender_entries: self.max_inbox_entries_per_sender,
+            per_sender_bytes: self.max_inbox_bytes_per_sender,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -76,8 +98,11 @@ impl Default for Limits {
             key_claims_per_minute: 600,
             connections_per_device: 4,
             idle_timeout_secs: 120,
-            auth_timeout_secs: 30,
+            auth_timeout_secs: 10,
             max_connections: 10_000,
+            pre_auth_per_address: 64,
+            pre_auth_connections: 1024,
+            pre_auth_bytes: 32 * 1024,
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::blobs;
 use crate::config::{Config, Paths};
 use crate::error::{RelayError, Result};
+use crate::gate::{Budgeted, Gate, PreAuth};
 use crate::metrics::Metrics;
 use crate::session;
 use crate::storage::{DeviceKey, SqliteStorage, Storage};
@@ -28,13 +29,18 @@ use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
 /// What one TLS connection tells its requests.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct ConnInfo {
     /// The TLS exporter value: a signature over it is only good on this
     /// connection.
     pub exporter: [u8; 32],
     /// The peer, for logs.
     pub peer: SocketAddr,
+    /// The connection's slot until it signs in (released by device
+    /// authentication or a request naming an existing blob).
+    pub pre_auth: Arc<PreAuth>,
+    /// When the connection must have signed in.
+    pub sign_in_by: Instant,
 }
 
 impl std::fmt::Debug for ConnInfo {
@@ -149,6 +155,8 @@ pub struct Shared<S> {
     pub uploading: Mutex<std::collections::HashSet<[u8; 16]>>,
     /// WebSocket sessions (they outlive their HTTP connection's task).
     pub sessions: tokio_util::task::TaskTracker,
+    /// Connections not signed in yet.
+    pub gate: Arc<Gate>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -184,6 +192,7 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
     let local = listener.local_addr()?;
     let (stop_tx, stopping) = watch::channel(false);
     let (device_changes, _) = broadcast::channel(256);
+    let limits = config.limits.clone();
     let shared = Arc::new(Shared {
         storage,
         config,
@@ -196,6 +205,7 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
         blob_dir,
         uploading: Mutex::new(Default::default()),
         sessions: tokio_util::task::TaskTracker::new(),
+        gate: Gate::new(limits.pre_auth_per_address, limits.pre_auth_connections),
     });
 
     let mut background = JoinSet::new();
@@ -228,7 +238,18 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
                     drop(tcp);
                     continue;
                 }
-                connections.spawn(connection(shared.clone(), acceptor.clone(), router.clone(), tcp, peer));
+                // Turned away before any TLS work: too many connections
+                // from this address, or in all, have not signed in yet.
+                let slot = match shared.gate.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(why) => {
+                        shared.metrics.pre_auth_refused.inc();
+                        tracing::debug!(%peer, ?why, "connection refused before sign-in");
+                        drop(tcp);
+                        continue;
+                    }
+                };
+                connections.spawn(connection(shared.clone(), acceptor.clone(), router.clone(), tcp, peer, slot));
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -292,9 +313,14 @@ async fn connection<S: Storage>(
     router: Router,
     tcp: TcpStream,
     peer: SocketAddr,
+    slot: Arc<PreAuth>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+    let limits = &shared.config.limits;
+    let sign_in_by = Instant::now() + Duration::from_secs(limits.auth_timeout_secs.max(1));
+    let tcp = Budgeted::new(tcp, slot.clone(), limits.pre_auth_bytes);
+    let handshake = tokio::time::timeout_at(sign_in_by.into(), acceptor.accept(tcp));
+    let stream = match handshake.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             shared.metrics.tls_failures.inc();
@@ -312,14 +338,14 @@ async fn connection<S: Storage>(
     }
     shared.metrics.connections.inc();
     shared.metrics.connections_total.inc();
-    let info = ConnInfo { exporter, peer };
+    let info = ConnInfo { exporter, peer, pre_auth: slot.clone(), sign_in_by };
     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(info);
+        req.extensions_mut().insert(info.clone());
         router.clone().oneshot(req)
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(Duration::from_secs(limits.auth_timeout_secs.clamp(1, 30)))
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -329,6 +355,14 @@ async fn connection<S: Storage>(
         () = async { let _ = stopping.wait_for(|s| *s).await; } => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
+        }
+        // Not signed in (no authenticated device, no existing blob named)
+        // in time: closed. A WebSocket session keeps the same deadline.
+        () = async {
+            tokio::time::sleep_until(sign_in_by.into()).await;
+            if slot.released() { std::future::pending::<()>().await }
+        } => {
+            tracing::debug!(%peer, "closed: not signed in in time");
         }
     }
     shared.metrics.connections.dec();

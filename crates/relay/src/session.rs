@@ -82,7 +82,8 @@ pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info
     }
     let limits = s.shared.config.limits.clone();
     let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
-    let auth_deadline = Instant::now() + Duration::from_secs(limits.auth_timeout_secs.max(1));
+    // The deadline set when the connection was accepted.
+    let auth_deadline = s.info.sign_in_by;
     let mut ping = tokio::time::interval(idle / 3);
     ping.tick().await;
     let mut last_heard = Instant::now();
@@ -362,6 +363,8 @@ impl<S: Storage> Session<S> {
                 })?;
                 let next_seq = storage.first_unacked(device.key).await.map_err(op)?;
                 tracing::info!(peer = %self.info.peer, user = %device.user, device = %device.device, "authenticated");
+                // Signed in: no longer counted or limited as a stranger.
+                self.info.pre_auth.release();
                 shared.metrics.authenticated.inc();
                 let start = next_seq.saturating_sub(1);
                 self.authed = Some(Authed {

@@ -10,4 +10,5 @@ mod flows;
 mod hostile;
 mod operate;
 mod revocation;
+mod strangers;
 mod tls;

@@ -321,6 +321,37 @@ impl Relay {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// TLS from a given loopback source address (127.0.0.x), as if from
+    /// another host.
+    pub async fn tls_from(&self, source: std::net::Ipv4Addr) -> std::io::Result<TlsStream<TcpStream>> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source.into(), 0))?;
+        let tcp = socket.connect(self.addr).await?;
+        tokio_rustls::TlsConnector::from(Arc::new(self.tls_config()))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+    }
+
+    /// A connected, unauthenticated client from `source` (127.0.0.x), or
+    /// None when the relay turned the connection away.
+    pub async fn connect_from(&self, source: std::net::Ipv4Addr) -> Option<Client> {
+        let tls = tokio::time::timeout(Duration::from_secs(10), self.tls_from(source)).await.ok()?.ok()?;
+        let exporter = exporter_of(&tls);
+        let (ws, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::client_async("wss://localhost/v1/ws", tls),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let mut c = Client::from_ws(ws, exporter);
+        match c.frame().await {
+            Some(ServerFrame::Challenge { nonce }) => c.nonce = nonce,
+            _ => return None,
+        }
+        Some(c)
+    }
+
     /// A connected, unauthenticated client.
     pub async fn connect(&self) -> Client {
         Client::connect(self.tls(self.tls_config()).await.unwrap()).await
@@ -377,10 +408,8 @@ pub fn exporter_of(tls: &TlsStream<TcpStream>) -> [u8; 32] {
 }
 
 impl Client {
-    pub async fn connect(tls: TlsStream<TcpStream>) -> Self {
-        let exporter = exporter_of(&tls);
-        let (ws, _) = tokio_tungstenite::client_async("wss://localhost/v1/ws", tls).await.unwrap();
-        let mut c = Self {
+    fn from_ws(ws: Ws, exporter: [u8; 32]) -> Self {
+        Self {
             ws,
             nonce: [0; 32],
             exporter,
@@ -390,7 +419,13 @@ impl Client {
             closing: None,
             next_seq: 0,
             caught_up: 0,
-        };
+        }
+    }
+
+    pub async fn connect(tls: TlsStream<TcpStream>) -> Self {
+        let exporter = exporter_of(&tls);
+        let (ws, _) = tokio_tungstenite::client_async("wss://localhost/v1/ws", tls).await.unwrap();
+        let mut c = Self::from_ws(ws, exporter);
         match c.frame().await {
             Some(ServerFrame::Challenge { nonce }) => c.nonce = nonce,
             other => panic!("expected a challenge, got {other:?}"),
