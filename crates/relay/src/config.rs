@@ -53,8 +53,21 @@ pub struct Limits {
     pub blob_quota_bytes: u64,
     /// Undelivered entries one device's inbox may hold.
     pub max_inbox_depth: u64,
+    /// Undelivered entries from one sending device that one inbox may hold:
+    /// well below `max_inbox_depth`, so one sender cannot fill an inbox
+    /// and others still have room.
+    pub max_inbox_entries_per_sender: u64,
+    /// Undelivered bytes from one sending device that one inbox may hold.
+    pub max_inbox_bytes_per_sender: u64,
     /// Key claims one device may make per minute (each named device counts).
     pub key_claims_per_minute: u32,
+    /// One-time keys of one target device that one claimer gets per hour;
+    /// past that it gets the target's fallback key, so no device can drain
+    /// everyone's one-time keys.
+    pub one_time_keys_per_target_per_hour: u32,
+    /// Revocations and wipe orders signed by a device (not the org) that
+    /// one device may publish per hour.
+    pub device_statements_per_hour: u32,
     /// Simultaneous connections of one device.
     pub connections_per_device: usize,
     /// Seconds without any frame from a device before the relay closes the
@@ -95,7 +108,11 @@ impl Default for Limits {
             max_blob_bytes: 100 * 1024 * 1024,
             blob_quota_bytes: 1024 * 1024 * 1024,
             max_inbox_depth: 100_000,
-            key_claims_per_minute: 600,
+            max_inbox_entries_per_sender: 10_000,
+            max_inbox_bytes_per_sender: 64 * 1024 * 1024,
+            key_claims_per_minute: 3_000,
+            one_time_keys_per_target_per_hour: 3,
+            device_statements_per_hour: 10,
             connections_per_device: 4,
             idle_timeout_secs: 120,
             auth_timeout_secs: 10,

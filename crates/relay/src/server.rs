@@ -14,6 +14,7 @@ use axum::Router;
 use axum::extract::{Extension, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use belfry_protocol::frames::DeviceAddress;
 use belfry_protocol::{Ed25519Public, UserId};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
@@ -107,22 +108,34 @@ impl Drop for HubSeat {
     }
 }
 
-/// Key claims per device per minute.
-#[derive(Debug, Default)]
-pub struct ClaimLimiter {
-    windows: Mutex<HashMap<DeviceKey, (Instant, u32)>>,
+/// Counts per key in fixed windows (key claims per device per minute,
+/// one-time keys per claimer and target, statements per device).
+#[derive(Debug)]
+pub struct RateLimiter<K> {
+    windows: Mutex<HashMap<K, (Instant, u32)>>,
+    window: Duration,
 }
 
-impl ClaimLimiter {
-    /// Counts `n` claims; false when over `per_minute`.
-    pub fn allow(&self, device: DeviceKey, n: u32, per_minute: u32) -> bool {
+impl<K: std::hash::Hash + Eq> RateLimiter<K> {
+    /// Windows of `window`.
+    pub fn new(window: Duration) -> Self {
+        Self { windows: Mutex::new(HashMap::new()), window }
+    }
+
+    /// Counts `n` for `key`; false (and nothing counted) when that would
+    /// make more than `max` in the current window.
+    pub fn allow(&self, key: K, n: u32, max: u32) -> bool {
         let Ok(mut w) = self.windows.lock() else { return false };
         let now = Instant::now();
-        let entry = w.entry(device).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+        // Keep the map small: forget windows that are over.
+        if w.len() >= 65_536 {
+            w.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let entry = w.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
-        if entry.1.saturating_add(n) > per_minute {
+        if entry.1.saturating_add(n) > max {
             return false;
         }
         entry.1 += n;
@@ -145,8 +158,13 @@ pub struct Shared<S> {
     pub hub: Arc<Hub>,
     /// Device-list changes, for every authenticated connection.
     pub device_changes: broadcast::Sender<Vec<UserId>>,
-    /// Key-claim rate limits.
-    pub claims: ClaimLimiter,
+    /// Key claims per device per minute.
+    pub claims: RateLimiter<DeviceKey>,
+    /// One-time keys handed to one claimer per target device per hour.
+    pub one_time_claims: RateLimiter<(DeviceKey, DeviceAddress)>,
+    /// Statements signed by a device (not the org), per publishing device
+    /// per hour.
+    pub device_statements: RateLimiter<DeviceKey>,
     /// Set when the relay is shutting down.
     pub stopping: watch::Receiver<bool>,
     /// Where blob files live.
@@ -200,7 +218,9 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
         metrics: Metrics::default(),
         hub: Arc::new(Hub::default()),
         device_changes,
-        claims: ClaimLimiter::default(),
+        claims: RateLimiter::new(Duration::from_secs(60)),
+        one_time_claims: RateLimiter::new(Duration::from_secs(3600)),
+        device_statements: RateLimiter::new(Duration::from_secs(3600)),
         stopping: stopping.clone(),
         blob_dir,
         uploading: Mutex::new(Default::default()),

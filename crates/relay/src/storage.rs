@@ -111,6 +111,22 @@ pub struct Delivery {
     pub to: Vec<DeviceAddress>,
 }
 
+/// How full an inbox may get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxLimits {
+    /// Undelivered entries in one inbox, at most.
+    pub depth: u64,
+    /// Undelivered entries from one sender in one inbox, at most.
+    pub per_sender_entries: u64,
+    /// Undelivered bytes from one sender in one inbox, at most.
+    pub per_sender_bytes: u64,
+}
+
+impl InboxLimits {
+    /// No limit (statements from the organisation).
+    pub const NONE: Self = Self { depth: u64::MAX, per_sender_entries: u64::MAX, per_sender_bytes: u64::MAX };
+}
+
 /// A publish as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Published {
@@ -203,20 +219,25 @@ pub trait Storage: Send + Sync + 'static {
         fallback: Option<Vec<u8>>,
     ) -> impl Future<Output = Op<u64>> + Send;
     /// Hands out one one-time key of each device, deleting it, or else its
-    /// fallback key. `None` for a device with neither, or unknown.
-    fn claim_prekeys(&self, devices: Vec<DeviceAddress>) -> impl Future<Output = Op<Vec<Option<Vec<u8>>>>> + Send;
+    /// fallback key; only the fallback key where `one_time[i]` is false.
+    /// `None` for a device with neither, or unknown.
+    fn claim_prekeys(
+        &self,
+        devices: Vec<DeviceAddress>,
+        one_time: Vec<bool>,
+    ) -> impl Future<Output = Op<Vec<Option<Vec<u8>>>>> + Send;
     /// Device chains and statements of these users.
     fn directory(&self, users: Vec<UserId>) -> impl Future<Output = Op<Vec<DirectoryRows>>> + Send;
     /// Stores deliveries in the recipients' inboxes, once per `(sender, id)`.
-    /// Revoked recipients are skipped; an unknown one, or a full inbox,
-    /// refuses the whole publish.
+    /// Revoked recipients are skipped; an unknown one, a full inbox, or a
+    /// recipient holding the sender's whole share refuses the whole publish.
     fn publish(
         &self,
         sender: DeviceKey,
         id: MessageId,
         deliveries: Vec<Delivery>,
         now: u64,
-        max_depth: u64,
+        limits: InboxLimits,
     ) -> impl Future<Output = Op<Published>> + Send;
     /// [`publish`](Self::publish), returning as soon as the write is queued
     /// (writes apply in queue order), with a future for its durable outcome:
@@ -227,7 +248,7 @@ pub trait Storage: Send + Sync + 'static {
         id: MessageId,
         deliveries: Vec<Delivery>,
         now: u64,
-        max_depth: u64,
+        limits: InboxLimits,
     ) -> impl Future<Output = Op<Committed<Published>>> + Send;
     /// Stores a statement once and delivers it to every enrolled device.
     fn publish_statement(&self, st: NewStatement, now: u64) -> impl Future<Output = Op<Published>> + Send;
@@ -265,6 +286,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_initial.sql"),
     include_str!("../migrations/002_inbox_by_payload.sql"),
     include_str!("../migrations/003_enrollment_keys.sql"),
+    include_str!("../migrations/004_pending_by_sender.sql"),
 ];
 
 type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
@@ -475,15 +497,24 @@ fn revoke_enrollment_key(t: &Transaction<'_>, key: &Ed25519Public, now: i64) -> 
     Ok(())
 }
 
-/// Appends one payload to the inboxes of `to` (device keys), checking depth.
-fn deliver(t: &Transaction<'_>, item: &[u8], to: &[DeviceKey], now: i64, max_depth: u64) -> Op<()> {
+/// Appends one payload to the inboxes of `to` (device keys), checking the
+/// depth of each and, for a payload from a device, that device's share.
+fn deliver(
+    t: &Transaction<'_>,
+    item: &[u8],
+    to: &[DeviceKey],
+    now: i64,
+    sender: Option<DeviceKey>,
+    limits: InboxLimits,
+) -> Op<()> {
     if to.is_empty() {
         return Ok(());
     }
     let refs = i64::try_from(to.len()).unwrap_or(i64::MAX);
-    t.prepare_cached("INSERT INTO payloads (item, refs, stored) VALUES (?1, ?2, ?3)")?
-        .execute(params![item, refs, now])?;
+    t.prepare_cached("INSERT INTO payloads (item, refs, stored, sender) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![item, refs, now, sender])?;
     let payload = t.last_insert_rowid();
+    let len = i64::try_from(item.len()).unwrap_or(i64::MAX);
     for dev in to {
         let (seq, depth): (i64, i64) = t
             .prepare_cached(
@@ -491,14 +522,56 @@ fn deliver(t: &Transaction<'_>, item: &[u8], to: &[DeviceKey], now: i64, max_dep
                  RETURNING next_seq - 1, depth",
             )?
             .query_row(params![dev], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        if u64::try_from(depth).unwrap_or(u64::MAX) > max_depth {
+        if u64::try_from(depth).unwrap_or(u64::MAX) > limits.depth {
             return Err(OpError::Refused(refuse(
                 ErrorCode::InboxFull,
-                format!("a recipient's inbox is full ({max_depth} undelivered entries); nothing was stored"),
+                format!("a recipient's inbox is full ({} undelivered entries); nothing was stored", limits.depth),
             )));
+        }
+        if let Some(sender) = sender {
+            let (entries, bytes): (i64, i64) = t
+                .prepare_cached(
+                    "INSERT INTO pending (device, sender, entries, bytes) VALUES (?1, ?2, 1, ?3) \
+                     ON CONFLICT (device, sender) DO UPDATE SET entries = entries + 1, bytes = bytes + ?3 \
+                     RETURNING entries, bytes",
+                )?
+                .query_row(params![dev, sender, len], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if u64::try_from(entries).unwrap_or(u64::MAX) > limits.per_sender_entries
+                || u64::try_from(bytes).unwrap_or(u64::MAX) > limits.per_sender_bytes
+            {
+                return Err(OpError::Refused(refuse(
+                    ErrorCode::InboxFull,
+                    format!(
+                        "a recipient already holds as much from this device as one sender may leave waiting \
+                         ({} entries, {} bytes); nothing was stored",
+                        limits.per_sender_entries, limits.per_sender_bytes
+                    ),
+                )));
+            }
         }
         t.prepare_cached("INSERT INTO inbox (device, seq, payload) VALUES (?1, ?2, ?3)")?
             .execute(params![dev, seq, payload])?;
+    }
+    Ok(())
+}
+
+/// Gives back the shares of inbox entries leaving `dev`'s inbox:
+/// `(sender, bytes)` of each.
+fn release_pending(t: &Transaction<'_>, dev: DeviceKey, left: &[(i64, i64)]) -> Op<()> {
+    let mut by_sender: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
+    for (sender, bytes) in left {
+        let e = by_sender.entry(*sender).or_default();
+        e.0 += 1;
+        e.1 += bytes;
+    }
+    for (sender, (entries, bytes)) in by_sender {
+        t.prepare_cached(
+            "UPDATE pending SET entries = max(entries - ?3, 0), bytes = max(bytes - ?4, 0) \
+             WHERE device = ?1 AND sender = ?2",
+        )?
+        .execute(params![dev, sender, entries, bytes])?;
+        t.prepare_cached("DELETE FROM pending WHERE device = ?1 AND sender = ?2 AND entries = 0")?
+            .execute(params![dev, sender])?;
     }
     Ok(())
 }
@@ -641,10 +714,10 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn claim_prekeys(&self, devices: Vec<DeviceAddress>) -> Op<Vec<Option<Vec<u8>>>> {
+    async fn claim_prekeys(&self, devices: Vec<DeviceAddress>, one_time: Vec<bool>) -> Op<Vec<Option<Vec<u8>>>> {
         self.write(move |t| {
             let mut out = Vec::with_capacity(devices.len());
-            for addr in &devices {
+            for (i, addr) in devices.iter().enumerate() {
                 let Some(dev) = find_device(t, addr.user.as_str(), addr.device.as_str())? else {
                     out.push(None);
                     continue;
@@ -653,10 +726,13 @@ impl Storage for SqliteStorage {
                     out.push(None);
                     continue;
                 }
-                let one: Option<(Vec<u8>, Vec<u8>)> = t
-                    .prepare_cached("SELECT key, signed FROM one_time_keys WHERE device = ?1 LIMIT 1")?
-                    .query_row(params![dev.key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
+                let one: Option<(Vec<u8>, Vec<u8>)> = if one_time.get(i).copied().unwrap_or(false) {
+                    t.prepare_cached("SELECT key, signed FROM one_time_keys WHERE device = ?1 LIMIT 1")?
+                        .query_row(params![dev.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?
+                } else {
+                    None
+                };
                 if let Some((key, signed)) = one {
                     t.prepare_cached("DELETE FROM one_time_keys WHERE device = ?1 AND key = ?2")?
                         .execute(params![dev.key, key])?;
@@ -699,9 +775,9 @@ impl Storage for SqliteStorage {
         id: MessageId,
         deliveries: Vec<Delivery>,
         now: u64,
-        max_depth: u64,
+        limits: InboxLimits,
     ) -> Op<Published> {
-        self.publish_queued(sender, id, deliveries, now, max_depth).await?.await
+        self.publish_queued(sender, id, deliveries, now, limits).await?.await
     }
 
     async fn publish_queued(
@@ -710,7 +786,7 @@ impl Storage for SqliteStorage {
         id: MessageId,
         deliveries: Vec<Delivery>,
         now: u64,
-        max_depth: u64,
+        limits: InboxLimits,
     ) -> Op<Committed<Published>> {
         let now = i64_of(now)?;
         self.enqueue(move |t| {
@@ -744,7 +820,7 @@ impl Storage for SqliteStorage {
                 }
                 to.sort_unstable();
                 to.dedup();
-                deliver(t, &d.item, &to, now, max_depth)?;
+                deliver(t, &d.item, &to, now, Some(sender), limits)?;
                 touched.extend(to);
             }
             touched.sort_unstable();
@@ -776,7 +852,7 @@ impl Storage for SqliteStorage {
                 .prepare_cached("SELECT id FROM devices ORDER BY id")?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<DeviceKey>>>()?;
-            deliver(t, &st.item, &all, now, u64::MAX)?;
+            deliver(t, &st.item, &all, now, None, InboxLimits::NONE)?;
             Ok(Published::Stored(all))
         })
         .await
@@ -827,14 +903,21 @@ impl Storage for SqliteStorage {
             let n = i64::try_from(payloads.len()).unwrap_or(i64::MAX);
             t.prepare_cached("UPDATE devices SET depth = max(depth - ?2, 0) WHERE id = ?1")?
                 .execute(params![dev, n])?;
+            let mut shares = Vec::new();
             for p in payloads {
-                let left: i64 = t
-                    .prepare_cached("UPDATE payloads SET refs = refs - 1 WHERE id = ?1 RETURNING refs")?
-                    .query_row(params![p], |r| r.get(0))?;
+                let (left, sender, len): (i64, Option<i64>, i64) = t
+                    .prepare_cached(
+                        "UPDATE payloads SET refs = refs - 1 WHERE id = ?1 RETURNING refs, sender, length(item)",
+                    )?
+                    .query_row(params![p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                if let Some(sender) = sender {
+                    shares.push((sender, len));
+                }
                 if left <= 0 {
                     t.prepare_cached("DELETE FROM payloads WHERE id = ?1")?.execute(params![p])?;
                 }
             }
+            release_pending(t, dev, &shares)?;
             Ok(())
         })
         .await
@@ -910,6 +993,18 @@ impl Storage for SqliteStorage {
                     .execute(params![dev])?;
             }
             t.prepare_cached("DELETE FROM payloads WHERE stored < ?1")?.execute(params![inbox_before])?;
+            if swept.inbox_entries > 0 {
+                // Shares of what the sweep dropped: counted again from what
+                // is left (hourly, and only after a sweep removed entries).
+                t.prepare_cached("DELETE FROM pending")?.execute([])?;
+                t.prepare_cached(
+                    "INSERT INTO pending (device, sender, entries, bytes) \
+                     SELECT inbox.device, payloads.sender, count(*), sum(length(payloads.item)) \
+                     FROM inbox JOIN payloads ON payloads.id = inbox.payload \
+                     WHERE payloads.sender IS NOT NULL GROUP BY inbox.device, payloads.sender",
+                )?
+                .execute([])?;
+            }
             swept.publish_ids =
                 t.prepare_cached("DELETE FROM published WHERE at < ?1")?.execute(params![publish_before])? as u64;
             let blobs = t

@@ -130,7 +130,7 @@ async fn raw_garbage_before_tls_and_before_http_is_harmless() {
 async fn limits_answer_with_clear_errors() {
     let relay = Relay::start_with(|t| {
         *t = t.replace("max_inbox_depth = 100000", "max_inbox_depth = 3");
-        *t = t.replace("key_claims_per_minute = 600", "key_claims_per_minute = 5");
+        *t = t.replace("key_claims_per_minute = 3000", "key_claims_per_minute = 5");
         *t = t.replace("connections_per_device = 4", "connections_per_device = 2");
     });
     let (alice, bob, mut a, b) = bystanders(&relay).await;

@@ -8,6 +8,7 @@ mod support;
 mod crash;
 mod flows;
 mod hostile;
+mod insiders;
 mod operate;
 mod revocation;
 mod strangers;
