@@ -4,7 +4,7 @@ use anyhow::{Context as _, anyhow, bail};
 use belfry_client::hardening::Swap;
 use belfry_client::profile::{KeySource, Profile};
 use belfry_client::{
-    Alert, Direction, Engine, Event, MessageView, RoomView, Transfer, VerificationState, describe_cancel,
+    Alert, ClientError, Direction, Engine, Event, MessageView, RoomView, Transfer, VerificationState, describe_cancel,
 };
 use belfry_protocol::armor::{INVITATION_LABEL, dearmor};
 use belfry_protocol::room::RoomKind;
@@ -225,12 +225,21 @@ enum Command {
     },
 }
 
+/// Exit status of a wipe (`wipe-self` or ordered by the organisation) that
+/// could not erase everything: scripts and IT must be able to tell it from
+/// an ordinary failure.
+const EXIT_WIPE_INCOMPLETE: u8 = 3;
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("belfry: {e:#}");
-            std::process::ExitCode::FAILURE
+            if matches!(e.downcast_ref::<ClientError>(), Some(ClientError::WipeIncomplete(_))) {
+                std::process::ExitCode::from(EXIT_WIPE_INCOMPLETE)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
@@ -330,6 +339,7 @@ async fn catch_up(
         match events.try_recv() {
             Ok(Event::Alert(a)) => print_alert(&a, json),
             Ok(Event::Wiped) => bail!("this device was wiped by order of your organisation; its data is erased"),
+            Ok(Event::WipeIncomplete(detail)) => return Err(ClientError::WipeIncomplete(detail).into()),
             Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
             Err(_) => break,
         }
@@ -629,6 +639,7 @@ async fn command(
                         Ok(Event::Message(m)) if m.room == r.id => print_message(&m, json),
                         Ok(Event::Alert(a)) => print_alert(&a, json),
                         Ok(Event::Wiped) => bail!("this device was wiped by order of your organisation"),
+                        Ok(Event::WipeIncomplete(detail)) => return Err(ClientError::WipeIncomplete(detail).into()),
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(_) => return Ok(()),
                     }
@@ -910,6 +921,7 @@ impl Verify<'_> {
                 }
                 Ok(Ok(Event::Alert(a))) => print_alert(&a, self.json),
                 Ok(Ok(Event::Wiped)) => bail!("this device was wiped by order of your organisation"),
+                Ok(Ok(Event::WipeIncomplete(detail))) => return Err(ClientError::WipeIncomplete(detail).into()),
                 Ok(Ok(_)) => {}
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
                     if let Some(v) = pending(self.engine.verifications().await) {
