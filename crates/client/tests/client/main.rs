@@ -12,6 +12,7 @@ mod group;
 mod hostile;
 mod messaging;
 mod recovery;
+mod relay_enforced;
 mod resilience;
 mod trust;
 mod verify;

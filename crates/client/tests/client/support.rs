@@ -414,7 +414,12 @@ impl Dev {
 
     /// Enrolls a device that reaches the relay at `url`.
     pub async fn enroll_at(relay: &TestRelay, user: &str, device_name: &str, url: &str) -> Self {
-        Self::enroll_with(relay, user, device_name, url, Profile::new, &key_source()).await
+        Self::enroll_with(relay, &relay.invite_at(user, url), device_name).await
+    }
+
+    /// Enrolls a device from an invitation the test holds (a stolen one).
+    pub async fn enroll_with(relay: &TestRelay, invitation: &Invitation, device_name: &str) -> Self {
+        Self::enroll_from(relay, invitation, device_name, Profile::new, &key_source()).await
     }
 
     /// Enrolls a device whose store key is kept in keychain mode, in
@@ -426,23 +431,21 @@ impl Dev {
         keychain: std::sync::Arc<belfry_store::testing::TestKeychain>,
     ) -> Self {
         let profile = move |dir: &Path| Profile::with_keychain(dir, keychain.clone());
-        Self::enroll_with(relay, user, device_name, &relay.url.clone(), profile, &KeySource::Keychain).await
+        Self::enroll_from(relay, &relay.invite(user), device_name, profile, &KeySource::Keychain).await
     }
 
-    async fn enroll_with(
+    async fn enroll_from(
         relay: &TestRelay,
-        user: &str,
+        invitation: &Invitation,
         device_name: &str,
-        url: &str,
         profile_in: impl Fn(&Path) -> Profile,
         source: &KeySource,
     ) -> Self {
         let home = tempfile::tempdir().unwrap();
         let profile = home.path().join("profile");
-        let invitation = relay.invite_at(user, url);
         let engine = Engine::enroll(
             profile_in(&profile),
-            &invitation,
+            invitation,
             relay.org.public(),
             DisplayName::new(device_name).unwrap(),
             source,
