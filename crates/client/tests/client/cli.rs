@@ -124,3 +124,89 @@ fn status_shows_the_device_and_what_protects_its_memory() {
     #[cfg(target_os = "linux")]
     assert!(text.contains("process:  no core dumps"), "{text}");
 }
+
+/// `belfry wipe-self` with the OS keychain out of reach (no session bus)
+/// cannot delete the store key: it says so and exits with status 3, never
+/// "erased". The next opening of the profile finishes the wipe, and the
+/// wrapped key file of a passphrase profile is overwritten before it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wipe_self_that_cannot_delete_the_key_says_so_and_is_finished_later() {
+    use belfry_client::ClientError;
+    use belfry_client::profile::{KeySource, Profile};
+    let relay = TestRelay::start();
+    let keychain = std::sync::Arc::new(belfry_store::testing::TestKeychain::default());
+    let mut alice = Dev::enroll_in_keychain(&relay, "alice", "Alice laptop", keychain.clone()).await;
+    alice.shut().await;
+    assert_eq!(keychain.accounts().len(), 1);
+    // The CLI keeps keys in the OS keychain, which this child cannot reach
+    // (no D-Bus session, a scratch HOME): never the developer's keychain.
+    let scratch = tempfile::tempdir().unwrap();
+    let out = Command::new(BELFRY)
+        .arg("--profile")
+        .arg(alice.profile_dir())
+        .args(["wipe-self", "--yes"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("DISPLAY")
+        .env("HOME", scratch.path())
+        .env("XDG_RUNTIME_DIR", scratch.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stdout:\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("THE WIPE DID NOT COMPLETE"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("erased"), "an incomplete wipe claimed success");
+    assert!(alice.profile_dir().join("wipe.pending").exists(), "nothing makes the next start finish the wipe");
+
+    let again = Profile::with_keychain(alice.profile_dir(), keychain.clone()).open(&KeySource::Keychain);
+    assert!(matches!(again, Err(ClientError::Wiped)), "{:?}", again.map(|_| ()));
+    assert!(keychain.accounts().is_empty(), "the key survived: {:?}", keychain.accounts());
+    assert_eq!(std::fs::read_dir(alice.profile_dir()).unwrap().count(), 0);
+
+    // Passphrase mode: the wrapped key's blocks are overwritten, not just
+    // unlinked (a second link to the file shows its content afterwards).
+    let home = tempfile::tempdir().unwrap();
+    let bob = home.path().join("bob");
+    let inv = write_invitation(&relay, "bob", home.path());
+    ok(belfry(&bob, &["enroll", inv.to_str().unwrap(), "--org-key", &relay.org.public().to_base64()]));
+    let wrapped = bob.join("key.wrapped");
+    let before = std::fs::read(&wrapped).unwrap();
+    let link = home.path().join("wrapped-key-blocks");
+    std::fs::hard_link(&wrapped, &link).unwrap();
+    ok(belfry(&bob, &["wipe-self", "--yes"]));
+    let after = std::fs::read(&link).unwrap();
+    assert_eq!(after.len(), before.len());
+    assert!(after.iter().all(|b| *b == 0), "the wrapped key was unlinked without being overwritten");
+    assert_eq!(std::fs::read_dir(&bob).unwrap().count(), 0);
+}
+
+/// Run by the next test in a fresh process, where nothing has hardened it.
+#[test]
+#[ignore = "run by a_host_that_forgets_to_harden_the_process_opens_no_profile in a fresh process"]
+fn child_unhardened_host() {
+    use belfry_client::ClientError;
+    use belfry_client::profile::Profile;
+    let home = tempfile::tempdir().unwrap();
+    let profile = Profile::new(&home.path().join("profile"));
+    let err = profile.create(&key_source()).map(|_| ()).unwrap_err();
+    assert!(matches!(err, ClientError::NotHardened), "{err}");
+    assert!(!home.path().join("profile").exists(), "something was written before hardening");
+    let hardening = belfry_client::hardening::harden_process();
+    assert_eq!(hardening.memory, belfry_store::MemoryProtection::WipeOnFree);
+    profile.create(&key_source()).unwrap();
+    println!("CHILD-OK");
+}
+
+/// A host that opens a profile without hardening the process first (no
+/// `harden_process` at the start of `main`) gets a typed error before
+/// SQLite is touched, so the store's memory protection is never settled
+/// later on a worker thread; once hardened, the store wipes freed memory.
+#[test]
+fn a_host_that_forgets_to_harden_the_process_opens_no_profile() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "cli::child_unhardened_host", "--nocapture"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("CHILD-OK"), "{stdout}");
+}

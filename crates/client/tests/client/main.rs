@@ -6,6 +6,7 @@
 mod support;
 
 mod cli;
+mod debug;
 mod files;
 mod group;
 mod hostile;
