@@ -507,7 +507,7 @@ impl<S: Storage> Session<S> {
                 let st = NewStatement {
                     user: scope.user.clone(),
                     device: scope.device.clone(),
-                    revokes: true,
+                    revokes: scope.revokes,
                     hash: sha2::Sha256::digest(&encoded).into(),
                     statement: encoded,
                     item: encode(&InboxItem::Statement(statement)),

@@ -9,6 +9,7 @@ mod cli;
 mod files;
 mod group;
 mod hostile;
+mod invitations;
 mod messaging;
 mod recovery;
 mod resilience;

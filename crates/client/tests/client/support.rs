@@ -287,6 +287,17 @@ impl TestRelay {
         assert_eq!(n, 1, "nothing to withhold");
     }
 
+    /// IT hands the relay an org-signed statement file, which it stores
+    /// and delivers (`belfry-relay statement`).
+    pub fn distribute(&self, statement: &belfry_protocol::Statement) {
+        use belfry_protocol::armor::STATEMENT_LABEL;
+        let file = self.dir.path().join(format!("{}.belfry-statement", rand::random::<u32>()));
+        std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
+        let out =
+            Command::new(relay_bin()).args(["statement", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// The hostile relay lists a device of its own making for `user`.
     pub fn plant_device(&self, chain: &belfry_protocol::DeviceChain) {
         let cert = chain.device.peek_unverified().unwrap();
@@ -412,9 +423,14 @@ impl Dev {
 
     /// Enrolls a device that reaches the relay at `url`.
     pub async fn enroll_at(relay: &TestRelay, user: &str, device_name: &str, url: &str) -> Self {
+        Self::enroll_from(relay, &relay.invite_at(user, url), device_name).await
+    }
+
+    /// Enrolls a device from a given (registered) invitation.
+    pub async fn enroll_from(relay: &TestRelay, invitation: &Invitation, device_name: &str) -> Self {
         let home = tempfile::tempdir().unwrap();
         let profile = home.path().join("profile");
-        let invitation = relay.invite_at(user, url);
+        let invitation = invitation.clone();
         let engine = Engine::enroll(
             Profile::new(&profile),
             &invitation,
