@@ -72,7 +72,7 @@ async fn an_unconfirmed_device_from_an_expired_invitation_is_not_trusted_whateve
 async fn a_copy_of_a_used_invitation_is_refused_once_it_is_confirmed() {
     let relay = TestRelay::start();
     let invitation = relay.invite("carol");
-    let carol = Dev::enroll_from(&relay, &invitation, "Carol laptop").await;
+    let carol = Dev::enroll_with(&relay, &invitation, "Carol laptop").await;
     let chain = carol.engine.device_chain().await;
     relay.distribute(&Statement::Confirmation(relay.org.confirm_enrollment(&chain, now()).unwrap()));
     // A copy of the used invitation, still inside its window; the honest

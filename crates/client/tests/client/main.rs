@@ -12,6 +12,7 @@ mod hostile;
 mod invitations;
 mod messaging;
 mod recovery;
+mod relay_enforced;
 mod resilience;
 mod trust;
 mod verify;
