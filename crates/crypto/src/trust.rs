@@ -158,6 +158,11 @@ pub struct Directory {
     burned_enrollments: BTreeSet<Ed25519Public>,
     revoked_devices: BTreeSet<(UserId, DeviceId)>,
     revoked_enrollments: BTreeSet<Ed25519Public>,
+    /// When each device revocation (or wipe order) took effect, as its
+    /// signer dated it: what the device signed before stays valid history.
+    device_revoked_at: BTreeMap<(UserId, DeviceId), Timestamp>,
+    /// The same for revoked enrollment keys.
+    enrollment_revoked_at: BTreeMap<Ed25519Public, Timestamp>,
 }
 
 impl Directory {
@@ -172,6 +177,8 @@ impl Directory {
             burned_enrollments: BTreeSet::new(),
             revoked_devices: BTreeSet::new(),
             revoked_enrollments: BTreeSet::new(),
+            device_revoked_at: BTreeMap::new(),
+            enrollment_revoked_at: BTreeMap::new(),
         }
     }
 
@@ -183,14 +190,21 @@ impl Directory {
     /// Verifies a chain and remembers the device. Refuses revoked devices,
     /// reused enrollment keys (and burns the key, so the first device it
     /// certified is refused from now on too) and changed keys.
+    ///
+    /// A revoked device's chain is remembered (and refused): what it signed
+    /// before its revocation, such as a room's history, still verifies.
     pub fn admit(&mut self, chain: &DeviceChain, now: Timestamp) -> Result<Admission, TrustError> {
         let device = verify_chain(&self.org, chain, now)?;
-        self.check_not_revoked(&device)?;
+        let revoked = self.check_not_revoked(&device);
+        if matches!(revoked, Err(TrustError::EnrollmentKeyReused { .. })) {
+            return revoked.map(|()| Admission::Known(device));
+        }
 
         if let Some(known) = self.devices.get(&device.user).and_then(|m| m.get(&device.device)) {
             if known.device.ed25519 != device.ed25519 || known.device.curve25519 != device.curve25519 {
                 return Err(TrustError::KeysChanged { user: device.user, device: device.device });
             }
+            revoked?;
             return Ok(Admission::Known(known.device.clone()));
         }
 
@@ -217,6 +231,7 @@ impl Directory {
             .entry(device.user.clone())
             .or_default()
             .insert(device.device.clone(), Known { device: device.clone(), chain: chain.clone() });
+        revoked?;
         Ok(Admission::New(device))
     }
 
@@ -245,6 +260,62 @@ impl Directory {
             .ok_or_else(|| TrustError::UnknownDevice { user: user.clone(), device: device.clone() })?;
         self.check_not_revoked(&known.device)?;
         Ok(&known.device)
+    }
+
+    /// A device whose chain verified, revoked since or not (never one under
+    /// a burned enrollment key): whose key checks signatures made while it
+    /// was trusted ([`trusted_at`](Self::trusted_at)).
+    pub fn known(&self, user: &UserId, device: &DeviceId) -> Result<&VerifiedDevice, TrustError> {
+        let known = self
+            .devices
+            .get(user)
+            .and_then(|m| m.get(device))
+            .ok_or_else(|| TrustError::UnknownDevice { user: user.clone(), device: device.clone() })?;
+        if self.burned_enrollments.contains(&known.device.enrollment_key) {
+            return Err(TrustError::EnrollmentKeyReused { user: user.clone(), device: device.clone() });
+        }
+        Ok(&known.device)
+    }
+
+    /// A device that was trusted at `at`: trusted now, or revoked by a
+    /// statement dated after `at`. A burned enrollment key, or a key
+    /// revoked without a date this directory knows, was never trusted.
+    /// `at` is what the signer claims: callers that must not take a
+    /// revoked device's word for it also require a trusted device to have
+    /// built on what it signed (see `RoomLog`).
+    pub fn trusted_at(&self, user: &UserId, device: &DeviceId, at: Timestamp) -> Result<&VerifiedDevice, TrustError> {
+        let d = self.known(user, device)?;
+        let Err(refused) = self.check_not_revoked(d) else { return Ok(d) };
+        let mut until: Option<Timestamp> = None;
+        let mut earliest = |t: Option<&Timestamp>| match (until, t) {
+            (_, None) => false,
+            (None, Some(t)) => {
+                until = Some(*t);
+                true
+            }
+            (Some(u), Some(t)) => {
+                until = Some(u.min(*t));
+                true
+            }
+        };
+        let by_id = self.revoked_devices.contains(&(d.user.clone(), d.device.clone()));
+        if by_id && !earliest(self.device_revoked_at.get(&(d.user.clone(), d.device.clone()))) {
+            return Err(refused);
+        }
+        // The key revoked under this id is covered by the id's date; under
+        // another id it is a reuse, never trusted.
+        if self.revoked_keys.contains(&d.ed25519) && !by_id {
+            return Err(refused);
+        }
+        if self.revoked_enrollments.contains(&d.enrollment_key)
+            && !earliest(self.enrollment_revoked_at.get(&d.enrollment_key))
+        {
+            return Err(refused);
+        }
+        match until {
+            Some(t) if at < t && at >= d.enrolled_at => Ok(d),
+            _ => Err(refused),
+        }
     }
 
     /// The trusted devices of a user.
@@ -299,11 +370,13 @@ impl Directory {
                 }
                 Ok(match revocation.target {
                     RevocationTarget::Device { user, device } => {
-                        self.revoke_device(&user, &device);
+                        self.revoke_device(&user, &device, revocation.issued_at);
                         StatementEffect::DeviceRevoked { user, device }
                     }
                     RevocationTarget::Enrollment { key } => {
                         self.revoked_enrollments.insert(key);
+                        let at = self.enrollment_revoked_at.entry(key).or_insert(revocation.issued_at);
+                        *at = (*at).min(revocation.issued_at);
                         StatementEffect::EnrollmentRevoked { key }
                     }
                 })
@@ -318,15 +391,17 @@ impl Directory {
                 if wipe.org != self.org {
                     return Err(TrustError::OtherOrg);
                 }
-                self.revoke_device(&wipe.user, &wipe.device);
+                self.revoke_device(&wipe.user, &wipe.device, wipe.issued_at);
                 Ok(StatementEffect::Wipe { user: wipe.user, device: wipe.device })
             }
         }
     }
 
     /// Revokes a device by id, and its key under any id if we know it.
-    fn revoke_device(&mut self, user: &UserId, device: &DeviceId) {
+    fn revoke_device(&mut self, user: &UserId, device: &DeviceId, at: Timestamp) {
         self.revoked_devices.insert((user.clone(), device.clone()));
+        let when = self.device_revoked_at.entry((user.clone(), device.clone())).or_insert(at);
+        *when = (*when).min(at);
         if let Some(known) = self.devices.get(user).and_then(|m| m.get(device)) {
             self.revoked_keys.insert(known.device.ed25519);
         }

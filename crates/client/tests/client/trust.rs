@@ -191,7 +191,11 @@ async fn a_wipe_order_seen_only_in_the_directory_still_wipes() {
 }
 
 impl TestRelay {
-    fn org_revocation(&self, user: &belfry_protocol::UserId, device: &belfry_protocol::DeviceId) -> Statement {
+    pub(crate) fn org_revocation(
+        &self,
+        user: &belfry_protocol::UserId,
+        device: &belfry_protocol::DeviceId,
+    ) -> Statement {
         Statement::Revocation(self.org.sign(&belfry_protocol::Revocation {
             org: self.org.public(),
             target: belfry_protocol::RevocationTarget::Device { user: user.clone(), device: device.clone() },
@@ -211,7 +215,7 @@ impl TestRelay {
         }))
     }
 
-    fn distribute(&self, statement: &Statement) {
+    pub(crate) fn distribute(&self, statement: &Statement) {
         let file = self.dir.path().join(format!("s{}.belfry-statement", rand::random::<u32>()));
         std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
         let out =
