@@ -34,8 +34,8 @@ use belfry_protocol::codec::{decode, encode};
 use belfry_protocol::frames::{DeviceAddress, InboxEntry, InboxItem};
 use belfry_protocol::room::{Role, RoomKind};
 use belfry_protocol::{
-    ClientFrame, DeviceId, DisplayName, Ed25519Public, FlowId, Hash256, Invitation, MessageId, Request, Response,
-    RoomContent, RoomId, RoomMessage, StateContent, Statement, ToDeviceContent, ToDeviceEnvelope, UserId,
+    ClientFrame, DeviceId, DisplayName, Ed25519Public, FlowId, Hash256, Invitation, MessageId, Request, RoomContent,
+    RoomId, RoomMessage, StateContent, Statement, ToDeviceContent, ToDeviceEnvelope, UserId,
 };
 use belfry_store::{Batch, MessageStatus, Op, SqlStore, Store, StoredMessage};
 use serde::{Deserialize, Serialize};
@@ -1660,9 +1660,7 @@ impl Engine {
         if users.is_empty() {
             return Ok(());
         }
-        let Response::Devices(entries) = self.inner.link.request(Request::FetchDevices(users.to_vec())).await? else {
-            return Err(ClientError::Relay("unexpected answer to a device fetch".into()));
-        };
+        let entries = self.inner.link.fetch_devices(users).await?;
         let mut st = self.inner.state.lock().await;
         let st = &mut *st;
         let mut events = Vec::new();
@@ -1962,14 +1960,8 @@ impl Engine {
                 .filter(|a| !st.channels.iter().any(|c| c.peer_user() == &a.user && c.peer_device() == &a.device))
                 .collect()
         };
-        let claimed = if need_channel.is_empty() {
-            Vec::new()
-        } else {
-            match self.inner.link.request(Request::ClaimPrekeys(need_channel)).await? {
-                Response::Prekeys(p) => p,
-                _ => return Err(ClientError::Relay("unexpected answer to a key claim".into())),
-            }
-        };
+        let claimed =
+            if need_channel.is_empty() { Vec::new() } else { self.inner.link.claim_prekeys(need_channel).await? };
 
         let mut st = self.inner.state.lock().await;
         let st = &mut *st;
@@ -2073,9 +2065,9 @@ impl Engine {
                     history.push((to.clone(), m));
                 }
             }
-            if !key_messages.is_empty() {
+            for messages in crate::net::to_device_batches(key_messages) {
                 let id = MessageId(rand::random());
-                let request = Request::PublishToDevice { id, messages: key_messages };
+                let request = Request::PublishToDevice { id, messages };
                 queue_publish_keys(&mut batch, id, request, self.stamp(), vec![room])?;
             }
             for (to, m) in history {

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod limits;
 pub mod room;
 pub mod signed;
+pub mod text;
 pub mod to_device;
 
 pub use cert::{

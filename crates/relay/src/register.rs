@@ -95,6 +95,7 @@ pub async fn statements(dir: &Path, files: &[std::path::PathBuf]) -> Result<Vec<
             user: scope.user.clone(),
             device: scope.device.clone(),
             revokes: true,
+            enrollment_key: scope.enrollment_key,
             hash: sha2::Sha256::digest(&bytes).into(),
             statement: bytes,
             item: belfry_protocol::codec::encode(&InboxItem::Statement(statement)),

@@ -20,9 +20,7 @@ use belfry_crypto::{
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::frames::DeviceAddress;
 use belfry_protocol::room::Role;
-use belfry_protocol::{
-    Hash256, MessageId, Request, Response, RoomContent, RoomId, RoomStateEvent, Signed, StateContent, UserId,
-};
+use belfry_protocol::{Hash256, MessageId, Request, RoomContent, RoomId, RoomStateEvent, Signed, StateContent, UserId};
 use belfry_store::{Batch, Op};
 use std::collections::BTreeSet;
 
@@ -317,9 +315,7 @@ impl Engine {
         if need.is_empty() {
             return Ok(());
         }
-        let Response::Prekeys(claimed) = self.inner.link.request(Request::ClaimPrekeys(need)).await? else {
-            return Err(ClientError::Relay("unexpected answer to a key claim".into()));
-        };
+        let claimed = self.inner.link.claim_prekeys(need).await?;
         let mut guard = self.inner.state.lock().await;
         let st = &mut *guard;
         let mut events = Vec::new();

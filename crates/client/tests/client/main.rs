@@ -11,6 +11,7 @@ mod group;
 mod hostile;
 mod messaging;
 mod recovery;
+mod relay_enforced;
 mod resilience;
 mod rooms;
 mod trust;

@@ -412,12 +412,16 @@ impl Dev {
 
     /// Enrolls a device that reaches the relay at `url`.
     pub async fn enroll_at(relay: &TestRelay, user: &str, device_name: &str, url: &str) -> Self {
+        Self::enroll_with(relay, &relay.invite_at(user, url), device_name).await
+    }
+
+    /// Enrolls a device from an invitation the test holds (a stolen one).
+    pub async fn enroll_with(relay: &TestRelay, invitation: &Invitation, device_name: &str) -> Self {
         let home = tempfile::tempdir().unwrap();
         let profile = home.path().join("profile");
-        let invitation = relay.invite_at(user, url);
         let engine = Engine::enroll(
             Profile::new(&profile),
-            &invitation,
+            invitation,
             relay.org.public(),
             DisplayName::new(device_name).unwrap(),
             &key_source(),

@@ -137,7 +137,13 @@ fn invalid_ids_inside_valid_framing_are_refused() {
     let mut bad = bytes.clone();
     bad[pos] = b'A';
     let err = Prekey::decode(&bad).unwrap_err();
-    assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DecodeError::InvalidId { ty: "Prekey", error: IdError::Character { kind: "user id", found: 'A', .. } }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("user id"), "{err}");
 }
 
