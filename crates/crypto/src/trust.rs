@@ -160,9 +160,10 @@ pub struct Directory {
     revoked_enrollments: BTreeSet<Ed25519Public>,
     /// When each device revocation (or wipe order) took effect, as its
     /// signer dated it: what the device signed before stays valid history.
-    device_revoked_at: BTreeMap<(UserId, DeviceId), Timestamp>,
+    /// (A list: stored as JSON too, whose map keys are strings.)
+    device_revoked_at: Vec<(UserId, DeviceId, Timestamp)>,
     /// The same for revoked enrollment keys.
-    enrollment_revoked_at: BTreeMap<Ed25519Public, Timestamp>,
+    enrollment_revoked_at: Vec<(Ed25519Public, Timestamp)>,
 }
 
 impl Directory {
@@ -177,8 +178,8 @@ impl Directory {
             burned_enrollments: BTreeSet::new(),
             revoked_devices: BTreeSet::new(),
             revoked_enrollments: BTreeSet::new(),
-            device_revoked_at: BTreeMap::new(),
-            enrollment_revoked_at: BTreeMap::new(),
+            device_revoked_at: Vec::new(),
+            enrollment_revoked_at: Vec::new(),
         }
     }
 
@@ -201,10 +202,10 @@ impl Directory {
         }
 
         if let Some(known) = self.devices.get(&device.user).and_then(|m| m.get(&device.device)) {
+            revoked?;
             if known.device.ed25519 != device.ed25519 || known.device.curve25519 != device.curve25519 {
                 return Err(TrustError::KeysChanged { user: device.user, device: device.device });
             }
-            revoked?;
             return Ok(Admission::Known(known.device.clone()));
         }
 
@@ -213,6 +214,8 @@ impl Directory {
         let enrolled = EnrolledDevice::of(&device);
         match self.enrollments.get(&device.enrollment_key) {
             Some(first) if *first != enrolled => {
+                // A revoked device is refused as such (nothing burned).
+                revoked?;
                 self.burned_enrollments.insert(device.enrollment_key);
                 return Err(TrustError::EnrollmentKeyReused { user: device.user, device: device.device });
             }
@@ -222,6 +225,7 @@ impl Directory {
         if let Some((user, id)) = self.key_owners.get(&device.ed25519)
             && (*user != device.user || *id != device.device)
         {
+            revoked?;
             return Err(TrustError::KeysReused { user: device.user, device: device.device });
         }
         self.enrollments.insert(device.enrollment_key, enrolled);
@@ -299,7 +303,9 @@ impl Directory {
             }
         };
         let by_id = self.revoked_devices.contains(&(d.user.clone(), d.device.clone()));
-        if by_id && !earliest(self.device_revoked_at.get(&(d.user.clone(), d.device.clone()))) {
+        let device_at =
+            self.device_revoked_at.iter().find(|(u, id, _)| *u == d.user && *id == d.device).map(|(_, _, t)| t);
+        if by_id && !earliest(device_at) {
             return Err(refused);
         }
         // The key revoked under this id is covered by the id's date; under
@@ -308,7 +314,7 @@ impl Directory {
             return Err(refused);
         }
         if self.revoked_enrollments.contains(&d.enrollment_key)
-            && !earliest(self.enrollment_revoked_at.get(&d.enrollment_key))
+            && !earliest(self.enrollment_revoked_at.iter().find(|(k, _)| *k == d.enrollment_key).map(|(_, t)| t))
         {
             return Err(refused);
         }
@@ -375,8 +381,10 @@ impl Directory {
                     }
                     RevocationTarget::Enrollment { key } => {
                         self.revoked_enrollments.insert(key);
-                        let at = self.enrollment_revoked_at.entry(key).or_insert(revocation.issued_at);
-                        *at = (*at).min(revocation.issued_at);
+                        match self.enrollment_revoked_at.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, at)) => *at = (*at).min(revocation.issued_at),
+                            None => self.enrollment_revoked_at.push((key, revocation.issued_at)),
+                        }
                         StatementEffect::EnrollmentRevoked { key }
                     }
                 })
@@ -400,8 +408,10 @@ impl Directory {
     /// Revokes a device by id, and its key under any id if we know it.
     fn revoke_device(&mut self, user: &UserId, device: &DeviceId, at: Timestamp) {
         self.revoked_devices.insert((user.clone(), device.clone()));
-        let when = self.device_revoked_at.entry((user.clone(), device.clone())).or_insert(at);
-        *when = (*when).min(at);
+        match self.device_revoked_at.iter_mut().find(|(u, d, _)| u == user && d == device) {
+            Some((_, _, when)) => *when = (*when).min(at),
+            None => self.device_revoked_at.push((user.clone(), device.clone(), at)),
+        }
         if let Some(known) = self.devices.get(user).and_then(|m| m.get(device)) {
             self.revoked_keys.insert(known.device.ed25519);
         }
