@@ -413,7 +413,7 @@ impl Engine {
         let pickle_secret = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
         let pickle = PickleKey::new(*pickle_secret);
         let mut dir = Directory::new(org);
-        dir.admit(device.chain(), now())?;
+        dir.admit_own(&device, now())?;
         // The keys' secret halves are stored before the public halves leave.
         let one_time = device.generate_prekeys(PREKEY_BATCH);
         let fallback = device.generate_fallback_prekey();
@@ -671,6 +671,12 @@ impl Engine {
     /// This device's id.
     pub async fn device_id(&self) -> DeviceId {
         self.inner.state.lock().await.device.device_id().clone()
+    }
+
+    /// This device's certificate chain (public): what IT confirms with
+    /// `belfry-admin confirm`.
+    pub async fn device_chain(&self) -> belfry_protocol::DeviceChain {
+        self.inner.state.lock().await.device.chain().clone()
     }
 
     /// The relay address.
@@ -1641,6 +1647,14 @@ impl Engine {
                     }
                     StatementEffect::Wipe { user, device } | StatementEffect::DeviceRevoked { user, device } => {
                         events.push(Event::Alert(Alert::DeviceRevoked { user, device }));
+                    }
+                    // A device that used a copy of a confirmed invitation.
+                    StatementEffect::EnrollmentConfirmed { refused, .. } => {
+                        events.extend(
+                            refused
+                                .into_iter()
+                                .map(|(user, device)| Event::Alert(Alert::DeviceRevoked { user, device })),
+                        );
                     }
                     _ => {}
                 }

@@ -49,10 +49,13 @@ fn enroll_create_send_read_search_with_the_cli() {
         let out = ok(belfry(profile, &["enroll", inv.to_str().unwrap(), "--org-key", &org, "--device-name", "Laptop"]));
         assert!(out.contains(&format!("Enrolled {user}/")), "{out}");
     }
-    // A used invitation cannot enroll a second device.
+    // A used invitation cannot enroll a second device (a copy taken
+    // before the first enrollment erased the file).
     let inv = write_invitation(&relay, "mallory", home.path());
+    let copy = home.path().join("copy.belfry-invite");
+    std::fs::copy(&inv, &copy).unwrap();
     ok(belfry(&home.path().join("m1"), &["enroll", inv.to_str().unwrap(), "--org-key", &org]));
-    let out = belfry(&home.path().join("m2"), &["enroll", inv.to_str().unwrap(), "--org-key", &org]);
+    let out = belfry(&home.path().join("m2"), &["enroll", copy.to_str().unwrap(), "--org-key", &org]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already used"), "{}", String::from_utf8_lossy(&out.stderr));
 
@@ -209,4 +212,61 @@ fn a_host_that_forgets_to_harden_the_process_opens_no_profile() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("CHILD-OK"), "{stdout}");
+
+/// `belfry enroll` erases the invitation it used (it holds the enrollment
+/// secret) and leaves the device's public chain for IT to confirm; when it
+/// cannot erase it, it says so and exits with an error.
+#[test]
+fn enroll_erases_the_used_invitation_and_writes_the_device_file() {
+    use belfry_protocol::Wire as _;
+    use belfry_protocol::armor::{DEVICE_LABEL, dearmor};
+    let relay = TestRelay::start();
+    let home = tempfile::tempdir().unwrap();
+    let org = relay.org.public().to_base64();
+    let inv = write_invitation(&relay, "alice", home.path());
+    // A second name for the file's contents shows they were overwritten
+    // before the name was removed.
+    let witness = home.path().join("witness");
+    std::fs::hard_link(&inv, &witness).unwrap();
+    let len = std::fs::metadata(&inv).unwrap().len() as usize;
+    let out = ok(belfry(&home.path().join("alice"), &["enroll", inv.to_str().unwrap(), "--org-key", &org]));
+    assert!(!inv.exists(), "the invitation is still there:\n{out}");
+    assert_eq!(std::fs::read(&witness).unwrap(), vec![0u8; len], "the invitation's bytes were not overwritten");
+    assert!(out.contains("was erased"), "{out}");
+    let device_file = std::fs::read_dir(home.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "belfry-device"))
+        .expect("a .belfry-device file");
+    let chain = belfry_protocol::DeviceChain::decode(
+        &dearmor(DEVICE_LABEL, &std::fs::read_to_string(&device_file).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let fingerprint = chain.device.peek_unverified().unwrap().ed25519.fingerprint();
+    assert!(out.contains(&fingerprint), "{out}");
+    // IT confirms from that file.
+    relay.org.confirm_enrollment(&chain, now()).unwrap();
+
+    // An invitation in a folder where it cannot be deleted: enrolled, but
+    // the command says the secret is still on disk and fails.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let locked = home.path().join("locked");
+        std::fs::create_dir(&locked).unwrap();
+        let inv = write_invitation(&relay, "bob", &locked);
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::write(locked.join("probe"), b"").is_ok() {
+            // Root ignores the folder's mode: nothing to show here.
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+            return;
+        }
+        let out = belfry(&home.path().join("bob"), &["enroll", inv.to_str().unwrap(), "--org-key", &org]);
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{stdout}");
+        assert!(stdout.contains("Enrolled bob/"), "{stdout}");
+        assert!(stderr.contains("could not be erased") && stderr.contains(inv.to_str().unwrap()), "{stderr}");
+        assert!(inv.exists());
+    }
 }

@@ -10,6 +10,7 @@ mod debug;
 mod files;
 mod group;
 mod hostile;
+mod invitations;
 mod messaging;
 mod recovery;
 mod relay_enforced;

@@ -289,6 +289,17 @@ impl TestRelay {
         assert_eq!(n, 1, "nothing to withhold");
     }
 
+    /// IT hands the relay an org-signed statement file, which it stores
+    /// and delivers (`belfry-relay statement`).
+    pub fn distribute(&self, statement: &belfry_protocol::Statement) {
+        use belfry_protocol::armor::STATEMENT_LABEL;
+        let file = self.dir.path().join(format!("{}.belfry-statement", rand::random::<u32>()));
+        std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
+        let out =
+            Command::new(relay_bin()).args(["statement", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// The hostile relay lists a device of its own making for `user`.
     pub fn plant_device(&self, chain: &belfry_protocol::DeviceChain) {
         let cert = chain.device.peek_unverified().unwrap();

@@ -3,11 +3,9 @@
 
 use crate::support::*;
 use belfry_client::{Alert, Event};
-use belfry_protocol::armor::{STATEMENT_LABEL, armor};
 use belfry_protocol::frames::InboxItem;
 use belfry_protocol::room::RoomKind;
-use belfry_protocol::{Issuer, Statement, Timestamp, WipeOrder, Wire as _};
-use std::process::Command;
+use belfry_protocol::{Issuer, Statement, Timestamp, WipeOrder};
 use std::time::Duration;
 
 /// The Room items the relay holds for `user`/`device` from sequence `mark` on.
@@ -209,14 +207,6 @@ impl TestRelay {
             issuer: Issuer::Org,
             issued_at: Timestamp(now().0),
         }))
-    }
-
-    fn distribute(&self, statement: &Statement) {
-        let file = self.dir.path().join(format!("s{}.belfry-statement", rand::random::<u32>()));
-        std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
-        let out =
-            Command::new(relay_bin()).args(["statement", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
