@@ -124,8 +124,9 @@ pub enum Alert {
     },
 }
 
-/// A message as a front end shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message as a front end shows it. `Debug` shows ids and sizes, never
+/// the text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct MessageView {
     /// Its id.
     pub id: MessageId,
@@ -141,6 +142,20 @@ pub struct MessageView {
     pub body: String,
     /// The attached file, if any.
     pub attachment: Option<AttachmentInfo>,
+}
+
+impl std::fmt::Debug for MessageView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageView")
+            .field("id", &self.id)
+            .field("room", &self.room)
+            .field("sender", &self.sender)
+            .field("sent_at", &self.sent_at.0)
+            .field("status", &self.status)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("attachment", &self.attachment)
+            .finish()
+    }
 }
 
 impl From<StoredMessage> for MessageView {
@@ -214,6 +229,10 @@ pub enum Event {
     },
     /// This device was wiped by order; the engine has stopped.
     Wiped,
+    /// A wipe order was obeyed but could not erase everything (the store
+    /// key may survive; the detail says what). The engine has stopped; the
+    /// wipe is finished the next time the profile is opened.
+    WipeIncomplete(String),
 }
 
 /// Where the connection stands; [`Engine::status`] always has the latest.
@@ -225,8 +244,8 @@ pub struct SyncStatus {
     pub caught_up: bool,
 }
 
-/// A queued unit of outgoing work.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A queued unit of outgoing work. No `Debug`: its content is plaintext.
+#[derive(Clone, Serialize, Deserialize)]
 enum OutboxItem {
     /// Encrypt and send `content` in `room` (as message `id`); `history_to`
     /// also get the room's earlier state events (new members). `members`
@@ -400,7 +419,7 @@ impl Engine {
         let pickle_secret = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
         let pickle = PickleKey::new(*pickle_secret);
         let mut dir = Directory::new(org);
-        dir.admit(device.chain(), now())?;
+        dir.admit_own(&device, now())?;
         // The keys' secret halves are stored before the public halves leave.
         let one_time = device.generate_prekeys(PREKEY_BATCH);
         let fallback = device.generate_fallback_prekey();
@@ -666,6 +685,12 @@ impl Engine {
     /// This device's id.
     pub async fn device_id(&self) -> DeviceId {
         self.inner.state.lock().await.device.device_id().clone()
+    }
+
+    /// This device's certificate chain (public): what IT confirms with
+    /// `belfry-admin confirm`.
+    pub async fn device_chain(&self) -> belfry_protocol::DeviceChain {
+        self.inner.state.lock().await.device.chain().clone()
     }
 
     /// The relay address.
@@ -1630,6 +1655,14 @@ impl Engine {
                     StatementEffect::Wipe { user, device } | StatementEffect::DeviceRevoked { user, device } => {
                         events.push(Event::Alert(Alert::DeviceRevoked { user, device }));
                     }
+                    // A device that used a copy of a confirmed invitation.
+                    StatementEffect::EnrollmentConfirmed { refused, .. } => {
+                        events.extend(
+                            refused
+                                .into_iter()
+                                .map(|(user, device)| Event::Alert(Alert::DeviceRevoked { user, device })),
+                        );
+                    }
                     _ => {}
                 }
                 Ok(true)
@@ -1649,10 +1682,13 @@ impl Engine {
         if let Err(e) = self.inner.store.close() {
             tracing::warn!(error = %e, "closing the store before the wipe failed");
         }
-        if let Err(e) = self.inner.profile.erase() {
-            tracing::error!(error = %e, "the wipe did not erase everything");
+        match self.inner.profile.erase() {
+            Ok(()) => self.emit(Event::Wiped),
+            Err(e) => {
+                tracing::error!(error = %e, "the wipe did not erase everything");
+                self.emit(Event::WipeIncomplete(e.to_string()));
+            }
         }
-        self.emit(Event::Wiped);
     }
 
     /// Fetches the device lists of `users` and admits what verifies.

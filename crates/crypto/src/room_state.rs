@@ -110,7 +110,7 @@ impl RoomState {
         body.room = body.derived_room_id();
         let event = device.sign(&body);
         let mut dir = Directory::new(*device.org());
-        dir.admit(device.chain(), now).map_err(StateError::Untrusted)?;
+        dir.admit_own(device, now).map_err(StateError::Untrusted)?;
         let state = Self::from_create(&event, &dir)?;
         Ok((state, event))
     }

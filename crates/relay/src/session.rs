@@ -549,7 +549,7 @@ impl<S: Storage> Session<S> {
                 let st = NewStatement {
                     user: scope.user.clone(),
                     device: scope.device.clone(),
-                    revokes: true,
+                    revokes: scope.revokes,
                     enrollment_key: scope.enrollment_key,
                     hash: sha2::Sha256::digest(&encoded).into(),
                     statement: encoded,

@@ -84,8 +84,9 @@ pub struct Transfer {
     pub total: u64,
 }
 
-/// A message's attachment, as a front end shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message's attachment, as a front end shows it. `Debug` shows the
+/// name's length only (the store keeps names as private as text).
+#[derive(Clone, PartialEq, Eq)]
 pub struct AttachmentInfo {
     /// The file name the sender gave.
     pub name: String,
@@ -97,8 +98,19 @@ pub struct AttachmentInfo {
     pub local: bool,
 }
 
-/// A file whose upload has not finished.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for AttachmentInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentInfo")
+            .field("name", &format_args!("<{} bytes>", self.name.len()))
+            .field("mime", &self.mime)
+            .field("size", &self.size)
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+/// A file whose upload has not finished. `Debug` hides the name.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PendingUpload {
     /// The message it will be sent as.
     pub message: MessageId,
@@ -108,6 +120,17 @@ pub struct PendingUpload {
     pub name: String,
     /// The file's size.
     pub size: u64,
+}
+
+impl std::fmt::Debug for PendingUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingUpload")
+            .field("message", &self.message)
+            .field("room", &self.room)
+            .field("name", &format_args!("<{} bytes>", self.name.len()))
+            .field("size", &self.size)
+            .finish()
+    }
 }
 
 /// Why a file could not be sent or fetched. Each message is complete for

@@ -6,9 +6,11 @@
 mod support;
 
 mod cli;
+mod debug;
 mod files;
 mod group;
 mod hostile;
+mod invitations;
 mod messaging;
 mod recovery;
 mod relay_enforced;

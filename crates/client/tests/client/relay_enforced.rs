@@ -7,19 +7,6 @@ use belfry_protocol::room::RoomKind;
 use belfry_protocol::{Ed25519Public, Statement};
 use belfry_store::MessageStatus;
 
-/// IT signs a statement and the relay operator distributes it with
-/// `belfry-relay statement`.
-pub(crate) fn distribute(relay: &TestRelay, statement: &Statement) {
-    use belfry_protocol::Wire as _;
-    use belfry_protocol::armor::{STATEMENT_LABEL, armor};
-    let file = relay.dir.path().join(format!("s{}.belfry-statement", rand::random::<u32>()));
-    std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
-    let out =
-        std::process::Command::new(relay_bin()).args(["statement", "--dir"]).arg(relay.relay_dir()).arg(&file).output();
-    let out = out.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn revoke_enrollment(relay: &TestRelay, key: Ed25519Public) -> Statement {
     Statement::Revocation(relay.org.revoke_enrollment(
         key,
@@ -42,7 +29,7 @@ async fn a_device_from_a_stolen_invitation_revoked_by_enrollment_key_is_refused_
     let before = thief.engine.send_text(room, "before").await.unwrap();
     bob.wait(|e| matches!(e, Event::Message(m) if m.id == before)).await;
 
-    distribute(&relay, &revoke_enrollment(&relay, key));
+    relay.distribute(&revoke_enrollment(&relay, key));
     // The unmodified engine sends; the relay refuses with Forbidden
     // ("this device is revoked"), which the engine reports.
     let after = thief.engine.send_text(room, "after").await.unwrap();

@@ -20,6 +20,7 @@ fn decode_all(bytes: &[u8]) {
     let _ = Revocation::decode(bytes);
     let _ = WipeOrder::decode(bytes);
     let _ = Statement::decode(bytes);
+    let _ = EnrollmentConfirmation::decode(bytes);
     let _ = RoomStateEvent::decode(bytes);
     let _ = RoomMessage::decode(bytes);
     let _ = RoomPayload::decode(bytes);

@@ -8,12 +8,24 @@ mod output;
 
 use clap::Parser as _;
 
+/// Exit status of a wipe (`wipe-self` or ordered by the organisation) that
+/// could not erase everything: scripts and IT must be able to tell it from
+/// an ordinary failure.
+const EXIT_WIPE_INCOMPLETE: u8 = 3;
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("belfry: {e:#}");
-            std::process::ExitCode::FAILURE
+            if matches!(
+                e.downcast_ref::<belfry_client::ClientError>(),
+                Some(belfry_client::ClientError::WipeIncomplete(_))
+            ) {
+                std::process::ExitCode::from(EXIT_WIPE_INCOMPLETE)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

@@ -73,6 +73,9 @@ pub async fn read(ctx: &mut Ctx<'_>, room: &str, limit: usize, follow: bool) -> 
                 Ok(Event::Message(m)) if m.room == r.id => print_message(&m, ctx.json),
                 Ok(Event::Alert(a)) => print_alert(&a, ctx.json),
                 Ok(Event::Wiped) => bail!("this device was wiped by order of your organisation"),
+                Ok(Event::WipeIncomplete(detail)) => {
+                    return Err(belfry_client::ClientError::WipeIncomplete(detail).into());
+                }
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(_) => return Ok(()),
             }

@@ -126,6 +126,7 @@ async fn catch_up(
         match events.try_recv() {
             Ok(Event::Alert(a)) => print_alert(&a, json),
             Ok(Event::Wiped) => bail!("this device was wiped by order of your organisation; its data is erased"),
+            Ok(Event::WipeIncomplete(detail)) => return Err(belfry_client::ClientError::WipeIncomplete(detail).into()),
             Ok(_) | Err(TryRecvError::Lagged(_)) => {}
             Err(_) => break,
         }

@@ -151,6 +151,9 @@ impl Verify<'_> {
                 }
                 Ok(Ok(Event::Alert(a))) => print_alert(&a, self.json),
                 Ok(Ok(Event::Wiped)) => bail!("this device was wiped by order of your organisation"),
+                Ok(Ok(Event::WipeIncomplete(detail))) => {
+                    return Err(belfry_client::ClientError::WipeIncomplete(detail).into());
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(RecvError::Lagged(_))) => {
                     if let Some(v) = pending(self.engine.verifications().await) {
