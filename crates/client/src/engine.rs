@@ -17,6 +17,7 @@
 
 mod direct;
 mod recovery;
+mod rooms;
 mod verify;
 
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
@@ -25,7 +26,7 @@ use crate::error::{ClientError, Result};
 use crate::net::{self, Link, Push, RelayTarget};
 use crate::profile::{KeySource, Profile};
 use belfry_crypto::{
-    Admission, Device, Directory, InboundRoomSession, OlmChannel, OutboundRoomSession, PickleKey, ReplayGuard,
+    Admission, Device, Directory, InboundRoomSession, OlmChannel, OutboundRoomSession, PickleKey, ReplayGuard, RoomLog,
     RoomState, RotationPolicy, StateError, StatementEffect,
 };
 use belfry_protocol::cert::Timestamp;
@@ -34,7 +35,7 @@ use belfry_protocol::frames::{DeviceAddress, InboxEntry, InboxItem};
 use belfry_protocol::room::{Role, RoomKind};
 use belfry_protocol::{
     ClientFrame, DeviceId, DisplayName, Ed25519Public, FlowId, Hash256, Invitation, MessageId, Request, RoomContent,
-    RoomId, RoomMessage, RoomStateEvent, Signed, StateContent, Statement, ToDeviceContent, ToDeviceEnvelope, UserId,
+    RoomId, RoomMessage, StateContent, Statement, ToDeviceContent, ToDeviceEnvelope, UserId,
 };
 use belfry_store::{Batch, MessageStatus, Op, SqlStore, Store, StoredMessage};
 use serde::{Deserialize, Serialize};
@@ -186,6 +187,10 @@ pub struct RoomView {
     pub retention_secs: Option<u64>,
     /// Classification label.
     pub classification: Option<String>,
+    /// Why the room does not send now, if it does not: its history is in
+    /// conflict (events missing, or members writing under a state this
+    /// device does not hold). Messages stay queued until it is resolved.
+    pub conflict: Option<String>,
 }
 
 /// What the engine reports as it happens.
@@ -252,13 +257,8 @@ enum OutboxItem {
     /// sessions are replaced, so no device is left marked as holding a key
     /// it never got.
     Publish { frame: Vec<u8>, keys_for: Vec<RoomId> },
-}
-
-/// A room as this device keeps it: validated state and the signed log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RoomRecord {
-    state: RoomState,
-    log: Vec<Signed<RoomStateEvent>>,
+    /// Send `room`'s state history to `to` (new devices of this user).
+    History { room: RoomId, to: Vec<DeviceAddress> },
 }
 
 struct State {
@@ -268,7 +268,11 @@ struct State {
     channels: Vec<OlmChannel>,
     outbound: HashMap<RoomId, OutboundRoomSession>,
     inbound: HashMap<Ed25519Public, InboundRoomSession>,
-    rooms: BTreeMap<RoomId, RoomRecord>,
+    /// Every room this device holds a log for; a room whose Create is not
+    /// placed yet has no state and is not shown.
+    rooms: BTreeMap<RoomId, RoomLog>,
+    /// Signers of held state events whose devices must be fetched.
+    room_fetch: BTreeSet<UserId>,
     /// Users whose device lists must be fetched before encrypting to them.
     stale: HashSet<UserId>,
     /// Room messages waiting for their key, oldest first.
@@ -328,7 +332,9 @@ const K_PREKEYS_USED: &str = "prekeys-used";
 /// items, room and waiting rows), checked on open.
 const K_FORMAT: &str = "engine-format";
 /// This build's format. Pre-release profiles have none.
-const FORMAT: u32 = 1;
+/// 2: room ids are the hash of the Create event, rooms are fork-aware
+/// logs, the directory dates revocations.
+const FORMAT: u32 = 2;
 
 /// Room messages kept waiting for a key that has not arrived, at most.
 const MAX_WAITING: usize = 1000;
@@ -356,7 +362,7 @@ fn fresh_outbound(st: &mut State, room: RoomId, t: Timestamp, batch: &mut Batch)
 }
 
 /// One room's record, as the store keeps it.
-fn room_op(room: RoomId, record: &RoomRecord) -> Result<Op> {
+fn room_op(room: RoomId, record: &RoomLog) -> Result<Op> {
     Ok(Op::PutRoom { room, record: ser(record)? })
 }
 
@@ -502,6 +508,12 @@ impl Engine {
                     "this profile was written by a newer Belfry (format {newer}; this build reads {FORMAT}): update Belfry"
                 )));
             }
+            Some(older) if older > 0 => {
+                return Err(ClientError::Config(format!(
+                    "this profile was written by an earlier Belfry (format {older}; this build reads {FORMAT}) whose \
+                     rooms this build does not read; enroll this device again (IT issues a new invitation)"
+                )));
+            }
             _ => {
                 return Err(ClientError::Config(
                     "this profile was written by a pre-release build of Belfry whose format this build does not \
@@ -522,7 +534,7 @@ impl Engine {
         let dir: Directory = de(&need(K_DIRECTORY)?, "directory")?;
         let mut rooms = BTreeMap::new();
         for (room, record) in store.rooms()? {
-            rooms.insert(room, de::<RoomRecord>(&record, "room")?);
+            rooms.insert(room, de::<RoomLog>(&record, "room")?);
         }
         let mut waiting = Vec::new();
         for (id, bytes) in store.waiting()? {
@@ -536,7 +548,8 @@ impl Engine {
         };
         let recovery = recovery::Recovery::load(&store)?;
         let mut channels = Vec::new();
-        let mut users: BTreeSet<UserId> = rooms.values().flat_map(|r| r.state.members().keys().cloned()).collect();
+        let mut users: BTreeSet<UserId> =
+            rooms.values().filter_map(RoomLog::state).flat_map(|s| s.members().keys().cloned()).collect();
         users.insert(device.user().clone());
         for user in &users {
             for peer in dir.trusted_devices(user) {
@@ -571,6 +584,7 @@ impl Engine {
             inbound: HashMap::new(),
             stale: users.into_iter().collect(),
             rooms,
+            room_fetch: BTreeSet::new(),
             waiting,
             prekeys_used,
             flows: verify::Flows::default(),
@@ -716,13 +730,13 @@ impl Engine {
     /// Rooms this device is in.
     pub async fn rooms(&self) -> Vec<RoomView> {
         let st = self.inner.state.lock().await;
-        st.rooms.values().map(|r| view(&r.state)).collect()
+        st.rooms.values().filter_map(view).collect()
     }
 
     /// One room.
     pub async fn room(&self, id: &RoomId) -> Result<RoomView> {
         let st = self.inner.state.lock().await;
-        st.rooms.get(id).map(|r| view(&r.state)).ok_or_else(|| ClientError::NotFound(format!("no room {id}")))
+        st.rooms.get(id).and_then(view).ok_or_else(|| ClientError::NotFound(format!("no room {id}")))
     }
 
     /// Creates a room with `members` (besides this user). A direct room
@@ -732,23 +746,31 @@ impl Engine {
         if kind == RoomKind::Direct && members.len() != 1 {
             return Err(ClientError::Input("a direct room has exactly one other member".into()));
         }
-        let room = RoomId(rand::random());
         let mut st = self.inner.state.lock().await;
         let t = now();
-        let (mut state, create) = RoomState::create(&st.device, room, kind, name, t)?;
-        let mut log = vec![create];
+        // The id is the Create event's hash: a second room with the same
+        // name in the same millisecond gets a later time, so another id.
+        let mut at = t;
+        let (mut log, create) = loop {
+            let (log, create) = RoomLog::create(&st.device, kind, name.clone(), at)?;
+            if !st.rooms.contains_key(log.room()) {
+                break (log, create);
+            }
+            at = at.plus_ms(1);
+        };
+        let room = *log.room();
+        let mut proposed = vec![create];
         for user in members {
             if user == st.device.user() {
                 continue;
             }
-            let event = state.propose(&st.device, StateContent::Member { user: user.clone(), role: Role::Member }, t);
-            state.apply(&event, &st.dir)?;
-            log.push(event);
+            let content = StateContent::Member { user: user.clone(), role: Role::Member };
+            proposed.push(rooms::apply_own(&mut log, &st.device, &st.dir, content, t)?);
             st.stale.insert(user.clone());
         }
         let mut batch = Batch::new();
-        let events: Vec<_> = log.iter().map(|e| RoomContent::State(e.clone())).collect();
-        st.rooms.insert(room, RoomRecord { state, log });
+        let events: Vec<_> = proposed.into_iter().map(RoomContent::State).collect();
+        st.rooms.insert(room, log);
         for content in events {
             self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, content, Vec::new())?;
         }
@@ -768,9 +790,7 @@ impl Engine {
         let t = now();
         let st = &mut *st;
         let record = st.rooms.get_mut(&room).ok_or_else(|| ClientError::NotFound(format!("no room {room}")))?;
-        let event = record.state.propose(&st.device, content, t);
-        record.state.apply(&event, &st.dir)?;
-        record.log.push(event.clone());
+        let event = rooms::apply_own(record, &st.device, &st.dir, content, t)?;
         for u in &history_to {
             st.stale.insert(u.clone());
         }
@@ -825,8 +845,8 @@ impl Engine {
             return Err(ClientError::Input("the message is too long".into()));
         }
         let st = self.inner.state.lock().await;
-        let record = st.rooms.get(&room).ok_or_else(|| ClientError::NotFound(format!("no room {room}")))?;
-        if !record.state.is_member(st.device.user()) {
+        let record = rooms::joined(&st, &room)?;
+        if !record.is_member(st.device.user()) {
             return Err(ClientError::Input("you are not a member of this room".into()));
         }
         let id = MessageId(rand::random());
@@ -838,7 +858,7 @@ impl Engine {
             sent_at: t,
             status: MessageStatus::Pending,
             body,
-            expires_at: record.state.retention_secs().map(|s| t.plus_ms(s.saturating_mul(1000))),
+            expires_at: record.retention_secs().map(|s| t.plus_ms(s.saturating_mul(1000))),
         };
         let mut batch = Batch::new().with(Op::PutMessage(message.clone()));
         self.queue_compose(&st, &mut batch, id, room, content, Vec::new())?;
@@ -1012,6 +1032,17 @@ impl Engine {
                 Push::Inbox(entries) => self.process(entries).await,
                 Push::DevicesChanged(users) => {
                     let mut st = self.inner.state.lock().await;
+                    let me = st.device.user().clone();
+                    // A new device of this user gets every room's state
+                    // from here: look at once.
+                    if users.contains(&me) {
+                        let engine = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = engine.refresh_users(std::slice::from_ref(&me)).await {
+                                tracing::debug!(error = %e, "fetching this user's devices failed");
+                            }
+                        });
+                    }
                     st.stale.extend(users);
                     Ok(())
                 }
@@ -1152,6 +1183,10 @@ impl Engine {
         self.kick_flush();
         if std::mem::take(&mut st.recovery.wanted) {
             self.spawn_key_recovery();
+        }
+        let fetch = std::mem::take(&mut st.room_fetch);
+        if !fetch.is_empty() {
+            self.spawn_room_fetch(fetch);
         }
         Ok(())
     }
@@ -1358,7 +1393,7 @@ impl Engine {
         // order, or a relay reordering): it waits, with nothing recorded, so
         // it decrypts again once the room is known, instead of being lost.
         if !matches!(decrypted.payload.content, RoomContent::State(_))
-            && !st.rooms.contains_key(&decrypted.payload.room)
+            && st.rooms.get(&decrypted.payload.room).and_then(RoomLog::state).is_none()
         {
             if may_wait {
                 events.push(Event::Alert(Alert::Undecryptable {
@@ -1401,65 +1436,37 @@ impl Engine {
         let room = payload.room;
         match payload.content {
             RoomContent::State(event) => {
-                let result = match st.rooms.get_mut(&room) {
-                    Some(record) => record.state.apply(&event, &st.dir).map(|applied| {
-                        if applied == belfry_crypto::Applied::Changed {
-                            record.log.push(event.clone());
-                        }
-                    }),
-                    None => RoomState::from_create(&event, &st.dir).map(|state| {
-                        st.rooms.insert(room, RoomRecord { state, log: vec![event.clone()] });
-                    }),
-                };
-                match result {
-                    Ok(()) => {
-                        if let Some(r) = st.rooms.get(&room) {
-                            let members: Vec<UserId> = r.state.members().keys().cloned().collect();
-                            st.stale.extend(members);
-                            batch.push(room_op(room, r)?);
-                        }
-                        events.push(Event::Room(room));
-                        // Messages that were read before this room was known.
-                        let mut ready = Vec::new();
-                        for w in std::mem::take(&mut st.waiting) {
-                            if w.msg.room == room && self.load_inbound(st, &w.msg.session)? {
-                                ready.push(w);
-                            } else {
-                                st.waiting.push(w);
-                            }
-                        }
-                        for w in ready {
-                            batch.push(Op::DeleteWaiting(w.id));
-                            self.receive_room(st, w.msg, batch, events, pending, false)?;
-                        }
-                    }
-                    Err(e) => events.push(Event::Alert(state_alert(room, &e))),
+                // The event names its room, and so does the payload: a
+                // Create (or any event) carried under another room's id
+                // would file one room's history under another.
+                if event.peek_unverified().map(|e| e.room).ok() != Some(room) {
+                    events.push(Event::Alert(Alert::Rejected {
+                        detail: format!(
+                            "{} sent a room state event inside a message for another room; refused",
+                            payload.sender
+                        ),
+                    }));
+                    return Ok(());
                 }
+                self.receive_state(st, room, &event, batch, events, pending)?;
             }
             content => {
-                let Some(record) = st.rooms.get(&room) else {
+                // The state it was sent under, noted before anything else:
+                // a state this device lacks puts the room in conflict.
+                self.note_claim(st, room, &payload.sender, &payload.state_hash, batch, events)?;
+                let Some(record) = st.rooms.get(&room).and_then(RoomLog::state) else {
                     events.push(Event::Alert(Alert::Rejected {
                         detail: format!("a message from {} for a room this device does not know", payload.sender),
                     }));
                     return Ok(());
                 };
-                if !record.state.is_member(&payload.sender) {
+                if !record.is_member(&payload.sender) {
                     events.push(Event::Alert(Alert::Rejected {
                         detail: format!("{} sent a message to a room they are not a member of", payload.sender),
                     }));
                     return Ok(());
                 }
-                if !record.state.knows(&payload.state_hash) {
-                    events.push(Event::Alert(Alert::StateConflict {
-                        room,
-                        detail: format!(
-                            "{} sent a message under a room state this device does not have: members may be \
-                             seeing different histories",
-                            payload.sender
-                        ),
-                    }));
-                }
-                let expires_at = record.state.retention_secs().map(|s| now().plus_ms(s.saturating_mul(1000)));
+                let expires_at = record.retention_secs().map(|s| now().plus_ms(s.saturating_mul(1000)));
                 let sender = payload.sender;
                 // Edits, deletions and reactions refer to an earlier message
                 // (perhaps one earlier in this same frame, not yet stored);
@@ -1693,6 +1700,7 @@ impl Engine {
         let mut st = self.inner.state.lock().await;
         let st = &mut *st;
         let mut events = Vec::new();
+        let mut batch = Batch::new();
         let t = now();
         for entry in entries {
             // Statements come with every fetch: only a device trusted until
@@ -1713,6 +1721,7 @@ impl Engine {
             for chain in &entry.devices {
                 match st.dir.admit(chain, t) {
                     Ok(Admission::New(d)) => {
+                        self.queue_histories(st, &d, &mut batch)?;
                         if d.device != *st.device.device_id() {
                             events.push(Event::Alert(Alert::NewDevice {
                                 own: d.user == *st.device.user(),
@@ -1730,9 +1739,14 @@ impl Engine {
             }
             st.stale.remove(&entry.user);
         }
-        self.commit(Batch::new().with(value(K_DIRECTORY, ser(&st.dir)?))).await?;
+        batch.push(value(K_DIRECTORY, ser(&st.dir)?));
+        let histories = batch.0.len() > 1;
+        self.commit(batch).await?;
         for e in events {
             self.emit(e);
+        }
+        if histories {
+            self.kick_flush();
         }
         Ok(())
     }
@@ -1769,7 +1783,14 @@ impl Engine {
         content: RoomContent,
         history_to: Vec<UserId>,
     ) -> Result<()> {
-        let members = st.rooms.get(&room).map(|r| r.state.members().keys().cloned().collect()).unwrap_or_default();
+        // In conflict, the members this device sees may be a branch that
+        // loses: whoever is a member once it is resolved, among those who
+        // were members along the way, gets it (a removal still excludes).
+        let members = match st.rooms.get(&room) {
+            Some(log) if log.conflict().is_some() => log.ever_members().into_iter().collect(),
+            Some(log) => log.state().map(|r| r.members().keys().cloned().collect()).unwrap_or_default(),
+            None => Vec::new(),
+        };
         self.queue_compose_to(batch, message, room, content, history_to, members)
     }
 
@@ -1800,21 +1821,37 @@ impl Engine {
     pub async fn flush(&self) -> Result<()> {
         const GROUP: usize = 256;
         let _one = self.inner.flushing.lock().await;
+        // Intents for rooms in conflict wait where they are; the rest go.
+        let mut held: HashSet<MessageId> = HashSet::new();
         loop {
-            let queued = self.inner.store.outbox_head(GROUP)?;
-            let Some((_, first)) = queued.first() else { return Ok(()) };
-            if matches!(de::<OutboxItem>(first, "outbox item")?, OutboxItem::Compose { .. }) {
-                let mut composes = Vec::new();
-                for (id, payload) in queued.iter().take(GROUP) {
-                    match de::<OutboxItem>(payload, "outbox item")? {
-                        OutboxItem::Compose { id: message, room, content, history_to, members } => {
-                            composes.push(Compose { outbox_id: *id, message, room, content, history_to, members });
-                        }
-                        OutboxItem::Publish { .. } => break,
-                    }
+            let paused = self.paused_rooms().await;
+            let mut queued = self.inner.store.outbox_head(GROUP + held.len())?;
+            queued.retain(|(id, _)| !held.contains(id));
+            let Some((first_id, first)) = queued.first() else { return Ok(()) };
+            match de::<OutboxItem>(first, "outbox item")? {
+                OutboxItem::Compose { room, .. } if paused.contains(&room) => {
+                    held.insert(*first_id);
+                    continue;
                 }
-                self.encrypt_queued(composes).await?;
-                continue;
+                OutboxItem::History { room, to } => {
+                    self.send_history(*first_id, room, to).await?;
+                    continue;
+                }
+                OutboxItem::Publish { .. } => {}
+                OutboxItem::Compose { .. } => {
+                    let mut composes = Vec::new();
+                    for (id, payload) in queued.iter().take(GROUP) {
+                        match de::<OutboxItem>(payload, "outbox item")? {
+                            OutboxItem::Compose { room, .. } if paused.contains(&room) => break,
+                            OutboxItem::Compose { id: message, room, content, history_to, members } => {
+                                composes.push(Compose { outbox_id: *id, message, room, content, history_to, members });
+                            }
+                            OutboxItem::Publish { .. } | OutboxItem::History { .. } => break,
+                        }
+                    }
+                    self.encrypt_queued(composes).await?;
+                    continue;
+                }
             }
             let mut publishes = Vec::new();
             for (id, payload) in queued.iter().take(GROUP) {
@@ -1825,7 +1862,7 @@ impl Engine {
                             .request;
                         publishes.push(Queued { outbox_id: *id, request, keys_for });
                     }
-                    OutboxItem::Compose { .. } => break,
+                    OutboxItem::Compose { .. } | OutboxItem::History { .. } => break,
                 }
             }
             self.publish_queued(publishes).await?;
@@ -1939,8 +1976,11 @@ impl Engine {
         let rooms: BTreeSet<RoomId> = composes.iter().map(|c| c.room).collect();
         let stale: Vec<UserId> = {
             let st = self.inner.state.lock().await;
-            let members: BTreeSet<UserId> =
-                rooms.iter().filter_map(|r| st.rooms.get(r)).flat_map(|r| r.state.members().keys().cloned()).collect();
+            let members: BTreeSet<UserId> = rooms
+                .iter()
+                .filter_map(|r| st.rooms.get(r).and_then(RoomLog::state))
+                .flat_map(|r| r.members().keys().cloned())
+                .collect();
             members.into_iter().filter(|u| st.stale.contains(u)).collect()
         };
         self.refresh_users(&stale).await?;
@@ -1985,8 +2025,13 @@ impl Engine {
         let mut touched_rooms = BTreeSet::new();
         let mut touched_peers = BTreeSet::new();
         for c in composes {
+            // A room that went into conflict since the flush looked: the
+            // intent stays queued.
+            if st.rooms.get(&c.room).is_some_and(|log| log.conflict().is_some()) {
+                continue;
+            }
             batch.push(Op::Dequeue(c.outbox_id));
-            if !st.rooms.contains_key(&c.room) {
+            if st.rooms.get(&c.room).and_then(RoomLog::state).is_none() {
                 continue;
             }
             let reachable: BTreeSet<DeviceAddress> = recipients_of(st, &c)
@@ -2028,7 +2073,8 @@ impl Engine {
                 key_messages.push(st.device.seal_to_device(ch, &peer, session.room_key())?);
                 session.mark_shared(addr);
             }
-            let state_hash = st.rooms.get(&room).map(|r| r.state.head()).unwrap_or(Hash256([0; 32]));
+            let state_hash =
+                st.rooms.get(&room).and_then(RoomLog::state).map(RoomState::head).unwrap_or(Hash256([0; 32]));
             let encrypted = session.encrypt(&st.device, c.message, state_hash, c.content, t)?;
             // History for new members: the earlier state events, under a
             // one-off session shared with their devices only (the room
@@ -2048,8 +2094,8 @@ impl Engine {
                         key_messages.push(st.device.seal_to_device(ch, &peer, once.room_key())?);
                     }
                 }
-                let earlier = record.log.len().saturating_sub(1);
-                for event in record.log.iter().take(earlier) {
+                let earlier = record.events().len().saturating_sub(1);
+                for event in record.events().iter().take(earlier) {
                     let content = RoomContent::State(event.clone());
                     let m = once.encrypt(&st.device, MessageId(rand::random()), state_hash, content, t)?;
                     history.push((to.clone(), m));
@@ -2132,9 +2178,8 @@ struct Queued {
 /// they learn of it.
 fn recipients_of(st: &State, c: &Compose) -> BTreeSet<DeviceAddress> {
     let mut to = BTreeSet::new();
-    let Some(record) = st.rooms.get(&c.room) else { return to };
-    let mut users: BTreeSet<UserId> =
-        record.state.members().keys().filter(|u| c.members.contains(u)).cloned().collect();
+    let Some(record) = st.rooms.get(&c.room).and_then(RoomLog::state) else { return to };
+    let mut users: BTreeSet<UserId> = record.members().keys().filter(|u| c.members.contains(u)).cloned().collect();
     if let RoomContent::State(e) = &c.content
         && let Ok(body) = e.peek_unverified()
         && let StateContent::Remove { user } = body.content
@@ -2191,15 +2236,18 @@ fn state_alert(room: RoomId, e: &StateError) -> Alert {
     Alert::StateConflict { room, detail: e.to_string() }
 }
 
-fn view(s: &RoomState) -> RoomView {
-    RoomView {
+/// A room as a front end shows it; `None` until its Create is placed.
+fn view(log: &RoomLog) -> Option<RoomView> {
+    let s = log.state()?;
+    Some(RoomView {
         id: *s.room(),
         kind: s.kind(),
         name: s.name().to_string(),
         members: s.members().clone(),
         retention_secs: s.retention_secs(),
         classification: s.classification().map(|c| c.to_string()),
-    }
+        conflict: log.conflict(),
+    })
 }
 
 fn queue_publish(batch: &mut Batch, id: MessageId, request: Request, queued: Timestamp) -> Result<()> {

@@ -29,6 +29,7 @@ mod megolm;
 mod olm;
 mod org;
 mod pickle;
+mod room_log;
 mod room_state;
 pub mod sas;
 pub mod seal;
@@ -43,6 +44,7 @@ pub use megolm::{
 pub use olm::{OlmChannel, ReceivedToDevice};
 pub use org::{InvitationRequest, OrgKey};
 pub use pickle::PickleKey;
+pub use room_log::{ForkResolution, Outcome, RoomLog};
 pub use room_state::{Applied, RoomState, StateError};
 pub use trust::{
     Admission, CLOCK_SKEW_MS, Directory, ENROLLMENT_GRACE_MS, StatementEffect, VerifiedDevice, verify_chain,

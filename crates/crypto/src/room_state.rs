@@ -31,6 +31,10 @@ pub enum StateError {
     /// The first event is not a `Create`, or a later one is.
     #[error("a room log must start with exactly one Create event")]
     BadCreate,
+    /// A `Create` names a room id that is not the hash of the event: an
+    /// attempt to claim someone else's room id.
+    #[error("the Create event's room id is not its hash: someone is claiming another room's id")]
+    RoomIdMismatch,
     /// A different event at a position this client already has: the relay
     /// (or a member) is showing different histories to different people.
     #[error("state fork at position {seq}: two different events claim the same place")]
@@ -85,23 +89,26 @@ pub struct RoomState {
 
 impl RoomState {
     /// Creates a room: returns its state and the signed `Create` event to
-    /// publish. The creator is its first admin.
+    /// publish. The creator is its first admin; the room's id is the hash
+    /// of the event ([`RoomStateEvent::derived_room_id`]), so two rooms of
+    /// one device differ in name, kind or time.
     pub fn create(
         device: &Device,
-        room: RoomId,
         kind: RoomKind,
         name: DisplayName,
         now: Timestamp,
     ) -> Result<(Self, Signed<RoomStateEvent>), StateError> {
-        let event = device.sign(&RoomStateEvent {
-            room,
+        let mut body = RoomStateEvent {
+            room: RoomId([0; 16]),
             seq: 0,
             prev: None,
             sender: device.user().clone(),
             sender_device: device.device_id().clone(),
             ts: now,
             content: StateContent::Create { kind, name },
-        });
+        };
+        body.room = body.derived_room_id();
+        let event = device.sign(&body);
         let mut dir = Directory::new(*device.org());
         dir.admit_own(device, now).map_err(StateError::Untrusted)?;
         let state = Self::from_create(&event, &dir)?;
@@ -111,9 +118,18 @@ impl RoomState {
     /// Starts validating a room from its `Create` event.
     pub fn from_create(event: &Signed<RoomStateEvent>, dir: &Directory) -> Result<Self, StateError> {
         let e = verify(event, dir)?;
+        Self::from_verified_create(event, e)
+    }
+
+    /// [`from_create`](Self::from_create) for an event whose signature and
+    /// signer the caller has checked (`e` is its body).
+    pub(crate) fn from_verified_create(event: &Signed<RoomStateEvent>, e: RoomStateEvent) -> Result<Self, StateError> {
         let (StateContent::Create { kind, name }, 0, None) = (&e.content, e.seq, e.prev) else {
             return Err(StateError::BadCreate);
         };
+        if e.room != e.derived_room_id() {
+            return Err(StateError::RoomIdMismatch);
+        }
         let mut members = BTreeMap::new();
         members.insert(e.sender.clone(), Role::Admin);
         Ok(Self {
@@ -130,6 +146,17 @@ impl RoomState {
     /// Validates and applies the next event of the log.
     pub fn apply(&mut self, event: &Signed<RoomStateEvent>, dir: &Directory) -> Result<Applied, StateError> {
         let e = verify(event, dir)?;
+        self.apply_verified(event, e)
+    }
+
+    /// [`apply`](Self::apply) for an event whose signature and signer the
+    /// caller has checked (`e` is its body): the position and the room's
+    /// rules (who may change what) are checked here.
+    pub(crate) fn apply_verified(
+        &mut self,
+        event: &Signed<RoomStateEvent>,
+        e: RoomStateEvent,
+    ) -> Result<Applied, StateError> {
         if e.room != self.room {
             return Err(StateError::WrongRoom);
         }
@@ -254,7 +281,7 @@ impl RoomState {
 
 /// Checks the event's signature against its sender device, which must be
 /// trusted, and returns the event.
-fn verify(event: &Signed<RoomStateEvent>, dir: &Directory) -> Result<RoomStateEvent, StateError> {
+pub(crate) fn verify(event: &Signed<RoomStateEvent>, dir: &Directory) -> Result<RoomStateEvent, StateError> {
     let claimed = event.peek_unverified().map_err(|_| StateError::BadSignature)?;
     let device = dir.trusted(&claimed.sender, &claimed.sender_device).map_err(StateError::Untrusted)?;
     event.verify(&device.ed25519).map_err(|_| StateError::BadSignature)

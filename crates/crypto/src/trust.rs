@@ -197,6 +197,12 @@ pub struct Directory {
     revoked_enrollments: BTreeSet<Ed25519Public>,
     /// Enrollment key → the one device the org confirmed it enrolled.
     confirmed: BTreeMap<Ed25519Public, EnrolledDevice>,
+    /// When each device revocation (or wipe order) took effect, as its
+    /// signer dated it: what the device signed before stays valid history.
+    /// (A list: stored as JSON too, whose map keys are strings.)
+    device_revoked_at: Vec<(UserId, DeviceId, Timestamp)>,
+    /// The same for revoked enrollment keys.
+    enrollment_revoked_at: Vec<(Ed25519Public, Timestamp)>,
 }
 
 /// The directory as the first stored form has it (everything but
@@ -225,7 +231,7 @@ impl Serialize for Directory {
             revoked_devices: &self.revoked_devices,
             revoked_enrollments: &self.revoked_enrollments,
         };
-        (stored, &self.confirmed).serialize(serializer)
+        (stored, &self.confirmed, (&self.device_revoked_at, &self.enrollment_revoked_at)).serialize(serializer)
     }
 }
 
@@ -260,6 +266,8 @@ impl<'de> Deserialize<'de> for Directory {
                 // Absent in an older directory: postcard reports the end of
                 // its input as an error, which here means "none yet".
                 let confirmed = seq.next_element().ok().flatten().unwrap_or_default();
+                // Revocation dates, absent before rooms judged history by them.
+                let (device_revoked_at, enrollment_revoked_at) = seq.next_element().ok().flatten().unwrap_or_default();
                 Ok(Directory {
                     org: stored.org,
                     devices: stored.devices,
@@ -270,10 +278,12 @@ impl<'de> Deserialize<'de> for Directory {
                     revoked_devices: stored.revoked_devices,
                     revoked_enrollments: stored.revoked_enrollments,
                     confirmed,
+                    device_revoked_at,
+                    enrollment_revoked_at,
                 })
             }
         }
-        deserializer.deserialize_tuple(2, Fields)
+        deserializer.deserialize_tuple(3, Fields)
     }
 }
 
@@ -289,6 +299,8 @@ impl Directory {
             burned_enrollments: BTreeSet::new(),
             revoked_devices: BTreeSet::new(),
             revoked_enrollments: BTreeSet::new(),
+            device_revoked_at: Vec::new(),
+            enrollment_revoked_at: Vec::new(),
             confirmed: BTreeMap::new(),
         }
     }
@@ -321,9 +333,16 @@ impl Directory {
 
     fn admit_checked(&mut self, chain: &DeviceChain, now: Timestamp, window: bool) -> Result<Admission, TrustError> {
         let (device, enrollment) = check_chain(&self.org, chain, now)?;
-        self.check_not_revoked(&device)?;
+        // A revoked device's chain is remembered (and refused): what it
+        // signed before its revocation, such as a room's history, still
+        // verifies.
+        let revoked = self.check_not_revoked(&device);
+        if !matches!(revoked, Ok(()) | Err(TrustError::Revoked { .. } | TrustError::EnrollmentRevoked)) {
+            return revoked.map(|()| Admission::Known(device));
+        }
 
         if let Some(known) = self.devices.get(&device.user).and_then(|m| m.get(&device.device)) {
+            revoked?;
             if known.device.ed25519 != device.ed25519 || known.device.curve25519 != device.curve25519 {
                 return Err(TrustError::KeysChanged { user: device.user, device: device.device });
             }
@@ -336,6 +355,7 @@ impl Directory {
             && !self.confirmed.contains_key(&device.enrollment_key)
             && now > enrollment.expires_at.plus_ms(ENROLLMENT_GRACE_MS)
         {
+            revoked?;
             return Err(TrustError::EnrollmentUnconfirmed { user: device.user, device: device.device });
         }
 
@@ -344,6 +364,8 @@ impl Directory {
         let enrolled = EnrolledDevice::of(&device);
         match self.enrollments.get(&device.enrollment_key) {
             Some(first) if *first != enrolled => {
+                // A revoked device is refused as such (nothing burned).
+                revoked?;
                 self.burned_enrollments.insert(device.enrollment_key);
                 return Err(TrustError::EnrollmentKeyReused { user: device.user, device: device.device });
             }
@@ -353,6 +375,7 @@ impl Directory {
         if let Some((user, id)) = self.key_owners.get(&device.ed25519)
             && (*user != device.user || *id != device.device)
         {
+            revoked?;
             return Err(TrustError::KeysReused { user: device.user, device: device.device });
         }
         self.enrollments.insert(device.enrollment_key, enrolled);
@@ -362,6 +385,7 @@ impl Directory {
             .entry(device.user.clone())
             .or_default()
             .insert(device.device.clone(), Known { device: device.clone(), chain: chain.clone() });
+        revoked?;
         Ok(Admission::New(device))
     }
 
@@ -398,6 +422,64 @@ impl Directory {
             .ok_or_else(|| TrustError::UnknownDevice { user: user.clone(), device: device.clone() })?;
         self.check_not_revoked(&known.device)?;
         Ok(&known.device)
+    }
+
+    /// A device whose chain verified, revoked since or not (never one under
+    /// a burned enrollment key): whose key checks signatures made while it
+    /// was trusted ([`trusted_at`](Self::trusted_at)).
+    pub fn known(&self, user: &UserId, device: &DeviceId) -> Result<&VerifiedDevice, TrustError> {
+        let known = self
+            .devices
+            .get(user)
+            .and_then(|m| m.get(device))
+            .ok_or_else(|| TrustError::UnknownDevice { user: user.clone(), device: device.clone() })?;
+        match self.check_not_revoked(&known.device) {
+            Ok(()) | Err(TrustError::Revoked { .. } | TrustError::EnrollmentRevoked) => Ok(&known.device),
+            Err(never) => Err(never),
+        }
+    }
+
+    /// A device that was trusted at `at`: trusted now, or revoked by a
+    /// statement dated after `at`. A burned enrollment key, or a key
+    /// revoked without a date this directory knows, was never trusted.
+    /// `at` is what the signer claims: callers that must not take a
+    /// revoked device's word for it also require a trusted device to have
+    /// built on what it signed (see `RoomLog`).
+    pub fn trusted_at(&self, user: &UserId, device: &DeviceId, at: Timestamp) -> Result<&VerifiedDevice, TrustError> {
+        let d = self.known(user, device)?;
+        let Err(refused) = self.check_not_revoked(d) else { return Ok(d) };
+        let mut until: Option<Timestamp> = None;
+        let mut earliest = |t: Option<&Timestamp>| match (until, t) {
+            (_, None) => false,
+            (None, Some(t)) => {
+                until = Some(*t);
+                true
+            }
+            (Some(u), Some(t)) => {
+                until = Some(u.min(*t));
+                true
+            }
+        };
+        let by_id = self.revoked_devices.contains(&(d.user.clone(), d.device.clone()));
+        let device_at =
+            self.device_revoked_at.iter().find(|(u, id, _)| *u == d.user && *id == d.device).map(|(_, _, t)| t);
+        if by_id && !earliest(device_at) {
+            return Err(refused);
+        }
+        // The key revoked under this id is covered by the id's date; under
+        // another id it is a reuse, never trusted.
+        if self.revoked_keys.contains(&d.ed25519) && !by_id {
+            return Err(refused);
+        }
+        if self.revoked_enrollments.contains(&d.enrollment_key)
+            && !earliest(self.enrollment_revoked_at.iter().find(|(k, _)| *k == d.enrollment_key).map(|(_, t)| t))
+        {
+            return Err(refused);
+        }
+        match until {
+            Some(t) if at < t && at >= d.enrolled_at => Ok(d),
+            _ => Err(refused),
+        }
     }
 
     /// The trusted devices of a user.
@@ -452,11 +534,15 @@ impl Directory {
                 }
                 Ok(match revocation.target {
                     RevocationTarget::Device { user, device } => {
-                        self.revoke_device(&user, &device);
+                        self.revoke_device(&user, &device, revocation.issued_at);
                         StatementEffect::DeviceRevoked { user, device }
                     }
                     RevocationTarget::Enrollment { key } => {
                         self.revoked_enrollments.insert(key);
+                        match self.enrollment_revoked_at.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, at)) => *at = (*at).min(revocation.issued_at),
+                            None => self.enrollment_revoked_at.push((key, revocation.issued_at)),
+                        }
                         StatementEffect::EnrollmentRevoked { key }
                     }
                 })
@@ -471,7 +557,7 @@ impl Directory {
                 if wipe.org != self.org {
                     return Err(TrustError::OtherOrg);
                 }
-                self.revoke_device(&wipe.user, &wipe.device);
+                self.revoke_device(&wipe.user, &wipe.device, wipe.issued_at);
                 Ok(StatementEffect::Wipe { user: wipe.user, device: wipe.device })
             }
             Statement::Confirmation(signed) => {
@@ -516,8 +602,12 @@ impl Directory {
     }
 
     /// Revokes a device by id, and its key under any id if we know it.
-    fn revoke_device(&mut self, user: &UserId, device: &DeviceId) {
+    fn revoke_device(&mut self, user: &UserId, device: &DeviceId, at: Timestamp) {
         self.revoked_devices.insert((user.clone(), device.clone()));
+        match self.device_revoked_at.iter_mut().find(|(u, d, _)| u == user && d == device) {
+            Some((_, _, when)) => *when = (*when).min(at),
+            None => self.device_revoked_at.push((user.clone(), device.clone(), at)),
+        }
         if let Some(known) = self.devices.get(user).and_then(|m| m.get(device)) {
             self.revoked_keys.insert(known.device.ed25519);
         }

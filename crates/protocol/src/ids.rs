@@ -190,7 +190,8 @@ macro_rules! bytes_id {
 }
 
 bytes_id!(
-    /// A room, random 128 bits chosen by its creator.
+    /// A room: 128 bits of the hash of its `Create` event
+    /// ([`RoomStateEvent::derived_room_id`](crate::room::RoomStateEvent::derived_room_id)).
     RoomId,
     "room id"
 );

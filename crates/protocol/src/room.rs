@@ -2,7 +2,7 @@
 //! relay carries, and the payload inside it.
 
 use crate::cert::Timestamp;
-use crate::codec::Wire;
+use crate::codec::{Wire, encode};
 use crate::ids::{BlobId, DeviceId, DisplayName, MessageId, RoomId, UserId};
 use crate::keys::{Ed25519Public, Hash256, SecretKey32};
 use crate::limits;
@@ -84,6 +84,26 @@ impl Wire for RoomStateEvent {
 }
 impl SignedBody for RoomStateEvent {
     const SIG_LABEL: &'static str = "room-state";
+}
+
+/// Domain label of the hash a room id is derived from.
+const ROOM_ID_LABEL: &str = "room-id";
+
+impl RoomStateEvent {
+    /// The room id this event derives when it is a room's `Create`: the
+    /// first 128 bits of a domain-separated SHA-256 over the signed body
+    /// with its own `room` field zeroed (an id cannot hash itself). Every
+    /// other field is bound: creator, device, time, kind, name. Nobody can
+    /// claim an id before its room exists, and nobody but the creator's
+    /// device can sign a `Create` for an id that is taken.
+    pub fn derived_room_id(&self) -> RoomId {
+        let mut body = self.clone();
+        body.room = RoomId([0; 16]);
+        let hash = Hash256::of(ROOM_ID_LABEL, &encode(&body));
+        let mut id = [0; 16];
+        id.copy_from_slice(&hash.as_bytes()[..16]);
+        RoomId(id)
+    }
 }
 
 /// A Megolm-encrypted room message as the relay stores and forwards it.

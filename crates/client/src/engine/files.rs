@@ -670,8 +670,8 @@ impl Engine {
     pub async fn send_file(&self, room: RoomId, path: &Path) -> Result<MessageId> {
         {
             let st = self.inner.state.lock().await;
-            let record = st.rooms.get(&room).ok_or_else(|| ClientError::NotFound(format!("no room {room}")))?;
-            if !record.state.is_member(st.device.user()) {
+            let record = super::rooms::joined(&st, &room)?;
+            if !record.is_member(st.device.user()) {
                 return Err(ClientError::Input("you are not a member of this room".into()));
             }
         }
@@ -709,9 +709,9 @@ impl Engine {
         let t = now();
         let (sender, expires_at, members) = {
             let st = self.inner.state.lock().await;
-            let record = st.rooms.get(&room);
-            let retention = record.and_then(|r| r.state.retention_secs());
-            let members = record.map(|r| r.state.members().keys().cloned().collect()).unwrap_or_default();
+            let record = st.rooms.get(&room).and_then(belfry_crypto::RoomLog::state);
+            let retention = record.and_then(|r| r.retention_secs());
+            let members = record.map(|r| r.members().keys().cloned().collect()).unwrap_or_default();
             (st.device.user().clone(), retention.map(|s| t.plus_ms(s.saturating_mul(1000))), members)
         };
         let message = StoredMessage {

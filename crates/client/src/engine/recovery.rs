@@ -271,7 +271,7 @@ impl Engine {
             return Ok(());
         }
         st.recovery.answered.insert((from.clone(), session), at);
-        let member = st.rooms.get(&room).is_some_and(|r| r.state.is_member(&me));
+        let member = st.rooms.get(&room).and_then(belfry_crypto::RoomLog::state).is_some_and(|r| r.is_member(&me));
         let held = member && self.load_inbound(st, &session)?;
         let content = match st.inbound.get(&session) {
             Some(s) if held && *s.room() == room => s.forward(),

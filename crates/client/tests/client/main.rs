@@ -15,5 +15,6 @@ mod messaging;
 mod recovery;
 mod relay_enforced;
 mod resilience;
+mod rooms;
 mod trust;
 mod verify;

@@ -218,6 +218,8 @@ async fn lock_then_unlock_keeps_everything() {
     let room = alice.engine.create_room(RoomKind::Direct, "Desk", &[bob.engine.user().await]).await.unwrap();
     let before = alice.engine.send_text(room, "before the lock").await.unwrap();
     alice.settle().await;
+    // Bob holds the room before he writes in it (he gets it asynchronously).
+    bob.joined(&room).await;
     alice.engine.lock().await;
     let refused = alice.engine.send_text(room, "while locked").await;
     assert!(refused.is_err(), "a locked engine must not write");

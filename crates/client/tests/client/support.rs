@@ -685,3 +685,16 @@ impl Insider {
         (id, message)
     }
 }
+
+impl Insider {
+    /// Decrypts a room message with an inbound session this device holds,
+    /// as its modified client would (nothing is stored): `None` if it holds
+    /// no key that opens it.
+    pub fn try_decrypt(&self, msg: &belfry_protocol::RoomMessage) -> Option<belfry_protocol::RoomPayload> {
+        use belfry_store::Store as _;
+        let pickle = self.store.inbound_session(&msg.session).ok()??;
+        let mut session = belfry_crypto::InboundRoomSession::unpickle(&pickle, &self.pickle).ok()?;
+        let mut seen = belfry_crypto::SeenIndices::default();
+        session.decrypt(msg, &mut seen).ok().map(|d| d.payload)
+    }
+}

@@ -189,7 +189,11 @@ async fn a_wipe_order_seen_only_in_the_directory_still_wipes() {
 }
 
 impl TestRelay {
-    fn org_revocation(&self, user: &belfry_protocol::UserId, device: &belfry_protocol::DeviceId) -> Statement {
+    pub(crate) fn org_revocation(
+        &self,
+        user: &belfry_protocol::UserId,
+        device: &belfry_protocol::DeviceId,
+    ) -> Statement {
         Statement::Revocation(self.org.sign(&belfry_protocol::Revocation {
             org: self.org.public(),
             target: belfry_protocol::RevocationTarget::Device { user: user.clone(), device: device.clone() },

@@ -68,11 +68,15 @@ pub fn print_room(r: &RoomView, json: bool) {
             serde_json::json!({
                 "id": r.id.to_string(), "name": r.name, "kind": format!("{:?}", r.kind).to_lowercase(),
                 "members": members, "retention_secs": r.retention_secs, "classification": r.classification,
+                "conflict": r.conflict,
             })
         );
     } else {
         let label = r.classification.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
         println!("{}  {}{}  ({})", r.id, r.name, label, members.join(", "));
+        if let Some(why) = &r.conflict {
+            println!("  ! not sending: {why}");
+        }
     }
 }
 
