@@ -17,6 +17,7 @@
 
 mod direct;
 mod recovery;
+mod trust;
 mod verify;
 
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
@@ -261,6 +262,8 @@ struct State {
     flows: verify::Flows,
     /// Room keys asked of this user's other devices, and answers given.
     recovery: recovery::Recovery,
+    /// Refused statements already announced.
+    refused: trust::Refused,
 }
 
 struct Inner {
@@ -517,6 +520,7 @@ impl Engine {
             None => PREKEY_BATCH,
         };
         let recovery = recovery::Recovery::load(&store)?;
+        let refused = trust::Refused::load(&store)?;
         let mut channels = Vec::new();
         let mut users: BTreeSet<UserId> = rooms.values().flat_map(|r| r.state.members().keys().cloned()).collect();
         users.insert(device.user().clone());
@@ -557,6 +561,7 @@ impl Engine {
             prekeys_used,
             flows: verify::Flows::default(),
             recovery,
+            refused,
         };
         let files = files::Files::new(&target)?;
         let engine = Self {
@@ -1300,6 +1305,12 @@ impl Engine {
             }));
             return Ok(());
         }
+        // Trust is checked per sending device, at every message: a device
+        // revoked since it shared its session is refused, session or not.
+        if let Some(detail) = Self::untrusted_sender(st, &msg) {
+            events.push(Event::Alert(Alert::Rejected { detail }));
+            return Ok(());
+        }
         if !self.load_inbound(st, &msg.session)? {
             if may_wait {
                 // Keys are published before the messages they open, so this
@@ -1602,36 +1613,55 @@ impl Engine {
         batch: &mut Batch,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        if self.obey_statement(st, statement, events)? {
+        if self.obey_statement(st, statement, batch, events)? {
             batch.push(value(K_DIRECTORY, ser(&st.dir)?));
         }
         Ok(())
     }
 
     /// Applies an org- or own-device-signed statement, however it arrived
-    /// (inbox or device fetch): `true` if the directory changed. A wipe
-    /// order for this device erases it here and now ([`ClientError::Wiped`]).
-    fn obey_statement(&self, st: &mut State, statement: &Statement, events: &mut Vec<Event>) -> Result<bool> {
-        match st.dir.apply(statement) {
-            Ok(effect) => {
-                let mine =
-                    |user: &UserId, device: &DeviceId| user == st.device.user() && device == st.device.device_id();
-                match effect {
-                    StatementEffect::Wipe { user, device } if mine(&user, &device) => {
-                        self.erase_self();
-                        return Err(ClientError::Wiped);
-                    }
-                    StatementEffect::Wipe { user, device } | StatementEffect::DeviceRevoked { user, device } => {
-                        events.push(Event::Alert(Alert::DeviceRevoked { user, device }));
-                    }
-                    _ => {}
-                }
-                Ok(true)
-            }
+    /// (inbox, Olm or device fetch): `true` if the directory changed. A
+    /// device it takes trust from is announced once (a revocation, an
+    /// enrollment key revocation, a wipe order: whichever comes first); a
+    /// statement that does not verify, once per statement. A wipe order for
+    /// this device erases it here and now ([`ClientError::Wiped`]).
+    fn obey_statement(
+        &self,
+        st: &mut State,
+        statement: &Statement,
+        batch: &mut Batch,
+        events: &mut Vec<Event>,
+    ) -> Result<bool> {
+        match self.try_statement(st, statement, events)? {
+            Ok(()) => Ok(true),
             Err(e) => {
-                events.push(Event::Alert(Alert::Rejected { detail: format!("a revocation or wipe order: {e}") }));
+                self.statement_refused(st, statement, &e, batch, events)?;
                 Ok(false)
             }
+        }
+    }
+
+    /// [`obey_statement`](Self::obey_statement) without announcing a refusal.
+    fn try_statement(
+        &self,
+        st: &mut State,
+        statement: &Statement,
+        events: &mut Vec<Event>,
+    ) -> Result<std::result::Result<(), belfry_crypto::TrustError>> {
+        let at_stake = trust::trusted_among(&st.dir, &trust::named_devices(&st.dir, statement));
+        match st.dir.apply(statement) {
+            Ok(effect) => {
+                if let StatementEffect::Wipe { user, device } = &effect
+                    && user == st.device.user()
+                    && device == st.device.device_id()
+                {
+                    self.erase_self();
+                    return Err(ClientError::Wiped);
+                }
+                self.trust_lost(st, at_stake, events);
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
         }
     }
 
@@ -1660,23 +1690,23 @@ impl Engine {
         let mut st = self.inner.state.lock().await;
         let st = &mut *st;
         let mut events = Vec::new();
+        let mut batch = Batch::new();
         let t = now();
         for entry in entries {
             // Statements come with every fetch: only a device trusted until
-            // now makes news. A wipe order for this device is obeyed even if
-            // its inbox never carried it.
+            // now makes news, and a refused statement only the first time.
+            // A wipe order for this device is obeyed even if its inbox never
+            // carried it. One signed by a device of the user that is listed
+            // in this same answer is tried again once the devices are in.
+            let mut retry = Vec::new();
+            for statement in &entry.statements {
+                match self.try_statement(st, statement, &mut events)? {
+                    Ok(()) => {}
+                    Err(_) => retry.push(statement),
+                }
+            }
             let trusted_before: BTreeSet<DeviceAddress> =
                 st.dir.trusted_devices(&entry.user).into_iter().map(address).collect();
-            for statement in &entry.statements {
-                let mut effects = Vec::new();
-                if let Err(ClientError::Wiped) = self.obey_statement(st, statement, &mut effects) {
-                    return Err(ClientError::Wiped);
-                }
-                events.extend(effects.into_iter().filter(|e| {
-                    matches!(e, Event::Alert(Alert::DeviceRevoked { user, device })
-                        if trusted_before.contains(&DeviceAddress { user: user.clone(), device: device.clone() }))
-                }));
-            }
             for chain in &entry.devices {
                 match st.dir.admit(chain, t) {
                     Ok(Admission::New(d)) => {
@@ -1695,9 +1725,16 @@ impl Engine {
                     })),
                 }
             }
+            // A second device under one enrollment key burns the key: the
+            // first one is no longer trusted either.
+            self.trust_lost(st, trusted_before, &mut events);
+            for statement in retry {
+                self.obey_statement(st, statement, &mut batch, &mut events)?;
+            }
             st.stale.remove(&entry.user);
         }
-        self.commit(Batch::new().with(value(K_DIRECTORY, ser(&st.dir)?))).await?;
+        batch.push(value(K_DIRECTORY, ser(&st.dir)?));
+        self.commit(batch).await?;
         for e in events {
             self.emit(e);
         }

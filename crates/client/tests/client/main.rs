@@ -12,5 +12,6 @@ mod hostile;
 mod messaging;
 mod recovery;
 mod resilience;
+mod revocation;
 mod trust;
 mod verify;

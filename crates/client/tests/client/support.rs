@@ -646,3 +646,61 @@ impl Insider {
         (id, message)
     }
 }
+
+impl Dev {
+    /// Enrolls a device from an invitation the test holds (to revoke its
+    /// enrollment key later, or to play the one who stole it).
+    pub async fn enroll_with(invitation: &Invitation, org: belfry_protocol::Ed25519Public, device_name: &str) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let profile = home.path().join("profile");
+        let engine = Engine::enroll(
+            Profile::new(&profile),
+            invitation,
+            org,
+            DisplayName::new(device_name).unwrap(),
+            &key_source(),
+        )
+        .await
+        .unwrap();
+        let events = engine.subscribe();
+        let dev = Self { engine, events, profile, _home: Some(home) };
+        assert!(dev.engine.wait_caught_up(Duration::from_secs(30)).await, "never caught up");
+        dev
+    }
+
+    /// Waits until this device shows message `id` (stored already, or as it arrives).
+    pub async fn has_message(&mut self, room: &belfry_protocol::RoomId, id: belfry_protocol::MessageId) {
+        if !self.engine.messages(room, 1000).await.unwrap().iter().any(|m| m.id == id) {
+            self.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+        }
+    }
+
+    /// Every event that arrives within `quiet` of the previous one.
+    pub async fn events_until_quiet(&mut self, quiet: Duration) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            match tokio::time::timeout(quiet, self.events.recv()).await {
+                Ok(Ok(e)) => out.push(e),
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(_)) | Err(_) => return out,
+            }
+        }
+    }
+}
+
+impl Insider {
+    /// Each stored Olm session with `user`/`device`, as (session id, digest
+    /// of its whole state).
+    pub fn olm_digests(
+        &self,
+        user: &belfry_protocol::UserId,
+        device: &belfry_protocol::DeviceId,
+    ) -> Vec<(String, belfry_protocol::Hash256)> {
+        use belfry_store::Store as _;
+        let stored = self.store.olm_sessions(user, device).unwrap();
+        stored
+            .into_iter()
+            .map(|(id, p)| (id, belfry_crypto::OlmChannel::unpickle(&p, &self.pickle).unwrap().state_digest()))
+            .collect()
+    }
+}
