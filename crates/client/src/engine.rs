@@ -15,6 +15,7 @@
 //! [`recovery`] (room keys a device missed, asked of the user's own other
 //! devices), and `direct` (to-device messages both of them send).
 
+mod channels;
 mod direct;
 mod recovery;
 mod trust;
@@ -250,7 +251,9 @@ struct State {
     dir: Directory,
     channels: Vec<OlmChannel>,
     outbound: HashMap<RoomId, OutboundRoomSession>,
-    inbound: HashMap<Ed25519Public, InboundRoomSession>,
+    /// Inbound Megolm sessions by (creator user, creator device, id): a
+    /// claim to someone else's session id never hides theirs.
+    inbound: HashMap<InboundKey, InboundRoomSession>,
     rooms: BTreeMap<RoomId, RoomRecord>,
     /// Users whose device lists must be fetched before encrypting to them.
     stale: HashSet<UserId>,
@@ -335,9 +338,32 @@ fn de<T: for<'a> Deserialize<'a>>(bytes: &[u8], what: &str) -> Result<T> {
 fn fresh_outbound(st: &mut State, room: RoomId, t: Timestamp, batch: &mut Batch) -> Result<OutboundRoomSession> {
     let session = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
     let own = session.inbound_copy()?;
-    batch.push(Op::PutInboundSession { session: *own.session_id(), room, pickle: own.pickle(&st.pickle)? });
-    st.inbound.insert(*own.session_id(), own);
+    batch.push(put_inbound(&own, &st.pickle)?);
+    st.inbound.insert(inbound_key(&own), own);
     Ok(session)
+}
+
+/// An inbound Megolm session's key: the user and device that created it
+/// (from its signed claim), and its id.
+type InboundKey = (UserId, DeviceId, Ed25519Public);
+
+fn inbound_key(s: &InboundRoomSession) -> InboundKey {
+    (s.sender().clone(), s.sender_device().clone(), *s.session_id())
+}
+
+/// The session a room message names, by its envelope.
+fn inbound_key_of(msg: &RoomMessage) -> InboundKey {
+    (msg.sender.clone(), msg.sender_device.clone(), msg.session)
+}
+
+fn put_inbound(s: &InboundRoomSession, pickle: &PickleKey) -> Result<Op> {
+    Ok(Op::PutInboundSession {
+        sender: s.sender().clone(),
+        sender_device: s.sender_device().clone(),
+        session: *s.session_id(),
+        room: *s.room(),
+        pickle: s.pickle(pickle)?,
+    })
 }
 
 /// One room's record, as the store keeps it.
@@ -1194,6 +1220,9 @@ impl Engine {
                 return Ok(());
             }
         };
+        // Every session with this peer, stored or in memory: a pre-key
+        // message for any of them is a replay.
+        self.load_channels(st, &sender)?;
         let before = st.channels.len();
         let received = match st.device.open_to_device(&env, &sender, &mut st.channels) {
             Ok(r) => r,
@@ -1222,7 +1251,7 @@ impl Engine {
             ToDeviceContent::RoomKey(_) => match InboundRoomSession::from_room_key(&received) {
                 // A key this device holds already is kept: a second copy
                 // (a replay, or one exported later) could only lose messages.
-                Ok(session) if self.load_inbound(st, session.session_id())? => {}
+                Ok(session) if self.load_inbound(st, &inbound_key(&session))? => {}
                 Ok(session) => self.hold_inbound(st, session, batch, retry)?,
                 Err(e) => events.push(Event::Alert(Alert::Rejected {
                     detail: format!("a room key from {}/{} was refused: {e}", sender.user, sender.device),
@@ -1262,10 +1291,11 @@ impl Engine {
         batch: &mut Batch,
         retry: &mut Vec<RoomMessage>,
     ) -> Result<()> {
-        let id = *session.session_id();
-        batch.push(Op::PutInboundSession { session: id, room: *session.room(), pickle: session.pickle(&st.pickle)? });
-        st.inbound.insert(id, session);
-        let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|w| w.msg.session == id);
+        let key = inbound_key(&session);
+        let id = key.2;
+        batch.push(put_inbound(&session, &st.pickle)?);
+        st.inbound.insert(key.clone(), session);
+        let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|w| inbound_key_of(&w.msg) == key);
         st.waiting = still;
         for w in ready {
             batch.push(Op::DeleteWaiting(w.id));
@@ -1274,17 +1304,20 @@ impl Engine {
         self.forget_key_request(st, &id, batch)
     }
 
-    fn load_inbound(&self, st: &mut State, session: &Ed25519Public) -> Result<bool> {
-        if st.inbound.contains_key(session) {
+    fn load_inbound(&self, st: &mut State, key: &InboundKey) -> Result<bool> {
+        if st.inbound.contains_key(key) {
             return Ok(true);
         }
-        match self.inner.store.inbound_session(session)? {
-            Some(p) => {
-                st.inbound.insert(*session, InboundRoomSession::unpickle(&p, &st.pickle)?);
-                Ok(true)
-            }
-            None => Ok(false),
+        let (user, device, session) = key;
+        let Some(p) = self.inner.store.inbound_session(user, device, session)? else { return Ok(false) };
+        let held = InboundRoomSession::unpickle(&p, &st.pickle)?;
+        // A row stored before sessions were keyed by creator names its
+        // creator only inside: it counts only if that is this one.
+        if inbound_key(&held) != *key {
+            return Ok(false);
         }
+        st.inbound.insert(key.clone(), held);
+        Ok(true)
     }
 
     fn receive_room(
@@ -1311,7 +1344,8 @@ impl Engine {
             events.push(Event::Alert(Alert::Rejected { detail }));
             return Ok(());
         }
-        if !self.load_inbound(st, &msg.session)? {
+        let key = inbound_key_of(&msg);
+        if !self.load_inbound(st, &key)? {
             if may_wait {
                 // Keys are published before the messages they open, so this
                 // is unusual: say so (it decrypts if the key comes later, or
@@ -1329,7 +1363,7 @@ impl Engine {
             return Ok(());
         }
         let mut guard = StoreGuard { store: &self.inner.store, pending, new: Vec::new() };
-        let Some(session) = st.inbound.get_mut(&msg.session) else { return Ok(()) };
+        let Some(session) = st.inbound.get_mut(&key) else { return Ok(()) };
         let decrypted = match session.decrypt(&msg, &mut guard) {
             Ok(d) => d,
             Err(e) => {
@@ -1409,7 +1443,7 @@ impl Engine {
                         // Messages that were read before this room was known.
                         let mut ready = Vec::new();
                         for w in std::mem::take(&mut st.waiting) {
-                            if w.msg.room == room && self.load_inbound(st, &w.msg.session)? {
+                            if w.msg.room == room && self.load_inbound(st, &inbound_key_of(&w.msg))? {
                                 ready.push(w);
                             } else {
                                 st.waiting.push(w);

@@ -13,5 +13,6 @@ mod messaging;
 mod recovery;
 mod resilience;
 mod revocation;
+mod sessions;
 mod trust;
 mod verify;

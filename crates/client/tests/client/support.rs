@@ -577,7 +577,7 @@ impl Insider {
     /// An inbound Megolm session this device holds.
     pub fn inbound(&self, session: &belfry_protocol::Ed25519Public) -> belfry_crypto::InboundRoomSession {
         use belfry_store::Store as _;
-        let pickle = self.store.inbound_session(session).unwrap().expect("session not held");
+        let pickle = self.store.inbound_sessions(session).unwrap().into_iter().next().expect("session not held");
         belfry_crypto::InboundRoomSession::unpickle(&pickle, &self.pickle).unwrap()
     }
 }
