@@ -18,6 +18,7 @@
 mod channels;
 mod direct;
 mod recovery;
+mod rollback;
 mod trust;
 mod verify;
 
@@ -531,16 +532,8 @@ impl Engine {
         let account = store.account()?.ok_or_else(|| ClientError::Config("the profile has no device".into()))?;
         let device = Device::unpickle(&account, &pickle)?;
         let dir: Directory = de(&need(K_DIRECTORY)?, "directory")?;
-        let mut rooms = BTreeMap::new();
-        for (room, record) in store.rooms()? {
-            rooms.insert(room, de::<RoomRecord>(&record, "room")?);
-        }
-        let mut waiting = Vec::new();
-        for (id, bytes) in store.waiting()? {
-            let msg = decode::<RoomMessage>(&bytes)
-                .map_err(|e| ClientError::Config(format!("a stored waiting message is damaged: {e}")))?;
-            waiting.push(Waiting { id, msg });
-        }
+        let rooms = rollback::stored_rooms(&store)?;
+        let waiting = rollback::stored_waiting(&store)?;
         let prekeys_used = match store.value(K_PREKEYS_USED)? {
             Some(b) => de(&b, "key counter")?,
             None => PREKEY_BATCH,
@@ -995,9 +988,15 @@ impl Engine {
     // ---- sync ----------------------------------------------------------
 
     async fn sync_loop(self, mut pushes: mpsc::Receiver<Push>) {
+        // After a frame could not be processed, later frames of the same
+        // connection are left alone (they would move the inbox cursor past
+        // it): the connection is opened again and the relay redelivers.
+        let mut redeliver = false;
         while let Some(push) = pushes.recv().await {
             let r = match push {
+                Push::Inbox(_) if redeliver => Ok(()),
                 Push::Connected { .. } => {
+                    redeliver = false;
                     self.inner.status.send_replace(SyncStatus { online: true, caught_up: false });
                     self.emit(Event::Connected);
                     self.kick_flush();
@@ -1027,7 +1026,12 @@ impl Engine {
                 Ok(()) => {}
                 // The profile is gone already (see `erase_self`).
                 Err(ClientError::Wiped) => return,
-                Err(e) => tracing::warn!(error = %e, "sync step failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "an inbox frame was not processed; it is delivered again");
+                    redeliver = true;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    self.inner.link.reconnect();
+                }
             }
         }
     }
@@ -1151,7 +1155,12 @@ impl Engine {
             self.queue_compose(st, &mut batch, MessageId(rand::random()), room, receipt, Vec::new())?;
         }
         batch.push(Op::SetInboxCursor(last));
-        self.commit(batch).await?;
+        if let Err(e) = self.commit_frame(batch).await {
+            // Nothing of this frame stays, in memory either: the relay
+            // delivers it again (see `rollback`).
+            self.roll_back(st)?;
+            return Err(e);
+        }
         for e in events {
             self.emit(e);
         }

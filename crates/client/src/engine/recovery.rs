@@ -75,6 +75,13 @@ impl Recovery {
         };
         Ok(Self { asked, ..Self::default() })
     }
+
+    /// The requests as `store` keeps them again (after a failed commit);
+    /// the rest lives in memory only and stays.
+    pub(super) fn reload(&mut self, store: &SqlStore) -> Result<()> {
+        self.asked = Self::load(store)?.asked;
+        Ok(())
+    }
 }
 
 fn own_others(st: &State) -> Vec<DeviceAddress> {

@@ -123,6 +123,34 @@ async fn a_pre_key_message_replayed_after_a_restart_is_refused() {
     assert_eq!(before, after, "the stored session was replaced");
 }
 
+/// The store fails the commit of an inbox frame that brings a room key,
+/// the room and its first message. Nothing of it stays in memory either:
+/// when the relay delivers the frame again the key is taken, the message
+/// is read, and (after a restart) the key is there for the next message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_leaves_nothing_behind_and_redelivery_succeeds() {
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await;
+    bob.engine.fail_next_frame_commit_for_tests();
+    let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
+    let first = alice.engine.send_text(room, "first").await.unwrap();
+    alice.settle().await;
+    bob.joined(&room).await;
+    bob.has_message(&room, first).await;
+    assert!(!bob.engine.fail_next_frame_commit_armed_for_tests(), "no frame commit failed");
+    bob.reopen().await;
+    let second = alice.engine.send_text(room, "second").await.unwrap();
+    bob.has_message(&room, second).await;
+    let refused: Vec<Event> = bob
+        .drain()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Alert(Alert::Rejected { .. } | Alert::Undecryptable { .. })))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+}
+
 impl TestRelay {
     /// The hostile relay throws away a device's one-time keys, so the next
     /// claim gets its fallback key.
