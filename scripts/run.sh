@@ -10,15 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v cc >/dev/null || need_apt+=(build-essential)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "==> installing system packages: ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
-fi
-command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, toolchain >= 1.89) first" >&2; exit 1; }
+# shellcheck source=scripts/lib/install.sh
+source scripts/lib/install.sh
+belfry_install_run_deps
 
 echo "==> building belfry-admin, belfry-relay and belfry (the client)"
 cargo build --quiet -p belfry-admin -p belfry-relay -p belfry-client

@@ -4,25 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v cc >/dev/null || need_apt+=(build-essential)
-command -v c++ >/dev/null || need_apt+=(g++)
-command -v pkg-config >/dev/null || need_apt+=(pkg-config)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "==> installing system packages: ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
-fi
+# shellcheck source=scripts/lib/install.sh
+source scripts/lib/install.sh
+belfry_install_test_deps
 
-if ! command -v cargo >/dev/null; then
-  echo "cargo not found: install Rust (rustup, toolchain >= 1.89) first" >&2
-  exit 1
-fi
-if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "==> installing cargo-nextest"
-  cargo install cargo-nextest --locked
-fi
+echo "==> install steps: every branch, against fake apt-get, sudo and cargo"
+./scripts/check-install.sh
 
 # Snapshots are compared, never rewritten, in a test run.
 export INSTA_UPDATE=no
@@ -34,12 +21,6 @@ cargo nextest run --workspace --no-fail-fast
 # ---- belfry-store: the real OS keychain (Secret Service) -------------------
 # gnome-keyring under a private D-Bus session, with a scratch HOME, so the
 # tests never touch the developer's own keychain.
-if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null; then
-  echo "==> installing the Secret Service for the keychain tests"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnome-keyring dbus dbus-x11
-fi
 echo "==> keychain tests against a real Secret Service (gnome-keyring)"
 KEYRING_HOME=$(mktemp -d)
 mkdir -m700 "$KEYRING_HOME/run"

@@ -19,6 +19,7 @@ Typical session:
   belfry-admin org init --name \"Ministry of Example\"
   belfry-admin invite --user alice.martin --name \"Alice Martin\" \\
       --relay wss://relay.ministry.example:8443 --relay-ca relay-ca.pem
+  belfry-admin confirm alice.martin-KQJXWBNRTA.belfry-device
   belfry-admin revoke --device alice.martin/KQJXWBNRTA --reason \"Laptop stolen\"
   belfry-admin verify belfry-org/statements/revoke-alice.martin-KQJXWBNRTA-1795384730.belfry-statement
 
@@ -61,6 +62,9 @@ pub enum Command {
     /// Check an invitation or statement file against the org key
     #[command(long_about = VERIFY_LONG)]
     Verify(VerifyArgs),
+    /// Confirm the one device an invitation enrolled
+    #[command(long_about = CONFIRM_LONG)]
+    Confirm(ConfirmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +142,38 @@ organisation.
 
 Example:
   belfry-admin verify belfry-org/invitations/alice.martin-0123456789abcdef0123456789abcdef.belfry-invite";
+
+const CONFIRM_LONG: &str = "\
+Confirm the one device an invitation enrolled, from the .belfry-device file
+that `belfry enroll` wrote on it. Compare the key fingerprint this command
+shows with the one the device showed when it enrolled (ask the person, in
+person or on the phone) before you hand the statement to the relay.
+
+Devices that have never seen a device trust it only until its invitation
+expires, unless the organisation confirmed it: the date in a device
+certificate is chosen by whoever holds the invitation, so it proves nothing.
+The confirmation is that proof. Everyone who has it also refuses any other
+device enrolled with a copy of the same invitation. Confirm every enrolled
+device, before its invitation expires if you can.
+
+Refuses a second device for an invitation already confirmed here: someone
+used a copy of it. Revoke the invitation then (revoke --invitation).
+
+Example:
+  belfry-admin confirm alice.martin-KQJXWBNRTA.belfry-device
+  belfry-relay statement --dir /var/lib/belfry-relay \\
+      belfry-org/statements/confirm-alice.martin-KQJXWBNRTA.belfry-statement";
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// The .belfry-device file the device wrote when it enrolled
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where to write the statement [default: DIR/statements/confirm-...]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
 
 #[derive(Debug, Args)]
 pub struct InitArgs {

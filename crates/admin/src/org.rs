@@ -187,6 +187,11 @@ impl Org {
         self.dir.join("issued.log")
     }
 
+    /// `dir/confirmed.log`: one line per device confirmed.
+    pub fn confirmed_log(&self) -> PathBuf {
+        self.dir.join("confirmed.log")
+    }
+
     /// `dir/invitations`.
     pub fn invitations_dir(&self) -> PathBuf {
         self.dir.join("invitations")

@@ -36,9 +36,8 @@ use belfry_protocol::codec::{decode, encode};
 use belfry_protocol::frames::{DeviceAddress, InboxEntry, InboxItem};
 use belfry_protocol::room::{Role, RoomKind};
 use belfry_protocol::{
-    ClientFrame, DeviceId, DisplayName, Ed25519Public, FlowId, Hash256, Invitation, MessageId, Request, Response,
-    RoomContent, RoomId, RoomMessage, RoomStateEvent, Signed, StateContent, Statement, ToDeviceContent,
-    ToDeviceEnvelope, UserId,
+    ClientFrame, DeviceId, DisplayName, Ed25519Public, FlowId, Hash256, Invitation, MessageId, Request, RoomContent,
+    RoomId, RoomMessage, RoomStateEvent, Signed, StateContent, Statement, ToDeviceContent, ToDeviceEnvelope, UserId,
 };
 use belfry_store::{Batch, MessageStatus, Op, SqlStore, Store, StoredMessage};
 use serde::{Deserialize, Serialize};
@@ -127,8 +126,9 @@ pub enum Alert {
     },
 }
 
-/// A message as a front end shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message as a front end shows it. `Debug` shows ids and sizes, never
+/// the text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct MessageView {
     /// Its id.
     pub id: MessageId,
@@ -144,6 +144,20 @@ pub struct MessageView {
     pub body: String,
     /// The attached file, if any.
     pub attachment: Option<AttachmentInfo>,
+}
+
+impl std::fmt::Debug for MessageView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageView")
+            .field("id", &self.id)
+            .field("room", &self.room)
+            .field("sender", &self.sender)
+            .field("sent_at", &self.sent_at.0)
+            .field("status", &self.status)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("attachment", &self.attachment)
+            .finish()
+    }
 }
 
 impl From<StoredMessage> for MessageView {
@@ -213,6 +227,10 @@ pub enum Event {
     },
     /// This device was wiped by order; the engine has stopped.
     Wiped,
+    /// A wipe order was obeyed but could not erase everything (the store
+    /// key may survive; the detail says what). The engine has stopped; the
+    /// wipe is finished the next time the profile is opened.
+    WipeIncomplete(String),
 }
 
 /// Where the connection stands; [`Engine::status`] always has the latest.
@@ -224,8 +242,8 @@ pub struct SyncStatus {
     pub caught_up: bool,
 }
 
-/// A queued unit of outgoing work.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A queued unit of outgoing work. No `Debug`: its content is plaintext.
+#[derive(Clone, Serialize, Deserialize)]
 enum OutboxItem {
     /// Encrypt and send `content` in `room` (as message `id`); `history_to`
     /// also get the room's earlier state events (new members). `members`
@@ -425,7 +443,7 @@ impl Engine {
         let pickle_secret = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
         let pickle = PickleKey::new(*pickle_secret);
         let mut dir = Directory::new(org);
-        dir.admit(device.chain(), now())?;
+        dir.admit_own(&device, now())?;
         // The keys' secret halves are stored before the public halves leave.
         let one_time = device.generate_prekeys(PREKEY_BATCH);
         let fallback = device.generate_fallback_prekey();
@@ -677,6 +695,12 @@ impl Engine {
     /// This device's id.
     pub async fn device_id(&self) -> DeviceId {
         self.inner.state.lock().await.device.device_id().clone()
+    }
+
+    /// This device's certificate chain (public): what IT confirms with
+    /// `belfry-admin confirm`.
+    pub async fn device_chain(&self) -> belfry_protocol::DeviceChain {
+        self.inner.state.lock().await.device.chain().clone()
     }
 
     /// The relay address.
@@ -1702,6 +1726,12 @@ impl Engine {
                     return Err(ClientError::Wiped);
                 }
                 self.trust_lost(st, at_stake, events);
+                // A device that used a copy of a confirmed invitation.
+                if let StatementEffect::EnrollmentConfirmed { refused, .. } = effect {
+                    events.extend(
+                        refused.into_iter().map(|(user, device)| Event::Alert(Alert::DeviceRevoked { user, device })),
+                    );
+                }
                 Ok(Ok(()))
             }
             Err(e) => Ok(Err(e)),
@@ -1716,10 +1746,13 @@ impl Engine {
         if let Err(e) = self.inner.store.close() {
             tracing::warn!(error = %e, "closing the store before the wipe failed");
         }
-        if let Err(e) = self.inner.profile.erase() {
-            tracing::error!(error = %e, "the wipe did not erase everything");
+        match self.inner.profile.erase() {
+            Ok(()) => self.emit(Event::Wiped),
+            Err(e) => {
+                tracing::error!(error = %e, "the wipe did not erase everything");
+                self.emit(Event::WipeIncomplete(e.to_string()));
+            }
         }
-        self.emit(Event::Wiped);
     }
 
     /// Fetches the device lists of `users` and admits what verifies.
@@ -1727,9 +1760,7 @@ impl Engine {
         if users.is_empty() {
             return Ok(());
         }
-        let Response::Devices(entries) = self.inner.link.request(Request::FetchDevices(users.to_vec())).await? else {
-            return Err(ClientError::Relay("unexpected answer to a device fetch".into()));
-        };
+        let entries = self.inner.link.fetch_devices(users).await?;
         let mut st = self.inner.state.lock().await;
         let st = &mut *st;
         let mut events = Vec::new();
@@ -2003,14 +2034,8 @@ impl Engine {
                 .filter(|a| !st.channels.iter().any(|c| c.peer_user() == &a.user && c.peer_device() == &a.device))
                 .collect()
         };
-        let claimed = if need_channel.is_empty() {
-            Vec::new()
-        } else {
-            match self.inner.link.request(Request::ClaimPrekeys(need_channel)).await? {
-                Response::Prekeys(p) => p,
-                _ => return Err(ClientError::Relay("unexpected answer to a key claim".into())),
-            }
-        };
+        let claimed =
+            if need_channel.is_empty() { Vec::new() } else { self.inner.link.claim_prekeys(need_channel).await? };
 
         let mut st = self.inner.state.lock().await;
         let st = &mut *st;
@@ -2108,9 +2133,9 @@ impl Engine {
                     history.push((to.clone(), m));
                 }
             }
-            if !key_messages.is_empty() {
+            for messages in crate::net::to_device_batches(key_messages) {
                 let id = MessageId(rand::random());
-                let request = Request::PublishToDevice { id, messages: key_messages };
+                let request = Request::PublishToDevice { id, messages };
                 queue_publish_keys(&mut batch, id, request, self.stamp(), vec![room])?;
             }
             for (to, m) in history {

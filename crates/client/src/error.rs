@@ -41,6 +41,20 @@ pub enum ClientError {
     /// This device was wiped by order of the organisation.
     #[error("this device was wiped by order of the organisation; its data is gone")]
     Wiped,
+    /// A wipe could not erase everything: the store key may survive. The
+    /// wipe is finished the next time the profile is opened.
+    #[error(
+        "THE WIPE DID NOT COMPLETE: {0}. The store key may survive; Belfry finishes the wipe the next time this \
+         profile is opened"
+    )]
+    WipeIncomplete(String),
+    /// A profile was opened before the host called
+    /// [`crate::hardening::harden_process`] (a bug in the host).
+    #[error(
+        "this program opened a Belfry profile before hardening the process (harden_process at the start of main); \
+         nothing was opened"
+    )]
+    NotHardened,
 }
 
 /// Result alias.

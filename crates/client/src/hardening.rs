@@ -21,15 +21,33 @@ pub struct Hardening {
     pub memory: MemoryProtection,
 }
 
+/// Set once [`harden_process`] has run in this process.
+static HARDENED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Applies the hardening and settles the store's memory protection. Call
-/// at the start of `main`, before any thread exists.
+/// at the start of `main`, before any thread exists: opening a profile
+/// ([`crate::profile::Profile`], and with it every [`crate::Engine`])
+/// before it is [`crate::ClientError::NotHardened`], so a host that forgets
+/// it fails at once instead of letting the store's memory protection be
+/// settled later, on whatever thread first touches SQLite.
 pub fn harden_process() -> Hardening {
     SqlStore::memory_protection();
+    HARDENED.store(true, std::sync::atomic::Ordering::SeqCst);
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
         tracing::warn!(error = %e, "could not refuse core dumps and debuggers for this process");
     }
     hardening()
+}
+
+/// Whether [`harden_process`] has run in this process.
+pub fn is_hardened() -> bool {
+    HARDENED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// [`crate::ClientError::NotHardened`] unless [`harden_process`] has run.
+pub(crate) fn require() -> crate::Result<()> {
+    if is_hardened() { Ok(()) } else { Err(crate::ClientError::NotHardened) }
 }
 
 /// The hardening in effect now.

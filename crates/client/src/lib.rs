@@ -5,6 +5,7 @@
 //! - [`profile`]: where a device's data lives and how its store is unlocked;
 //! - [`net`]: the relay connection;
 //! - [`hardening`]: what a host does first in `main` to keep memory off disk;
+//! - [`secret_file`]: erasing a file that held a secret (a used invitation);
 //! - [`engine`]: enrollment, sync, rooms, messages, files, keys, alerts, person-to-person
 //!   verification of devices, room-key recovery from the user's own devices.
 
@@ -16,6 +17,7 @@ pub mod error;
 pub mod hardening;
 pub mod net;
 pub mod profile;
+pub mod secret_file;
 
 pub use engine::{
     Alert, AttachmentInfo, DEFAULT_VERIFICATION_TIMEOUT, Direction, Engine, Event, FileError, MessageView,

@@ -5,8 +5,10 @@
 
 use crate::error::{ClientError, Result};
 use belfry_protocol::codec::{decode, encode};
-use belfry_protocol::frames::{AuthProof, InboxEntry};
+use belfry_protocol::frames::{AuthProof, ClaimedPrekey, DeviceAddress, DirectoryEntry, InboxEntry};
+use belfry_protocol::limits::{MAX_CLAIMS_PER_REQUEST, MAX_FRAME_LEN, MAX_RECIPIENTS};
 use belfry_protocol::{ClientFrame, DeviceId, ProtocolError, Request, Response, ServerFrame, Signed, UserId};
+use belfry_protocol::{ToDeviceEnvelope, Wire as _};
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The TLS exporter label both ends use for device authentication.
 pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-belfry-auth";
+
+/// The only key exchange group the client offers: hybrid X25519 +
+/// ML-KEM-768 (the relay requires it too, unless told otherwise).
+pub const KEY_EXCHANGE_GROUP: rustls::NamedGroup = rustls::NamedGroup::X25519MLKEM768;
 
 /// Where the relay is and how to recognise it.
 #[derive(Clone)]
@@ -65,14 +71,20 @@ impl RelayTarget {
         Ok((host, port))
     }
 
-    /// TLS 1.3 only, trusting only the relay's CA: the WebSocket and the
-    /// blob transfers use the same configuration.
-    pub(crate) fn tls_config(&self) -> Result<rustls::ClientConfig> {
+    /// TLS 1.3 only, trusting only the relay's CA, offering only the hybrid
+    /// post-quantum key exchange (no classical fallback a network attacker
+    /// could steer the handshake to): the WebSocket and the blob transfers
+    /// use the same configuration.
+    pub fn tls_config(&self) -> Result<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(rustls::pki_types::CertificateDer::from(self.ca_der.clone()))
             .map_err(|e| ClientError::Config(format!("the relay CA certificate is unusable: {e}")))?;
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        provider.kx_groups.retain(|g| g.name() == KEY_EXCHANGE_GROUP);
+        if provider.kx_groups.is_empty() {
+            return Err(ClientError::Config("the TLS library lacks X25519MLKEM768".into()));
+        }
         let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| ClientError::Config(e.to_string()))?
@@ -289,6 +301,48 @@ impl Link {
         })
     }
 
+    /// The device lists of `users`, in requests within the relay's limits
+    /// (at most [`MAX_CLAIMS_PER_REQUEST`] users each). The relay answers a
+    /// request in order and may answer only the first users, to keep its
+    /// answer within the frame limit; the others are asked again.
+    pub async fn fetch_devices(&self, users: &[UserId]) -> Result<Vec<DirectoryEntry>> {
+        let mut out = Vec::with_capacity(users.len());
+        let mut rest = users;
+        while !rest.is_empty() {
+            let chunk = &rest[..rest.len().min(MAX_CLAIMS_PER_REQUEST)];
+            let Response::Devices(entries) = self.request(Request::FetchDevices(chunk.to_vec())).await? else {
+                return Err(ClientError::Relay("unexpected answer to a device fetch".into()));
+            };
+            if entries.is_empty() || entries.len() > chunk.len() {
+                return Err(ClientError::Relay(format!(
+                    "the relay answered a fetch of {} users with {} entries",
+                    chunk.len(),
+                    entries.len()
+                )));
+            }
+            rest = &rest[entries.len()..];
+            out.extend(entries);
+        }
+        Ok(out)
+    }
+
+    /// Claims a prekey of each device, in requests within the relay's limit
+    /// (at most [`MAX_CLAIMS_PER_REQUEST`] devices each), sent together.
+    pub async fn claim_prekeys(&self, devices: Vec<DeviceAddress>) -> Result<Vec<ClaimedPrekey>> {
+        let mut answers = Vec::new();
+        for chunk in devices.chunks(MAX_CLAIMS_PER_REQUEST) {
+            answers.push(self.submit(Request::ClaimPrekeys(chunk.to_vec())).await?);
+        }
+        let mut out = Vec::with_capacity(devices.len());
+        for answer in answers {
+            match answer.await? {
+                Response::Prekeys(p) => out.extend(p),
+                _ => return Err(ClientError::Relay("unexpected answer to a key claim".into())),
+            }
+        }
+        Ok(out)
+    }
+
     /// Stops the connection task.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
@@ -465,4 +519,31 @@ async fn serve(
         let _ = reply.send(Err(ClientError::Offline("the connection was lost before the relay answered".into())));
     }
     ended
+}
+
+/// Bytes of envelopes one to-device publish carries, at most: the frame
+/// limit less room for the rest of the frame.
+const TO_DEVICE_BYTES_PER_PUBLISH: usize = MAX_FRAME_LEN - 64 * 1024;
+
+/// Splits to-device messages into publishes the relay accepts: at most
+/// [`MAX_RECIPIENTS`] messages and well under the frame limit each (a room
+/// key for hundreds of devices, each sealed with ML-KEM too, is more than
+/// one frame).
+pub fn to_device_batches(messages: Vec<ToDeviceEnvelope>) -> Vec<Vec<ToDeviceEnvelope>> {
+    let mut out = Vec::new();
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for m in messages {
+        let len = m.encode().len() + 16;
+        if !batch.is_empty() && (batch.len() >= MAX_RECIPIENTS || bytes + len > TO_DEVICE_BYTES_PER_PUBLISH) {
+            out.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+        bytes += len;
+        batch.push(m);
+    }
+    if !batch.is_empty() {
+        out.push(batch);
+    }
+    out
 }

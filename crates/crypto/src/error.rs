@@ -72,6 +72,32 @@ pub enum TrustError {
     /// A device-issued statement came from a device that may not issue it.
     #[error("statement issued by a device that is not a trusted device of the same user")]
     IssuerNotTrusted,
+    /// A device nobody here has seen before, whose invitation expired by
+    /// this device's own clock, and which the organisation has not
+    /// confirmed: the date on its certificate is its own claim, so it is
+    /// no evidence that it enrolled in time.
+    #[error(
+        "{user}/{device} was enrolled from an invitation that has expired, and IT has not confirmed it          (belfry-admin confirm)"
+    )]
+    EnrollmentUnconfirmed {
+        /// The user.
+        user: UserId,
+        /// The device refused.
+        device: DeviceId,
+    },
+    /// The organisation confirmed another device for this device's
+    /// invitation: this one used a copy of it.
+    #[error("the organisation confirmed another device for the invitation of {user}/{device}")]
+    NotTheConfirmedDevice {
+        /// The user.
+        user: UserId,
+        /// The device refused.
+        device: DeviceId,
+    },
+    /// Two org-signed confirmations name different devices for one
+    /// invitation: nothing under that enrollment key is trusted.
+    #[error("the organisation confirmed two different devices for one invitation; both are refused")]
+    ConflictingConfirmations,
     /// The device is not known to the directory.
     #[error("unknown device {user}/{device}")]
     UnknownDevice {

@@ -44,7 +44,9 @@ pub use olm::{OlmChannel, ReceivedToDevice};
 pub use org::{InvitationRequest, OrgKey};
 pub use pickle::PickleKey;
 pub use room_state::{Applied, RoomState, StateError};
-pub use trust::{Admission, CLOCK_SKEW_MS, Directory, StatementEffect, VerifiedDevice, verify_chain};
+pub use trust::{
+    Admission, CLOCK_SKEW_MS, Directory, ENROLLMENT_GRACE_MS, StatementEffect, VerifiedDevice, verify_chain,
+};
 
 /// `N` bytes from the operating system's CSPRNG.
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {

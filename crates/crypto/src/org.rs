@@ -1,8 +1,9 @@
 //! The organisation root key, held offline by IT in `belfry-admin`.
 
-use crate::error::{CryptoError, Result};
+use crate::error::{CryptoError, Result, TrustError};
 use belfry_protocol::cert::{
-    EnrollmentCert, Invitation, Issuer, RelayInfo, Revocation, RevocationTarget, Timestamp, WipeOrder,
+    DeviceChain, EnrollmentCert, EnrollmentConfirmation, Invitation, Issuer, RelayInfo, Revocation, RevocationTarget,
+    Timestamp, WipeOrder,
 };
 use belfry_protocol::limits::MAX_RELAY_CA_LEN;
 use belfry_protocol::{
@@ -140,6 +141,29 @@ impl OrgKey {
             reason,
             issued_at: now,
         })
+    }
+
+    /// Confirms the one device an invitation enrolled, from that device's
+    /// chain (checked against this org first). Everyone who holds the
+    /// confirmation trusts this device after the invitation expired, and
+    /// refuses any other device under the same enrollment key.
+    pub fn confirm_enrollment(
+        &self,
+        chain: &DeviceChain,
+        now: Timestamp,
+    ) -> std::result::Result<Signed<EnrollmentConfirmation>, TrustError> {
+        let device = crate::trust::verify_chain(&self.public, chain, now)?;
+        let enrollment = chain.enrollment.verify(&self.public).map_err(TrustError::NotSignedByOrg)?;
+        Ok(self.sign(&EnrollmentConfirmation {
+            org: self.public,
+            invitation: enrollment.invitation,
+            enrollment_key: device.enrollment_key,
+            user: device.user,
+            device: device.device,
+            ed25519: device.ed25519,
+            curve25519: device.curve25519,
+            issued_at: now,
+        }))
     }
 
     /// Orders a device to erase itself.

@@ -103,7 +103,7 @@ impl RoomState {
             content: StateContent::Create { kind, name },
         });
         let mut dir = Directory::new(*device.org());
-        dir.admit(device.chain(), now).map_err(StateError::Untrusted)?;
+        dir.admit_own(device, now).map_err(StateError::Untrusted)?;
         let state = Self::from_create(&event, &dir)?;
         Ok((state, event))
     }

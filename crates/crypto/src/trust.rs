@@ -7,15 +7,24 @@
 //! changed, a device revoked earlier.
 
 use crate::error::TrustError;
-use belfry_protocol::cert::{DeviceChain, Issuer, POSSESSION_LABEL, RevocationTarget, Statement, Timestamp};
+use belfry_protocol::cert::{
+    DeviceChain, EnrollmentCert, Issuer, POSSESSION_LABEL, RevocationTarget, Statement, Timestamp,
+};
 use belfry_protocol::signed::labelled_message;
 use belfry_protocol::{Curve25519Public, DeviceId, DisplayName, Ed25519Public, UserId};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 /// Allowed clock skew when checking that a device certificate is not dated
 /// in the future.
 pub const CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// How long after its invitation expired (by the verifier's clock) a device
+/// nobody here has seen may still be admitted without the organisation's
+/// confirmation: clock skew between devices, no more.
+pub const ENROLLMENT_GRACE_MS: u64 = CLOCK_SKEW_MS;
 
 /// A device whose certificate chain verified to the org root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +51,21 @@ pub struct VerifiedDevice {
 }
 
 /// Checks a device chain against the org root, on its own (no history).
+///
+/// The certificate's `issued_at` must lie in the invitation's window, but
+/// it is a date the holder of the enrollment key chose: it proves nothing
+/// about when the device enrolled. [`Directory::admit`] enforces the window
+/// against what the org signed: its own clock for a device it has not seen
+/// before, or the org's [`EnrollmentConfirmation`](belfry_protocol::EnrollmentConfirmation).
 pub fn verify_chain(org: &Ed25519Public, chain: &DeviceChain, now: Timestamp) -> Result<VerifiedDevice, TrustError> {
+    check_chain(org, chain, now).map(|(device, _)| device)
+}
+
+fn check_chain(
+    org: &Ed25519Public,
+    chain: &DeviceChain,
+    now: Timestamp,
+) -> Result<(VerifiedDevice, EnrollmentCert), TrustError> {
     let enrollment = chain.enrollment.verify(org).map_err(TrustError::NotSignedByOrg)?;
     if enrollment.org != *org {
         return Err(TrustError::OtherOrg);
@@ -66,17 +89,18 @@ pub fn verify_chain(org: &Ed25519Public, chain: &DeviceChain, now: Timestamp) ->
     if cert.issued_at > now.plus_ms(CLOCK_SKEW_MS) {
         return Err(TrustError::NotYetValid);
     }
-    Ok(VerifiedDevice {
+    let device = VerifiedDevice {
         user: cert.user,
         device: cert.device,
-        display_name: enrollment.display_name,
+        display_name: enrollment.display_name.clone(),
         device_name: cert.device_name,
         ed25519: cert.ed25519,
         curve25519: cert.curve25519,
         enrollment_key: cert.enrollment_key,
         enrolled_at: cert.issued_at,
         sas_verified: false,
-    })
+    };
+    Ok((device, enrollment))
 }
 
 /// What admitting a chain did.
@@ -119,6 +143,16 @@ pub enum StatementEffect {
         /// The device.
         device: DeviceId,
     },
+    /// The org confirmed the one device an invitation enrolled.
+    EnrollmentConfirmed {
+        /// The user.
+        user: UserId,
+        /// The confirmed device.
+        device: DeviceId,
+        /// Devices admitted earlier under the same invitation, refused
+        /// from now on (they used a copy of it).
+        refused: Vec<(UserId, DeviceId)>,
+    },
 }
 
 /// The exact device an enrollment key certified.
@@ -143,8 +177,11 @@ struct Known {
 }
 
 /// Every device this client has admitted, and what has been revoked.
-/// Serializable so the store can keep it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Serializable so the store can keep it: as a pair of the first stored
+/// form and what was added since (the confirmations), which in postcard is
+/// the old encoding followed by the new field, so a directory an older
+/// build wrote still loads.
+#[derive(Debug, Clone)]
 pub struct Directory {
     org: Ed25519Public,
     devices: BTreeMap<UserId, BTreeMap<DeviceId, Known>>,
@@ -158,6 +195,86 @@ pub struct Directory {
     burned_enrollments: BTreeSet<Ed25519Public>,
     revoked_devices: BTreeSet<(UserId, DeviceId)>,
     revoked_enrollments: BTreeSet<Ed25519Public>,
+    /// Enrollment key → the one device the org confirmed it enrolled.
+    confirmed: BTreeMap<Ed25519Public, EnrolledDevice>,
+}
+
+/// The directory as the first stored form has it (everything but
+/// `confirmed`), borrowed for writing.
+#[derive(Serialize)]
+struct StoredDirectoryRef<'a> {
+    org: &'a Ed25519Public,
+    devices: &'a BTreeMap<UserId, BTreeMap<DeviceId, Known>>,
+    enrollments: &'a BTreeMap<Ed25519Public, EnrolledDevice>,
+    key_owners: &'a BTreeMap<Ed25519Public, (UserId, DeviceId)>,
+    revoked_keys: &'a BTreeSet<Ed25519Public>,
+    burned_enrollments: &'a BTreeSet<Ed25519Public>,
+    revoked_devices: &'a BTreeSet<(UserId, DeviceId)>,
+    revoked_enrollments: &'a BTreeSet<Ed25519Public>,
+}
+
+impl Serialize for Directory {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let stored = StoredDirectoryRef {
+            org: &self.org,
+            devices: &self.devices,
+            enrollments: &self.enrollments,
+            key_owners: &self.key_owners,
+            revoked_keys: &self.revoked_keys,
+            burned_enrollments: &self.burned_enrollments,
+            revoked_devices: &self.revoked_devices,
+            revoked_enrollments: &self.revoked_enrollments,
+        };
+        (stored, &self.confirmed).serialize(serializer)
+    }
+}
+
+/// The directory as the first stored form has it (everything but
+/// `confirmed`).
+#[derive(Deserialize)]
+struct StoredDirectory {
+    org: Ed25519Public,
+    devices: BTreeMap<UserId, BTreeMap<DeviceId, Known>>,
+    enrollments: BTreeMap<Ed25519Public, EnrolledDevice>,
+    key_owners: BTreeMap<Ed25519Public, (UserId, DeviceId)>,
+    revoked_keys: BTreeSet<Ed25519Public>,
+    burned_enrollments: BTreeSet<Ed25519Public>,
+    revoked_devices: BTreeSet<(UserId, DeviceId)>,
+    revoked_enrollments: BTreeSet<Ed25519Public>,
+}
+
+impl<'de> Deserialize<'de> for Directory {
+    /// Reads the pair: the first stored form, then `confirmed` if it is
+    /// there. A directory written before confirmations existed has none
+    /// (in postcard, its bytes end after the first form); the relay serves
+    /// them again with every device list.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Directory;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a device directory")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Directory, A::Error> {
+                let stored: StoredDirectory = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                // Absent in an older directory: postcard reports the end of
+                // its input as an error, which here means "none yet".
+                let confirmed = seq.next_element().ok().flatten().unwrap_or_default();
+                Ok(Directory {
+                    org: stored.org,
+                    devices: stored.devices,
+                    enrollments: stored.enrollments,
+                    key_owners: stored.key_owners,
+                    revoked_keys: stored.revoked_keys,
+                    burned_enrollments: stored.burned_enrollments,
+                    revoked_devices: stored.revoked_devices,
+                    revoked_enrollments: stored.revoked_enrollments,
+                    confirmed,
+                })
+            }
+        }
+        deserializer.deserialize_tuple(2, Fields)
+    }
 }
 
 impl Directory {
@@ -172,6 +289,7 @@ impl Directory {
             burned_enrollments: BTreeSet::new(),
             revoked_devices: BTreeSet::new(),
             revoked_enrollments: BTreeSet::new(),
+            confirmed: BTreeMap::new(),
         }
     }
 
@@ -183,8 +301,26 @@ impl Directory {
     /// Verifies a chain and remembers the device. Refuses revoked devices,
     /// reused enrollment keys (and burns the key, so the first device it
     /// certified is refused from now on too) and changed keys.
+    ///
+    /// A device seen here for the first time must also show that it
+    /// enrolled within its invitation's window, by evidence the org signed:
+    /// either the invitation has not yet expired by `now` (this directory's
+    /// clock, plus [`ENROLLMENT_GRACE_MS`]), or the org confirmed this very
+    /// device for it ([`Statement::Confirmation`]). The date in the device
+    /// certificate is not evidence: the holder of the enrollment key wrote
+    /// it. A device admitted in time stays trusted after the window.
     pub fn admit(&mut self, chain: &DeviceChain, now: Timestamp) -> Result<Admission, TrustError> {
-        let device = verify_chain(&self.org, chain, now)?;
+        self.admit_checked(chain, now, true)
+    }
+
+    /// Admits this device's own chain (it holds the keys the chain names,
+    /// so its enrollment needs no evidence of timing).
+    pub fn admit_own(&mut self, own: &crate::Device, now: Timestamp) -> Result<Admission, TrustError> {
+        self.admit_checked(own.chain(), now, false)
+    }
+
+    fn admit_checked(&mut self, chain: &DeviceChain, now: Timestamp, window: bool) -> Result<Admission, TrustError> {
+        let (device, enrollment) = check_chain(&self.org, chain, now)?;
         self.check_not_revoked(&device)?;
 
         if let Some(known) = self.devices.get(&device.user).and_then(|m| m.get(&device.device)) {
@@ -192,6 +328,15 @@ impl Directory {
                 return Err(TrustError::KeysChanged { user: device.user, device: device.device });
             }
             return Ok(Admission::Known(known.device.clone()));
+        }
+
+        // Confirmed devices passed `check_not_revoked` only if they are the
+        // confirmed one; unconfirmed ones only while the invitation is open.
+        if window
+            && !self.confirmed.contains_key(&device.enrollment_key)
+            && now > enrollment.expires_at.plus_ms(ENROLLMENT_GRACE_MS)
+        {
+            return Err(TrustError::EnrollmentUnconfirmed { user: device.user, device: device.device });
         }
 
         // One enrollment key, one device: any other device under it (another
@@ -229,6 +374,14 @@ impl Directory {
         }
         if self.revoked_enrollments.contains(&d.enrollment_key) {
             return Err(TrustError::EnrollmentRevoked);
+        }
+        // The org's word on which device an invitation enrolled outranks
+        // what this directory happened to see first.
+        if let Some(confirmed) = self.confirmed.get(&d.enrollment_key) {
+            if *confirmed != EnrolledDevice::of(d) {
+                return Err(TrustError::NotTheConfirmedDevice { user: d.user.clone(), device: d.device.clone() });
+            }
+            return Ok(());
         }
         if self.burned_enrollments.contains(&d.enrollment_key) {
             return Err(TrustError::EnrollmentKeyReused { user: d.user.clone(), device: d.device.clone() });
@@ -326,7 +479,45 @@ impl Directory {
                 self.revoke_device(&wipe.user, &wipe.device);
                 Ok(StatementEffect::Wipe { user: wipe.user, device: wipe.device })
             }
+            Statement::Confirmation(signed) => {
+                let c = signed.verify(&self.org).map_err(TrustError::BadStatement)?;
+                if c.org != self.org {
+                    return Err(TrustError::OtherOrg);
+                }
+                let named = EnrolledDevice {
+                    user: c.user.clone(),
+                    device: c.device.clone(),
+                    ed25519: c.ed25519,
+                    curve25519: c.curve25519,
+                };
+                match self.confirmed.get(&c.enrollment_key) {
+                    Some(earlier) if *earlier != named => {
+                        // The org contradicted itself (an IT mistake or a
+                        // stolen org key): trust nothing under this key.
+                        self.revoked_enrollments.insert(c.enrollment_key);
+                        return Err(TrustError::ConflictingConfirmations);
+                    }
+                    _ => {}
+                }
+                let refused = self
+                    .devices
+                    .values()
+                    .flat_map(|m| m.values())
+                    .filter(|k| k.device.enrollment_key == c.enrollment_key && EnrolledDevice::of(&k.device) != named)
+                    .map(|k| (k.device.user.clone(), k.device.device.clone()))
+                    .collect();
+                self.confirmed.insert(c.enrollment_key, named.clone());
+                // It is now the one device of this key, whatever came first.
+                self.enrollments.insert(c.enrollment_key, named);
+                Ok(StatementEffect::EnrollmentConfirmed { user: c.user, device: c.device, refused })
+            }
         }
+    }
+
+    /// Whether the org confirmed `device` as the one device its invitation
+    /// enrolled.
+    pub fn is_confirmed(&self, device: &VerifiedDevice) -> bool {
+        self.confirmed.get(&device.enrollment_key).is_some_and(|c| *c == EnrolledDevice::of(device))
     }
 
     /// Revokes a device by id, and its key under any id if we know it.

@@ -18,8 +18,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 pub const INVITATION_LABEL: &str = "BELFRY INVITATION";
 /// Armor label of an invitation's registration file (for the relay; no secret).
 pub const REGISTRATION_LABEL: &str = "BELFRY REGISTRATION";
-/// Armor label of a signed statement file (revocation, wipe order).
+/// Armor label of a signed statement file (revocation, wipe order,
+/// enrollment confirmation).
 pub const STATEMENT_LABEL: &str = "BELFRY STATEMENT";
+/// Armor label of an enrolled device's certificate chain (no secret), which
+/// the device hands to IT so that IT can confirm it.
+pub const DEVICE_LABEL: &str = "BELFRY DEVICE";
 /// Prefix of the text in an invitation QR code, followed by the invitation
 /// encoding in unpadded base64url.
 pub const INVITE_URI_PREFIX: &str = "belfry-invite:";

@@ -266,6 +266,42 @@ impl SignedBody for WipeOrder {
     const SIG_LABEL: &'static str = "wipe-order";
 }
 
+/// IT's record that an invitation was used by exactly this device, signed
+/// by the org key once IT has compared the device's key fingerprint with
+/// the one the device shows. It is the evidence, independent of the relay
+/// and of any date the device chose, that the device enrolled within the
+/// invitation's window: with it, a device first seen after the invitation
+/// expired is trusted, and every other device under the same enrollment
+/// key is refused, by everyone who holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentConfirmation {
+    /// The organisation.
+    pub org: Ed25519Public,
+    /// The invitation that was used.
+    pub invitation: InvitationId,
+    /// Its enrollment key.
+    pub enrollment_key: Ed25519Public,
+    /// The user the device belongs to.
+    pub user: UserId,
+    /// The one device the invitation enrolled.
+    pub device: DeviceId,
+    /// That device's Ed25519 identity key.
+    pub ed25519: Ed25519Public,
+    /// That device's Curve25519 identity key.
+    pub curve25519: Curve25519Public,
+    /// When IT confirmed it.
+    pub issued_at: Timestamp,
+}
+
+impl Wire for EnrollmentConfirmation {
+    const NAME: &'static str = "EnrollmentConfirmation";
+    const TAG: u8 = 0x19;
+    const MAX_LEN: usize = 1024;
+}
+impl SignedBody for EnrollmentConfirmation {
+    const SIG_LABEL: &'static str = "enrollment-confirmation";
+}
+
 /// A statement the relay distributes but cannot forge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Statement {
@@ -273,6 +309,8 @@ pub enum Statement {
     Revocation(Signed<Revocation>),
     /// A wipe order.
     Wipe(Signed<WipeOrder>),
+    /// An invitation's one device, confirmed by the org (always org-signed).
+    Confirmation(Signed<EnrollmentConfirmation>),
 }
 
 impl Wire for Statement {

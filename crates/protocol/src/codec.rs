@@ -82,6 +82,17 @@ pub enum DecodeError {
         /// What the parser reported.
         reason: String,
     },
+    /// A field holds an identifier or name that fails its own check (a
+    /// user id with an upper-case letter, a device name with a bidi
+    /// override): refused as it is decoded, never passed on.
+    #[error("{ty}: invalid field: {error}")]
+    InvalidId {
+        /// The type being decoded.
+        ty: &'static str,
+        /// Which identifier and why.
+        #[source]
+        error: crate::ids::IdError,
+    },
     /// The bytes decode, but are not the canonical encoding of the value
     /// (for example an over-long integer).
     #[error("{ty}: not in canonical form")]
@@ -124,10 +135,12 @@ pub fn decode<T: Wire>(bytes: &[u8]) -> Result<T, DecodeError> {
     }
     FIELD_ERROR.with(|f| f.borrow_mut().take());
     let (value, rest) = postcard::take_from_bytes::<T>(body).map_err(|e| {
-        // postcard drops the text of custom serde errors; a field validator
-        // that failed left its message here.
-        let reason = FIELD_ERROR.with(|f| f.borrow_mut().take()).unwrap_or_else(|| e.to_string());
-        DecodeError::Malformed { ty, reason }
+        // postcard drops custom serde errors; a field validator that
+        // failed left its error here.
+        match FIELD_ERROR.with(|f| f.borrow_mut().take()) {
+            Some(error) => DecodeError::InvalidId { ty, error },
+            None => DecodeError::Malformed { ty, reason: e.to_string() },
+        }
     })?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes { ty, count: rest.len() });
@@ -141,13 +154,13 @@ pub fn decode<T: Wire>(bytes: &[u8]) -> Result<T, DecodeError> {
 }
 
 thread_local! {
-    static FIELD_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static FIELD_ERROR: std::cell::RefCell<Option<crate::ids::IdError>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Records why a field failed validation during decoding, so the
 /// [`DecodeError`] can say it (postcard itself keeps only "custom error").
-pub(crate) fn note_field_error(message: String) {
-    FIELD_ERROR.with(|f| *f.borrow_mut() = Some(message));
+pub(crate) fn note_field_error(error: crate::ids::IdError) {
+    FIELD_ERROR.with(|f| *f.borrow_mut() = Some(error));
 }
 
 /// Serde helpers for fixed-size byte arrays: a byte string in binary

@@ -1,6 +1,7 @@
 //! Identifiers. Each is validated when it is built and when it is decoded,
 //! so a malformed id never reaches the code that routes or displays it.
 
+use crate::text::is_invisible;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -82,7 +83,7 @@ macro_rules! string_id {
         impl TryFrom<String> for $name {
             type Error = IdError;
             fn try_from(s: String) -> Result<Self, IdError> {
-                Self::new(s).inspect_err(|e| crate::codec::note_field_error(e.to_string()))
+                Self::new(s).inspect_err(|e| crate::codec::note_field_error(e.clone()))
             }
         }
 
@@ -132,13 +133,16 @@ string_id!(
 );
 
 string_id!(
-    /// A name people read: a user's display name, a device name, a reason.
-    /// Any printable text up to 128 characters, no control characters.
+    /// A name people read: a user's display name, a device name, a room
+    /// name, a classification label, a reason. Any text up to 128
+    /// characters without controls, bidi marks, overrides or isolates,
+    /// zero-width or other invisible characters ([`is_invisible`]): what a
+    /// reader sees is what the name is.
     DisplayName,
     "display name",
     128,
-    "printable characters (no control characters)",
-    |c: char| !c.is_control()
+    "visible characters (no control, bidi, zero-width or other invisible characters)",
+    |c: char| !is_invisible(c)
 );
 
 macro_rules! bytes_id {
@@ -224,6 +228,29 @@ mod tests {
         assert!(matches!(UserId::new("Alice"), Err(IdError::Character { found: 'A', .. })));
         assert!(matches!(UserId::new("a".repeat(65)), Err(IdError::Length { len: 65, .. })));
         assert!(matches!(DeviceId::new("AB/CD"), Err(IdError::Character { found: '/', .. })));
+    }
+
+    #[test]
+    fn display_names_refuse_bidi_and_invisible_characters() {
+        assert!(DisplayName::new("Alice's laptop").is_ok());
+        assert!(DisplayName::new("Ministère des Affaires étrangères").is_ok());
+        for (name, found) in [
+            ("Alice\u{202E}potpal", '\u{202E}'),
+            ("\u{2067}Room", '\u{2067}'),
+            ("Bo\u{200D}b", '\u{200D}'),
+            ("tab\there", '\t'),
+            ("\u{FEFF}Carol", '\u{FEFF}'),
+        ] {
+            assert_eq!(
+                DisplayName::new(name),
+                Err(IdError::Character {
+                    kind: "display name",
+                    allowed: "visible characters (no control, bidi, zero-width or other invisible characters)",
+                    found
+                }),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

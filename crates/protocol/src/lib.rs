@@ -15,11 +15,12 @@ pub mod keys;
 pub mod limits;
 pub mod room;
 pub mod signed;
+pub mod text;
 pub mod to_device;
 
 pub use cert::{
-    DeviceCert, DeviceChain, EnrollmentCert, Invitation, Issuer, Prekey, Registration, RelayInfo, Revocation,
-    RevocationTarget, Statement, Timestamp, WipeOrder,
+    DeviceCert, DeviceChain, EnrollmentCert, EnrollmentConfirmation, Invitation, Issuer, Prekey, Registration,
+    RelayInfo, Revocation, RevocationTarget, Statement, Timestamp, WipeOrder,
 };
 pub use codec::{DecodeError, FORMAT_VERSION, Wire};
 pub use frames::{ClientFrame, ErrorCode, ProtocolError, Request, Response, ServerFrame};

@@ -366,7 +366,7 @@ fn echo_server_main(dir: &Path) -> anyhow::Result<()> {
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         std::process::exit(0);
     });
-    let tls = belfry_relay::tls::server_config(&belfry_relay::config::Paths::new(dir))?;
+    let tls = belfry_relay::tls::server_config(&belfry_relay::config::Paths::new(dir), false)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -55,6 +55,11 @@ pub fn chain(
     if cert.issued_at.0 > now.saturating_add(CLOCK_SKEW_MS) {
         return Err(bad("the device certificate is dated in the future"));
     }
+    // The date on the certificate is the device's own claim: an honest
+    // relay also holds the invitation to its window by its own clock.
+    if now > enrollment.expires_at.0.saturating_add(CLOCK_SKEW_MS) {
+        return Err(refuse(ErrorCode::InvitationExpired, "the invitation has expired"));
+    }
     Ok((enrollment, cert))
 }
 
@@ -65,9 +70,14 @@ pub struct StatementScope {
     pub user: Option<UserId>,
     /// The device revoked or ordered wiped.
     pub device: Option<DeviceId>,
+    /// The enrollment key revoked (with every device it certified).
+    pub enrollment_key: Option<Ed25519Public>,
     /// For a statement signed by a device: that device, which the caller
     /// must confirm is an enrolled, unrevoked device of `user` with this key.
     pub signed_by_device: Option<(DeviceId, Ed25519Public)>,
+    /// It takes trust away from `device` (a revocation or wipe order; an
+    /// enrollment confirmation does not).
+    pub revokes: bool,
 }
 
 /// Checks a signature with a given key.
@@ -77,18 +87,25 @@ type Verify<'a> = Box<dyn Fn(&Ed25519Public) -> bool + 'a>;
 /// device key it names (see [`StatementScope::signed_by_device`]).
 pub fn statement(org: &Ed25519Public, st: &Statement) -> Result<StatementScope, ProtocolError> {
     let malformed = |e: belfry_protocol::DecodeError| refuse(ErrorCode::Malformed, e.to_string());
-    let (body_org, issuer, user, device, verify): (_, _, _, _, Verify<'_>) = match st {
+    let mut revokes = true;
+    let (body_org, issuer, user, device, enrollment_key, verify): (_, _, _, _, _, Verify<'_>) = match st {
         Statement::Revocation(signed) => {
             let body = signed.peek_unverified().map_err(malformed)?;
-            let (user, device) = match &body.target {
-                RevocationTarget::Device { user, device } => (Some(user.clone()), Some(device.clone())),
-                RevocationTarget::Enrollment { .. } => (None, None),
+            let (user, device, key) = match &body.target {
+                RevocationTarget::Device { user, device } => (Some(user.clone()), Some(device.clone()), None),
+                RevocationTarget::Enrollment { key } => (None, None, Some(*key)),
             };
-            (body.org, body.issuer, user, device, Box::new(|k| signed.verify(k).is_ok()))
+            (body.org, body.issuer, user, device, key, Box::new(|k| signed.verify(k).is_ok()))
         }
         Statement::Wipe(signed) => {
             let body = signed.peek_unverified().map_err(malformed)?;
-            (body.org, body.issuer, Some(body.user), Some(body.device), Box::new(|k| signed.verify(k).is_ok()))
+            (body.org, body.issuer, Some(body.user), Some(body.device), None, Box::new(|k| signed.verify(k).is_ok()))
+        }
+        // Only the org confirms; delivered with the user's device list.
+        Statement::Confirmation(signed) => {
+            let body = signed.peek_unverified().map_err(malformed)?;
+            revokes = false;
+            (body.org, Issuer::Org, Some(body.user), Some(body.device), None, Box::new(|k| signed.verify(k).is_ok()))
         }
     };
     if body_org != *org {
@@ -103,7 +120,7 @@ pub fn statement(org: &Ed25519Public, st: &Statement) -> Result<StatementScope, 
         Issuer::Device { device, ed25519 } if verify(&ed25519) => Some((device, ed25519)),
         Issuer::Device { .. } => return Err(bad("the statement's signature does not verify")),
     };
-    Ok(StatementScope { user, device, signed_by_device })
+    Ok(StatementScope { user, device, enrollment_key, signed_by_device, revokes })
 }
 
 /// Whether `row` may sign statements for `user` as `(device, key)`.

@@ -13,10 +13,10 @@
 //! - `GET /v1/blobs/{id}` returns a complete blob; with `Range: bytes=N-`
 //!   it returns the bytes from N on (206), so a broken download resumes.
 
-use crate::server::Shared;
+use crate::server::{ConnInfo, Shared};
 use crate::storage::Storage;
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Extension, Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use belfry_protocol::BlobId;
@@ -72,6 +72,7 @@ impl<S> Drop for UploadGuard<'_, S> {
 /// `PUT /v1/blobs/{id}`.
 pub async fn upload<S: Storage>(
     State(shared): State<Arc<Shared<S>>>,
+    Extension(info): Extension<ConnInfo>,
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
     body: Body,
@@ -83,7 +84,10 @@ pub async fn upload<S: Storage>(
         Some(None) => return plain(StatusCode::BAD_REQUEST, "belfry-offset must be a number"),
     };
     let row = match shared.storage.blob(id).await {
-        Ok(Some(row)) => row,
+        Ok(Some(row)) => {
+            info.pre_auth.release();
+            row
+        }
         Ok(None) => return plain(StatusCode::NOT_FOUND, "no such blob"),
         Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "storage failed; retry"),
     };
@@ -154,10 +158,17 @@ pub async fn upload<S: Storage>(
 }
 
 /// `HEAD /v1/blobs/{id}`.
-pub async fn status<S: Storage>(State(shared): State<Arc<Shared<S>>>, UrlPath(id): UrlPath<String>) -> Response {
+pub async fn status<S: Storage>(
+    State(shared): State<Arc<Shared<S>>>,
+    Extension(info): Extension<ConnInfo>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
     let Some(id) = parse_id(&id) else { return StatusCode::NOT_FOUND.into_response() };
     match shared.storage.blob(id).await {
-        Ok(Some(row)) => (StatusCode::OK, received_header(row.received)).into_response(),
+        Ok(Some(row)) => {
+            info.pre_auth.release();
+            (StatusCode::OK, received_header(row.received)).into_response()
+        }
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
@@ -175,6 +186,7 @@ fn range_start(headers: &HeaderMap) -> Result<Option<u64>, ()> {
 /// `GET /v1/blobs/{id}`, optionally with `Range: bytes=N-`.
 pub async fn download<S: Storage>(
     State(shared): State<Arc<Shared<S>>>,
+    Extension(info): Extension<ConnInfo>,
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -183,7 +195,10 @@ pub async fn download<S: Storage>(
         return plain(StatusCode::RANGE_NOT_SATISFIABLE, "only Range: bytes=N- is supported");
     };
     let len = match shared.storage.blob(id).await {
-        Ok(Some(row)) if row.complete => row.len,
+        Ok(Some(row)) if row.complete => {
+            info.pre_auth.release();
+            row.len
+        }
         Ok(_) => return plain(StatusCode::NOT_FOUND, "no such blob, or not completely uploaded"),
         Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "storage failed; retry"),
     };

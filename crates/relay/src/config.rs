@@ -26,6 +26,13 @@ pub struct Config {
     /// `belfry-admin org show` prints it): invitations and org statements
     /// must verify against it.
     pub org_public_key: String,
+    /// Accept TLS clients that offer only classical key exchange (X25519,
+    /// P-256, ...). Off by default: the relay requires the hybrid
+    /// post-quantum X25519MLKEM768, which every Belfry client offers, so a
+    /// recorded session cannot be decrypted later by a quantum computer.
+    /// `serve` warns at start while this is on.
+    #[serde(default)]
+    pub allow_classical_key_exchange: bool,
     /// Limits on what one device may do.
     #[serde(default)]
     pub limits: Limits,
@@ -46,17 +53,52 @@ pub struct Limits {
     pub blob_quota_bytes: u64,
     /// Undelivered entries one device's inbox may hold.
     pub max_inbox_depth: u64,
+    /// Undelivered entries from one sending device that one inbox may hold:
+    /// well below `max_inbox_depth`, so one sender cannot fill an inbox
+    /// and others still have room.
+    pub max_inbox_entries_per_sender: u64,
+    /// Undelivered bytes from one sending device that one inbox may hold.
+    pub max_inbox_bytes_per_sender: u64,
     /// Key claims one device may make per minute (each named device counts).
     pub key_claims_per_minute: u32,
+    /// One-time keys of one target device that one claimer gets per hour;
+    /// past that it gets the target's fallback key, so no device can drain
+    /// everyone's one-time keys.
+    pub one_time_keys_per_target_per_hour: u32,
+    /// Revocations and wipe orders signed by a device (not the org) that
+    /// one device may publish per hour.
+    pub device_statements_per_hour: u32,
     /// Simultaneous connections of one device.
     pub connections_per_device: usize,
     /// Seconds without any frame from a device before the relay closes the
     /// connection (clients answer pings, so a live client never idles out).
     pub idle_timeout_secs: u64,
-    /// Seconds a new connection has to authenticate or enroll.
+    /// Seconds a new connection has, from accept, to sign in: its device
+    /// authenticates, or it names an existing blob.
     pub auth_timeout_secs: u64,
     /// Most connections in all.
     pub max_connections: usize,
+    /// Most connections not signed in yet from one source address (an
+    /// IPv6 source counts by its /64).
+    pub pre_auth_per_address: usize,
+    /// Most connections not signed in yet, in all.
+    pub pre_auth_connections: usize,
+    /// Bytes the relay reads from a connection before it signs in, at
+    /// most (TLS handshake, HTTP request and enrollment frames: a few KiB):
+    /// no connection can make the relay buffer a large frame before it
+    /// signs in.
+    pub pre_auth_bytes: usize,
+}
+
+impl Limits {
+    /// The inbox limits a publish from a device is held to.
+    pub fn inbox(&self) -> crate::storage::InboxLimits {
+        crate::storage::InboxLimits {
+            depth: self.max_inbox_depth,
+            per_sender_entries: self.max_inbox_entries_per_sender,
+            per_sender_bytes: self.max_inbox_bytes_per_sender,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -66,11 +108,18 @@ impl Default for Limits {
             max_blob_bytes: 100 * 1024 * 1024,
             blob_quota_bytes: 1024 * 1024 * 1024,
             max_inbox_depth: 100_000,
-            key_claims_per_minute: 600,
+            max_inbox_entries_per_sender: 10_000,
+            max_inbox_bytes_per_sender: 64 * 1024 * 1024,
+            key_claims_per_minute: 3_000,
+            one_time_keys_per_target_per_hour: 3,
+            device_statements_per_hour: 10,
             connections_per_device: 4,
             idle_timeout_secs: 120,
-            auth_timeout_secs: 30,
+            auth_timeout_secs: 10,
             max_connections: 10_000,
+            pre_auth_per_address: 64,
+            pre_auth_connections: 1024,
+            pre_auth_bytes: 32 * 1024,
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn init(
         listen,
         metrics_listen: metrics,
         org_public_key: org_public_key.trim().to_owned(),
+        allow_classical_key_exchange: false,
         limits: Limits::default(),
         retention: Retention::default(),
     };

@@ -12,6 +12,7 @@
 //! - [`storage`]: the [`storage::Storage`] trait and its SQLite backend
 //!   with group commit;
 //! - [`server`] and [`session`]: connections and the frame protocol;
+//! - [`gate`]: caps and budgets for connections before sign-in;
 //! - [`blobs`]: attachment upload and download over HTTPS.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
@@ -20,6 +21,7 @@ pub mod admission;
 pub mod blobs;
 pub mod config;
 pub mod error;
+pub mod gate;
 pub mod init;
 pub mod metrics;
 pub mod register;

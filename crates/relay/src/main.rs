@@ -64,10 +64,11 @@ runs.")]
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Distribute revocations and wipe orders (the files `belfry-admin revoke` and `wipe` write)
+    /// Distribute revocations, wipe orders and enrollment confirmations (the files `belfry-admin revoke`, `wipe` and `confirm` write)
     #[command(long_about = "\
-Distribute IT's signed statements (revocations and wipe orders, written by
-`belfry-admin revoke` and `belfry-admin wipe`) to every device. Each is
+Distribute IT's signed statements (revocations, wipe orders and enrollment
+confirmations, written by `belfry-admin revoke`, `wipe` and `confirm`) to
+every device. Each is
 checked against the organisation key in relay.toml first; the relay cannot
 forge one, and devices check the signature again. Works while the relay runs.")]
     Statement {

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub errors: Family<CodeLabel, Counter>,
     /// TLS handshakes that failed (wrong version, bad client hello, ...).
     pub tls_failures: Counter,
+    /// Connections turned away at accept: too many not yet signed in.
+    pub pre_auth_refused: Counter,
     /// Enrolled devices (at scrape time).
     pub devices: Gauge<u64, AtomicU64>,
     /// Entries waiting in all inboxes (at scrape time).
@@ -54,6 +56,11 @@ impl Metrics {
         let mut r = Registry::with_prefix("belfry_relay");
         r.register("connections", "Open TLS connections", self.connections.clone());
         r.register("authenticated_connections", "Authenticated device connections", self.authenticated.clone());
+        r.register(
+            "pre_auth_refused",
+            "Connections refused at accept: too many not signed in (per address or in all)",
+            self.pre_auth_refused.clone(),
+        );
         r.register("connections_accepted", "Connections accepted since start", self.connections_total.clone());
         r.register("frames", "WebSocket frames by direction", self.frames.clone());
         r.register("publishes", "Publishes stored durably", self.publishes.clone());

@@ -94,7 +94,8 @@ pub async fn statements(dir: &Path, files: &[std::path::PathBuf]) -> Result<Vec<
         let st = crate::storage::NewStatement {
             user: scope.user.clone(),
             device: scope.device.clone(),
-            revokes: true,
+            revokes: scope.revokes,
+            enrollment_key: scope.enrollment_key,
             hash: sha2::Sha256::digest(&bytes).into(),
             statement: bytes,
             item: belfry_protocol::codec::encode(&InboxItem::Statement(statement)),

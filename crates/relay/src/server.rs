@@ -5,6 +5,7 @@
 use crate::blobs;
 use crate::config::{Config, Paths};
 use crate::error::{RelayError, Result};
+use crate::gate::{Budgeted, Gate, PreAuth};
 use crate::metrics::Metrics;
 use crate::session;
 use crate::storage::{DeviceKey, SqliteStorage, Storage};
@@ -13,6 +14,7 @@ use axum::Router;
 use axum::extract::{Extension, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use belfry_protocol::frames::DeviceAddress;
 use belfry_protocol::{Ed25519Public, UserId};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
@@ -28,13 +30,18 @@ use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
 /// What one TLS connection tells its requests.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct ConnInfo {
     /// The TLS exporter value: a signature over it is only good on this
     /// connection.
     pub exporter: [u8; 32],
     /// The peer, for logs.
     pub peer: SocketAddr,
+    /// The connection's slot until it signs in (released by device
+    /// authentication or a request naming an existing blob).
+    pub pre_auth: Arc<PreAuth>,
+    /// When the connection must have signed in.
+    pub sign_in_by: Instant,
 }
 
 impl std::fmt::Debug for ConnInfo {
@@ -101,22 +108,34 @@ impl Drop for HubSeat {
     }
 }
 
-/// Key claims per device per minute.
-#[derive(Debug, Default)]
-pub struct ClaimLimiter {
-    windows: Mutex<HashMap<DeviceKey, (Instant, u32)>>,
+/// Counts per key in fixed windows (key claims per device per minute,
+/// one-time keys per claimer and target, statements per device).
+#[derive(Debug)]
+pub struct RateLimiter<K> {
+    windows: Mutex<HashMap<K, (Instant, u32)>>,
+    window: Duration,
 }
 
-impl ClaimLimiter {
-    /// Counts `n` claims; false when over `per_minute`.
-    pub fn allow(&self, device: DeviceKey, n: u32, per_minute: u32) -> bool {
+impl<K: std::hash::Hash + Eq> RateLimiter<K> {
+    /// Windows of `window`.
+    pub fn new(window: Duration) -> Self {
+        Self { windows: Mutex::new(HashMap::new()), window }
+    }
+
+    /// Counts `n` for `key`; false (and nothing counted) when that would
+    /// make more than `max` in the current window.
+    pub fn allow(&self, key: K, n: u32, max: u32) -> bool {
         let Ok(mut w) = self.windows.lock() else { return false };
         let now = Instant::now();
-        let entry = w.entry(device).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+        // Keep the map small: forget windows that are over.
+        if w.len() >= 65_536 {
+            w.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let entry = w.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
-        if entry.1.saturating_add(n) > per_minute {
+        if entry.1.saturating_add(n) > max {
             return false;
         }
         entry.1 += n;
@@ -139,8 +158,13 @@ pub struct Shared<S> {
     pub hub: Arc<Hub>,
     /// Device-list changes, for every authenticated connection.
     pub device_changes: broadcast::Sender<Vec<UserId>>,
-    /// Key-claim rate limits.
-    pub claims: ClaimLimiter,
+    /// Key claims per device per minute.
+    pub claims: RateLimiter<DeviceKey>,
+    /// One-time keys handed to one claimer per target device per hour.
+    pub one_time_claims: RateLimiter<(DeviceKey, DeviceAddress)>,
+    /// Statements signed by a device (not the org), per publishing device
+    /// per hour.
+    pub device_statements: RateLimiter<DeviceKey>,
     /// Set when the relay is shutting down.
     pub stopping: watch::Receiver<bool>,
     /// Where blob files live.
@@ -149,6 +173,8 @@ pub struct Shared<S> {
     pub uploading: Mutex<std::collections::HashSet<[u8; 16]>>,
     /// WebSocket sessions (they outlive their HTTP connection's task).
     pub sessions: tokio_util::task::TaskTracker,
+    /// Connections not signed in yet.
+    pub gate: Arc<Gate>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -166,7 +192,14 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
     let paths = Paths::new(dir);
     let config = Config::load(dir)?;
     let org = config.org_key().map_err(|reason| RelayError::Config { path: paths.config(), reason })?;
-    let tls = tls::server_config(&paths)?;
+    if config.allow_classical_key_exchange {
+        let warning = "allow_classical_key_exchange = true in relay.toml: clients WITHOUT post-quantum key \
+                       exchange are accepted, and their recorded traffic could be decrypted by a future \
+                       quantum computer. Every Belfry client offers X25519MLKEM768; remove the setting.";
+        eprintln!("WARNING: {warning}");
+        tracing::warn!("{warning}");
+    }
+    let tls = tls::server_config(&paths, config.allow_classical_key_exchange)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let storage = SqliteStorage::open(&paths.database())?;
     let blob_dir = paths.blobs();
@@ -177,6 +210,7 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
     let local = listener.local_addr()?;
     let (stop_tx, stopping) = watch::channel(false);
     let (device_changes, _) = broadcast::channel(256);
+    let limits = config.limits.clone();
     let shared = Arc::new(Shared {
         storage,
         config,
@@ -184,11 +218,14 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
         metrics: Metrics::default(),
         hub: Arc::new(Hub::default()),
         device_changes,
-        claims: ClaimLimiter::default(),
+        claims: RateLimiter::new(Duration::from_secs(60)),
+        one_time_claims: RateLimiter::new(Duration::from_secs(3600)),
+        device_statements: RateLimiter::new(Duration::from_secs(3600)),
         stopping: stopping.clone(),
         blob_dir,
         uploading: Mutex::new(Default::default()),
         sessions: tokio_util::task::TaskTracker::new(),
+        gate: Gate::new(limits.pre_auth_per_address, limits.pre_auth_connections),
     });
 
     let mut background = JoinSet::new();
@@ -221,7 +258,18 @@ pub async fn serve(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<()>
                     drop(tcp);
                     continue;
                 }
-                connections.spawn(connection(shared.clone(), acceptor.clone(), router.clone(), tcp, peer));
+                // Turned away before any TLS work: too many connections
+                // from this address, or in all, have not signed in yet.
+                let slot = match shared.gate.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(why) => {
+                        shared.metrics.pre_auth_refused.inc();
+                        tracing::debug!(%peer, ?why, "connection refused before sign-in");
+                        drop(tcp);
+                        continue;
+                    }
+                };
+                connections.spawn(connection(shared.clone(), acceptor.clone(), router.clone(), tcp, peer, slot));
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -285,9 +333,14 @@ async fn connection<S: Storage>(
     router: Router,
     tcp: TcpStream,
     peer: SocketAddr,
+    slot: Arc<PreAuth>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+    let limits = &shared.config.limits;
+    let sign_in_by = Instant::now() + Duration::from_secs(limits.auth_timeout_secs.max(1));
+    let tcp = Budgeted::new(tcp, slot.clone(), limits.pre_auth_bytes);
+    let handshake = tokio::time::timeout_at(sign_in_by.into(), acceptor.accept(tcp));
+    let stream = match handshake.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             shared.metrics.tls_failures.inc();
@@ -305,14 +358,14 @@ async fn connection<S: Storage>(
     }
     shared.metrics.connections.inc();
     shared.metrics.connections_total.inc();
-    let info = ConnInfo { exporter, peer };
+    let info = ConnInfo { exporter, peer, pre_auth: slot.clone(), sign_in_by };
     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(info);
+        req.extensions_mut().insert(info.clone());
         router.clone().oneshot(req)
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(Duration::from_secs(limits.auth_timeout_secs.clamp(1, 30)))
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -322,6 +375,14 @@ async fn connection<S: Storage>(
         () = async { let _ = stopping.wait_for(|s| *s).await; } => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
+        }
+        // Not signed in (no authenticated device, no existing blob named)
+        // in time: closed. A WebSocket session keeps the same deadline.
+        () = async {
+            tokio::time::sleep_until(sign_in_by.into()).await;
+            if slot.released() { std::future::pending::<()>().await }
+        } => {
+            tracing::debug!(%peer, "closed: not signed in in time");
         }
     }
     shared.metrics.connections.dec();

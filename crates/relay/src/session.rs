@@ -23,6 +23,9 @@ const PUSH_WINDOW: u64 = 4096;
 /// Bytes of inbox items in one pushed frame, at most (a frame is at most
 /// `MAX_FRAME_LEN`; one item is at most `MAX_ROOM_MESSAGE_LEN`).
 const PUSH_BYTES: usize = belfry_protocol::limits::MAX_FRAME_LEN - 128 * 1024;
+/// Bytes of directory entries in one answer, at most (the frame limit less
+/// room for the rest of the frame).
+const DIRECTORY_BYTES: usize = belfry_protocol::limits::MAX_FRAME_LEN - 64 * 1024;
 /// Publishes of one connection being committed at once, at most.
 const MAX_IN_FLIGHT: usize = 256;
 
@@ -82,7 +85,8 @@ pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info
     }
     let limits = s.shared.config.limits.clone();
     let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
-    let auth_deadline = Instant::now() + Duration::from_secs(limits.auth_timeout_secs.max(1));
+    // The deadline set when the connection was accepted.
+    let auth_deadline = s.info.sign_in_by;
     let mut ping = tokio::time::interval(idle / 3);
     ping.tick().await;
     let mut last_heard = Instant::now();
@@ -362,6 +366,8 @@ impl<S: Storage> Session<S> {
                 })?;
                 let next_seq = storage.first_unacked(device.key).await.map_err(op)?;
                 tracing::info!(peer = %self.info.peer, user = %device.user, device = %device.device, "authenticated");
+                // Signed in: no longer counted or limited as a stranger.
+                self.info.pre_auth.release();
                 shared.metrics.authenticated.inc();
                 let start = next_seq.saturating_sub(1);
                 self.authed = Some(Authed {
@@ -397,6 +403,7 @@ impl<S: Storage> Session<S> {
                             user: cert.user.clone(),
                             device: cert.device.clone(),
                             ed25519: cert.ed25519,
+                            enrollment_key: cert.enrollment_key,
                             chain: encode::<DeviceChain>(&chain),
                         },
                         now,
@@ -456,7 +463,15 @@ impl<S: Storage> Session<S> {
                         format!("at most {} key claims per minute; retry later", limits.key_claims_per_minute),
                     ));
                 }
-                let claimed = storage.claim_prekeys(addresses.clone()).await.map_err(op)?;
+                // One claimer gets few one-time keys of one target per hour,
+                // then its fallback key: nobody can drain them.
+                let one_time = addresses
+                    .iter()
+                    .map(|a| {
+                        shared.one_time_claims.allow((dev.key, a.clone()), 1, limits.one_time_keys_per_target_per_hour)
+                    })
+                    .collect();
+                let claimed = storage.claim_prekeys(addresses.clone(), one_time).await.map_err(op)?;
                 Ok(Response::Prekeys(
                     addresses
                         .into_iter()
@@ -474,17 +489,23 @@ impl<S: Storage> Session<S> {
                     ));
                 }
                 let rows = storage.directory(users.clone()).await.map_err(op)?;
-                Ok(Response::Devices(
-                    users
-                        .into_iter()
-                        .zip(rows)
-                        .map(|(user, r)| DirectoryEntry {
-                            user,
-                            devices: r.chains.iter().filter_map(|c| decode(c).ok()).collect(),
-                            statements: r.statements.iter().filter_map(|s| decode(s).ok()).collect(),
-                        })
-                        .collect(),
-                ))
+                // Paged by user: the first users whose entries fit in one
+                // frame (at least one); the device asks again for the rest.
+                let mut bytes = 0;
+                let mut entries = Vec::new();
+                for (user, r) in users.into_iter().zip(rows) {
+                    let len = r.chains.iter().chain(&r.statements).map(|b| b.len() + 8).sum::<usize>() + 64;
+                    if !entries.is_empty() && bytes + len > DIRECTORY_BYTES {
+                        break;
+                    }
+                    bytes += len;
+                    entries.push(DirectoryEntry {
+                        user,
+                        devices: r.chains.iter().filter_map(|c| decode(c).ok()).collect(),
+                        statements: r.statements.iter().filter_map(|s| decode(s).ok()).collect(),
+                    });
+                }
+                Ok(Response::Devices(entries))
             }
             // Only reached before authentication (authenticated publishes
             // are pipelined by `frame`): `queue_publish` refuses them.
@@ -492,9 +513,20 @@ impl<S: Storage> Session<S> {
                 self.queue_publish(request).await?.await
             }
             Request::PublishStatement(statement) => {
-                self.device()?;
+                let publisher = self.device()?.key;
                 let scope = admission::statement(&shared.org, &statement)?;
                 if let (Some((device, key)), Some(user)) = (&scope.signed_by_device, &scope.user) {
+                    // Signed by a device, not the org: few per hour, and
+                    // only about a device that exists.
+                    if !shared.device_statements.allow(publisher, 1, limits.device_statements_per_hour) {
+                        return Err(refuse(
+                            ErrorCode::RateLimited,
+                            format!(
+                                "at most {} device-signed statements per hour; retry later",
+                                limits.device_statements_per_hour
+                            ),
+                        ));
+                    }
                     let row = storage.device(user.clone(), device.clone()).await.map_err(op)?;
                     if !admission::may_sign_for(row.as_ref(), key) {
                         return Err(refuse(
@@ -502,12 +534,23 @@ impl<S: Storage> Session<S> {
                             "the statement is not signed by an enrolled device of the same user",
                         ));
                     }
+                    let target = match &scope.device {
+                        Some(target) => storage.device(user.clone(), target.clone()).await.map_err(op)?,
+                        None => None,
+                    };
+                    let Some(target) = target else {
+                        return Err(refuse(ErrorCode::NotFound, "the statement names no enrolled device"));
+                    };
+                    if target.revoked && matches!(statement, Statement::Revocation(_)) {
+                        return Err(refuse(ErrorCode::Forbidden, "that device is already revoked"));
+                    }
                 }
                 let encoded = encode::<Statement>(&statement);
                 let st = NewStatement {
                     user: scope.user.clone(),
                     device: scope.device.clone(),
-                    revokes: true,
+                    revokes: scope.revokes,
+                    enrollment_key: scope.enrollment_key,
                     hash: sha2::Sha256::digest(&encoded).into(),
                     statement: encoded,
                     item: encode(&InboxItem::Statement(statement)),
@@ -603,7 +646,7 @@ impl<S: Storage> Session<S> {
         };
         let committed = shared
             .storage
-            .publish_queued(dev.key, id, deliveries, now_ms(), shared.config.limits.max_inbox_depth)
+            .publish_queued(dev.key, id, deliveries, now_ms(), shared.config.limits.inbox())
             .await
             .map_err(op)?;
         Ok(Box::pin(async move {

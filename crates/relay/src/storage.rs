@@ -95,6 +95,9 @@ pub struct NewDevice {
     pub device: DeviceId,
     /// Its Ed25519 identity key.
     pub ed25519: Ed25519Public,
+    /// The enrollment key that certified it (from its chain): revoking
+    /// that key revokes the device.
+    pub enrollment_key: Ed25519Public,
     /// The encoded chain, served to other devices.
     pub chain: Vec<u8>,
 }
@@ -106,6 +109,22 @@ pub struct Delivery {
     pub item: Vec<u8>,
     /// Recipients.
     pub to: Vec<DeviceAddress>,
+}
+
+/// How full an inbox may get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxLimits {
+    /// Undelivered entries in one inbox, at most.
+    pub depth: u64,
+    /// Undelivered entries from one sender in one inbox, at most.
+    pub per_sender_entries: u64,
+    /// Undelivered bytes from one sender in one inbox, at most.
+    pub per_sender_bytes: u64,
+}
+
+impl InboxLimits {
+    /// No limit (statements from the organisation).
+    pub const NONE: Self = Self { depth: u64::MAX, per_sender_entries: u64::MAX, per_sender_bytes: u64::MAX };
 }
 
 /// A publish as stored.
@@ -135,6 +154,8 @@ pub struct NewStatement {
     pub device: Option<DeviceId>,
     /// It revokes that device.
     pub revokes: bool,
+    /// The enrollment key it revokes, with every device it certified.
+    pub enrollment_key: Option<Ed25519Public>,
     /// Content hash, to store each statement once.
     pub hash: [u8; 32],
     /// The encoded `Statement` (directory) and `InboxItem` (inboxes).
@@ -198,20 +219,25 @@ pub trait Storage: Send + Sync + 'static {
         fallback: Option<Vec<u8>>,
     ) -> impl Future<Output = Op<u64>> + Send;
     /// Hands out one one-time key of each device, deleting it, or else its
-    /// fallback key. `None` for a device with neither, or unknown.
-    fn claim_prekeys(&self, devices: Vec<DeviceAddress>) -> impl Future<Output = Op<Vec<Option<Vec<u8>>>>> + Send;
+    /// fallback key; only the fallback key where `one_time[i]` is false.
+    /// `None` for a device with neither, or unknown.
+    fn claim_prekeys(
+        &self,
+        devices: Vec<DeviceAddress>,
+        one_time: Vec<bool>,
+    ) -> impl Future<Output = Op<Vec<Option<Vec<u8>>>>> + Send;
     /// Device chains and statements of these users.
     fn directory(&self, users: Vec<UserId>) -> impl Future<Output = Op<Vec<DirectoryRows>>> + Send;
     /// Stores deliveries in the recipients' inboxes, once per `(sender, id)`.
-    /// Revoked recipients are skipped; an unknown one, or a full inbox,
-    /// refuses the whole publish.
+    /// Revoked recipients are skipped; an unknown one, a full inbox, or a
+    /// recipient holding the sender's whole share refuses the whole publish.
     fn publish(
         &self,
         sender: DeviceKey,
         id: MessageId,
         deliveries: Vec<Delivery>,
         now: u64,
-        max_depth: u64,
+        limits: InboxLimits,
     ) -> impl Future<Output = Op<Published>> + Send;
     /// [`publish`](Self::publish), returning as soon as the write is queued
     /// (writes apply in queue order), with a future for its durable outcome:
@@ -222,7 +248,7 @@ pub trait Storage: Send + Sync + 'static {
         id: MessageId,
         deliveries: Vec<Delivery>,
         now: u64,
-        max_depth: u64,
+        limits: InboxLimits,
     ) -> impl Future<Output = Op<Committed<Published>>> + Send;
     /// Stores a statement once and delivers it to every enrolled device.
     fn publish_statement(&self, st: NewStatement, now: u64) -> impl Future<Output = Op<Published>> + Send;
@@ -256,8 +282,12 @@ pub trait Storage: Send + Sync + 'static {
     fn stats(&self) -> impl Future<Output = Op<Stats>> + Send;
 }
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/001_initial.sql"), include_str!("../migrations/002_inbox_by_payload.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_initial.sql"),
+    include_str!("../migrations/002_inbox_by_payload.sql"),
+    include_str!("../migrations/003_enrollment_keys.sql"),
+    include_str!("../migrations/004_pending_by_sender.sql"),
+];
 
 type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Transaction<'_>) -> Reply + Send>;
@@ -449,15 +479,42 @@ fn find_device(conn: &Connection, user: &str, device: &str) -> Op<Option<DeviceR
         .transpose()
 }
 
-/// Appends one payload to the inboxes of `to` (device keys), checking depth.
-fn deliver(t: &Transaction<'_>, item: &[u8], to: &[DeviceKey], now: i64, max_depth: u64) -> Op<()> {
+/// Whether an enrollment key was revoked by the org or burnt.
+fn enrollment_key_revoked(conn: &Connection, key: &Ed25519Public) -> Op<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM revoked_enrollment_keys WHERE key = ?1")?
+        .query_row(params![key.as_bytes()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Records an enrollment key as revoked and revokes every device it
+/// certified: they may still collect their inbox, never publish again.
+fn revoke_enrollment_key(t: &Transaction<'_>, key: &Ed25519Public, now: i64) -> Op<()> {
+    t.prepare_cached("INSERT OR IGNORE INTO revoked_enrollment_keys (key, at) VALUES (?1, ?2)")?
+        .execute(params![key.as_bytes(), now])?;
+    t.prepare_cached("UPDATE devices SET revoked = 1 WHERE enrollment_key = ?1")?.execute(params![key.as_bytes()])?;
+    Ok(())
+}
+
+/// Appends one payload to the inboxes of `to` (device keys), checking the
+/// depth of each and, for a payload from a device, that device's share.
+fn deliver(
+    t: &Transaction<'_>,
+    item: &[u8],
+    to: &[DeviceKey],
+    now: i64,
+    sender: Option<DeviceKey>,
+    limits: InboxLimits,
+) -> Op<()> {
     if to.is_empty() {
         return Ok(());
     }
     let refs = i64::try_from(to.len()).unwrap_or(i64::MAX);
-    t.prepare_cached("INSERT INTO payloads (item, refs, stored) VALUES (?1, ?2, ?3)")?
-        .execute(params![item, refs, now])?;
+    t.prepare_cached("INSERT INTO payloads (item, refs, stored, sender) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![item, refs, now, sender])?;
     let payload = t.last_insert_rowid();
+    let len = i64::try_from(item.len()).unwrap_or(i64::MAX);
     for dev in to {
         let (seq, depth): (i64, i64) = t
             .prepare_cached(
@@ -465,14 +522,56 @@ fn deliver(t: &Transaction<'_>, item: &[u8], to: &[DeviceKey], now: i64, max_dep
                  RETURNING next_seq - 1, depth",
             )?
             .query_row(params![dev], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        if u64::try_from(depth).unwrap_or(u64::MAX) > max_depth {
+        if u64::try_from(depth).unwrap_or(u64::MAX) > limits.depth {
             return Err(OpError::Refused(refuse(
                 ErrorCode::InboxFull,
-                format!("a recipient's inbox is full ({max_depth} undelivered entries); nothing was stored"),
+                format!("a recipient's inbox is full ({} undelivered entries); nothing was stored", limits.depth),
             )));
+        }
+        if let Some(sender) = sender {
+            let (entries, bytes): (i64, i64) = t
+                .prepare_cached(
+                    "INSERT INTO pending (device, sender, entries, bytes) VALUES (?1, ?2, 1, ?3) \
+                     ON CONFLICT (device, sender) DO UPDATE SET entries = entries + 1, bytes = bytes + ?3 \
+                     RETURNING entries, bytes",
+                )?
+                .query_row(params![dev, sender, len], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if u64::try_from(entries).unwrap_or(u64::MAX) > limits.per_sender_entries
+                || u64::try_from(bytes).unwrap_or(u64::MAX) > limits.per_sender_bytes
+            {
+                return Err(OpError::Refused(refuse(
+                    ErrorCode::InboxFull,
+                    format!(
+                        "a recipient already holds as much from this device as one sender may leave waiting \
+                         ({} entries, {} bytes); nothing was stored",
+                        limits.per_sender_entries, limits.per_sender_bytes
+                    ),
+                )));
+            }
         }
         t.prepare_cached("INSERT INTO inbox (device, seq, payload) VALUES (?1, ?2, ?3)")?
             .execute(params![dev, seq, payload])?;
+    }
+    Ok(())
+}
+
+/// Gives back the shares of inbox entries leaving `dev`'s inbox:
+/// `(sender, bytes)` of each.
+fn release_pending(t: &Transaction<'_>, dev: DeviceKey, left: &[(i64, i64)]) -> Op<()> {
+    let mut by_sender: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
+    for (sender, bytes) in left {
+        let e = by_sender.entry(*sender).or_default();
+        e.0 += 1;
+        e.1 += bytes;
+    }
+    for (sender, (entries, bytes)) in by_sender {
+        t.prepare_cached(
+            "UPDATE pending SET entries = max(entries - ?3, 0), bytes = max(bytes - ?4, 0) \
+             WHERE device = ?1 AND sender = ?2",
+        )?
+        .execute(params![dev, sender, entries, bytes])?;
+        t.prepare_cached("DELETE FROM pending WHERE device = ?1 AND sender = ?2 AND entries = 0")?
+            .execute(params![dev, sender])?;
     }
     Ok(())
 }
@@ -514,6 +613,8 @@ impl Storage for SqliteStorage {
 
     async fn enroll(&self, dev: NewDevice, now: u64) -> Op<(DeviceRow, bool)> {
         let now = i64_of(now)?;
+        // A refusal that must still commit (a burnt key) comes back as the
+        // inner error, outside the savepoint's rollback.
         self.write(move |t| {
             let row: Option<(Vec<u8>, i64, Option<i64>)> = t
                 .prepare_cached("SELECT cert, expires_at, redeemed_device FROM invitations WHERE id = ?1")?
@@ -538,32 +639,52 @@ impl Storage for SqliteStorage {
                 if chain.as_deref() == Some(dev.chain.as_slice())
                     && let Some(row) = find_device(t, dev.user.as_str(), dev.device.as_str())?
                 {
-                    return Ok((row, false));
+                    return Ok(Ok((row, false)));
                 }
                 return Err(refuse(ErrorCode::InvitationUsed, "this invitation was already used").into());
             }
             if now > expires_at {
                 return Err(refuse(ErrorCode::InvitationExpired, "this invitation has expired").into());
             }
+            if enrollment_key_revoked(t, &dev.enrollment_key)? {
+                return Err(refuse(ErrorCode::Forbidden, "this invitation's enrollment key is revoked").into());
+            }
             if find_device(t, dev.user.as_str(), dev.device.as_str())?.is_some() {
                 return Err(refuse(ErrorCode::Forbidden, "a device with this id is already enrolled").into());
             }
+            let earlier: Option<i64> = t
+                .prepare_cached("SELECT id FROM devices WHERE enrollment_key = ?1 LIMIT 1")?
+                .query_row(params![dev.enrollment_key.as_bytes()], |r| r.get(0))
+                .optional()?;
+            if earlier.is_some() {
+                // One enrollment key certifies one device (clients burn a key
+                // that certified two): the key is burnt here too, and the
+                // device it certified is treated as revoked.
+                revoke_enrollment_key(t, &dev.enrollment_key, now)?;
+                return Ok(Err(refuse(
+                    ErrorCode::Forbidden,
+                    "this enrollment key already certified another device: both are now refused",
+                )));
+            }
             t.prepare_cached(
-                "INSERT INTO devices (user, device, ed25519, chain, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO devices (user, device, ed25519, chain, enrolled_at, enrollment_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 dev.user.as_str(),
                 dev.device.as_str(),
                 dev.ed25519.as_bytes(),
                 dev.chain,
-                now
+                now,
+                dev.enrollment_key.as_bytes()
             ])?;
             let key = t.last_insert_rowid();
             t.prepare_cached("UPDATE invitations SET redeemed_device = ?2, redeemed_at = ?3 WHERE id = ?1")?
                 .execute(params![dev.invitation.as_bytes(), key, now])?;
-            Ok((DeviceRow { key, user: dev.user, device: dev.device, ed25519: dev.ed25519, revoked: false }, true))
+            Ok(Ok((DeviceRow { key, user: dev.user, device: dev.device, ed25519: dev.ed25519, revoked: false }, true)))
         })
-        .await
+        .await?
+        .map_err(OpError::Refused)
     }
 
     async fn device(&self, user: UserId, device: DeviceId) -> Op<Option<DeviceRow>> {
@@ -593,10 +714,10 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn claim_prekeys(&self, devices: Vec<DeviceAddress>) -> Op<Vec<Option<Vec<u8>>>> {
+    async fn claim_prekeys(&self, devices: Vec<DeviceAddress>, one_time: Vec<bool>) -> Op<Vec<Option<Vec<u8>>>> {
         self.write(move |t| {
             let mut out = Vec::with_capacity(devices.len());
-            for addr in &devices {
+            for (i, addr) in devices.iter().enumerate() {
                 let Some(dev) = find_device(t, addr.user.as_str(), addr.device.as_str())? else {
                     out.push(None);
                     continue;
@@ -605,10 +726,13 @@ impl Storage for SqliteStorage {
                     out.push(None);
                     continue;
                 }
-                let one: Option<(Vec<u8>, Vec<u8>)> = t
-                    .prepare_cached("SELECT key, signed FROM one_time_keys WHERE device = ?1 LIMIT 1")?
-                    .query_row(params![dev.key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
+                let one: Option<(Vec<u8>, Vec<u8>)> = if one_time.get(i).copied().unwrap_or(false) {
+                    t.prepare_cached("SELECT key, signed FROM one_time_keys WHERE device = ?1 LIMIT 1")?
+                        .query_row(params![dev.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?
+                } else {
+                    None
+                };
                 if let Some((key, signed)) = one {
                     t.prepare_cached("DELETE FROM one_time_keys WHERE device = ?1 AND key = ?2")?
                         .execute(params![dev.key, key])?;
@@ -651,9 +775,9 @@ impl Storage for SqliteStorage {
         id: MessageId,
         deliveries: Vec<Delivery>,
         now: u64,
-        max_depth: u64,
+        limits: InboxLimits,
     ) -> Op<Published> {
-        self.publish_queued(sender, id, deliveries, now, max_depth).await?.await
+        self.publish_queued(sender, id, deliveries, now, limits).await?.await
     }
 
     async fn publish_queued(
@@ -662,7 +786,7 @@ impl Storage for SqliteStorage {
         id: MessageId,
         deliveries: Vec<Delivery>,
         now: u64,
-        max_depth: u64,
+        limits: InboxLimits,
     ) -> Op<Committed<Published>> {
         let now = i64_of(now)?;
         self.enqueue(move |t| {
@@ -696,7 +820,7 @@ impl Storage for SqliteStorage {
                 }
                 to.sort_unstable();
                 to.dedup();
-                deliver(t, &d.item, &to, now, max_depth)?;
+                deliver(t, &d.item, &to, now, Some(sender), limits)?;
                 touched.extend(to);
             }
             touched.sort_unstable();
@@ -719,13 +843,16 @@ impl Storage for SqliteStorage {
                 t.prepare_cached("UPDATE devices SET revoked = 1 WHERE user = ?1 AND device = ?2")?
                     .execute(params![user.as_str(), device.as_str()])?;
             }
+            if let Some(key) = &st.enrollment_key {
+                revoke_enrollment_key(t, key, now)?;
+            }
             // Every device learns of it: the revoked device too (it may be
             // ordered to wipe), so it is delivered before revocation applies.
             let all = t
                 .prepare_cached("SELECT id FROM devices ORDER BY id")?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<DeviceKey>>>()?;
-            deliver(t, &st.item, &all, now, u64::MAX)?;
+            deliver(t, &st.item, &all, now, None, InboxLimits::NONE)?;
             Ok(Published::Stored(all))
         })
         .await
@@ -776,14 +903,21 @@ impl Storage for SqliteStorage {
             let n = i64::try_from(payloads.len()).unwrap_or(i64::MAX);
             t.prepare_cached("UPDATE devices SET depth = max(depth - ?2, 0) WHERE id = ?1")?
                 .execute(params![dev, n])?;
+            let mut shares = Vec::new();
             for p in payloads {
-                let left: i64 = t
-                    .prepare_cached("UPDATE payloads SET refs = refs - 1 WHERE id = ?1 RETURNING refs")?
-                    .query_row(params![p], |r| r.get(0))?;
+                let (left, sender, len): (i64, Option<i64>, i64) = t
+                    .prepare_cached(
+                        "UPDATE payloads SET refs = refs - 1 WHERE id = ?1 RETURNING refs, sender, length(item)",
+                    )?
+                    .query_row(params![p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                if let Some(sender) = sender {
+                    shares.push((sender, len));
+                }
                 if left <= 0 {
                     t.prepare_cached("DELETE FROM payloads WHERE id = ?1")?.execute(params![p])?;
                 }
             }
+            release_pending(t, dev, &shares)?;
             Ok(())
         })
         .await
@@ -859,6 +993,18 @@ impl Storage for SqliteStorage {
                     .execute(params![dev])?;
             }
             t.prepare_cached("DELETE FROM payloads WHERE stored < ?1")?.execute(params![inbox_before])?;
+            if swept.inbox_entries > 0 {
+                // Shares of what the sweep dropped: counted again from what
+                // is left (hourly, and only after a sweep removed entries).
+                t.prepare_cached("DELETE FROM pending")?.execute([])?;
+                t.prepare_cached(
+                    "INSERT INTO pending (device, sender, entries, bytes) \
+                     SELECT inbox.device, payloads.sender, count(*), sum(length(payloads.item)) \
+                     FROM inbox JOIN payloads ON payloads.id = inbox.payload \
+                     WHERE payloads.sender IS NOT NULL GROUP BY inbox.device, payloads.sender",
+                )?
+                .execute([])?;
+            }
             swept.publish_ids =
                 t.prepare_cached("DELETE FROM published WHERE at < ?1")?.execute(params![publish_before])? as u64;
             let blobs = t

@@ -1,5 +1,6 @@
 //! The relay's private CA, its server certificate, and a TLS 1.3-only
-//! rustls configuration that prefers the hybrid post-quantum key exchange.
+//! rustls configuration that requires the hybrid post-quantum key exchange
+//! (X25519MLKEM768) unless `relay.toml` explicitly allows classical groups.
 
 use crate::config::Paths;
 use crate::error::{RelayError, Result};
@@ -20,13 +21,23 @@ pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-belfry-auth";
 /// ALPN protocol: HTTP/1.1 (WebSocket upgrade and blob transfers).
 pub const ALPN: &[u8] = b"http/1.1";
 
-/// The crypto provider: aws-lc-rs with its key exchange groups in order of
-/// preference, X25519MLKEM768 first (rustls' `prefer-post-quantum`).
-pub fn provider() -> CryptoProvider {
+/// The one key exchange group Belfry's clients offer and the relay
+/// requires by default: hybrid X25519 + ML-KEM-768.
+pub const HYBRID_GROUP: rustls::NamedGroup = rustls::NamedGroup::X25519MLKEM768;
+
+/// The crypto provider: aws-lc-rs with X25519MLKEM768 as its only key
+/// exchange group, so a client that offers only classical groups fails the
+/// handshake. With `allow_classical` (the `allow_classical_key_exchange`
+/// setting, for a transition only: a recorded session could be decrypted
+/// by a future quantum computer), aws-lc-rs' classical groups are accepted
+/// after the hybrid one.
+pub fn provider(allow_classical: bool) -> CryptoProvider {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    // Keep only groups with at least 128-bit classical security, hybrid
-    // post-quantum first.
-    provider.kx_groups.sort_by_key(|g| if g.name() == rustls::NamedGroup::X25519MLKEM768 { 0 } else { 1 });
+    if allow_classical {
+        provider.kx_groups.sort_by_key(|g| if g.name() == HYBRID_GROUP { 0 } else { 1 });
+    } else {
+        provider.kx_groups.retain(|g| g.name() == HYBRID_GROUP);
+    }
     provider
 }
 
@@ -105,14 +116,15 @@ pub fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     write().map_err(|source| RelayError::Write { path: path.to_owned(), source })
 }
 
-/// The rustls server configuration: TLS 1.3 only, ALPN http/1.1.
-pub fn server_config(paths: &Paths) -> Result<Arc<ServerConfig>> {
+/// The rustls server configuration: TLS 1.3 only, ALPN http/1.1, the
+/// hybrid post-quantum key exchange required unless `allow_classical`.
+pub fn server_config(paths: &Paths, allow_classical: bool) -> Result<Arc<ServerConfig>> {
     let certs = CertificateDer::pem_file_iter(paths.server_cert())
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| RelayError::Tls(format!("{}: {e}", paths.server_cert().display())))?;
     let key = PrivateKeyDer::from_pem_file(paths.server_key())
         .map_err(|e| RelayError::Tls(format!("{}: {e}", paths.server_key().display())))?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(provider()))
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider(allow_classical)))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| RelayError::Tls(e.to_string()))?
         .with_no_client_auth()

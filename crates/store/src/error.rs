@@ -44,6 +44,10 @@ pub enum StoreError {
     /// batch was written.
     #[error("batch refused, nothing was written: {0}")]
     Conflict(String),
+    /// A wipe could not erase a key slot (keychain entry or wrapped key
+    /// file): the key may survive. The wipe is not complete.
+    #[error("the store key could not be erased: {0}")]
+    KeyNotErased(String),
     /// The store was closed (before its profile is erased); nothing more
     /// is read or written.
     #[error("the store is closed")]
@@ -65,6 +69,7 @@ impl StoreError {
             Self::Sqlite(_) => "store.sqlite",
             Self::Corrupt(_) => "store.corrupt",
             Self::Conflict(_) => "store.conflict",
+            Self::KeyNotErased(_) => "store.key-not-erased",
             Self::Closed => "store.closed",
         }
     }

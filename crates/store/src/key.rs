@@ -81,47 +81,107 @@ impl fmt::Debug for StoreKey {
     }
 }
 
+/// Where keychain entries are kept: the OS keychain ([`OsKeychain`]), or,
+/// in tests, a stand-in (`testing::TestKeychain`, feature `testing`), so
+/// what a failing keychain does to a wipe can be tested without the
+/// developer's keychain.
+pub trait KeychainBackend: fmt::Debug + Send + Sync {
+    /// Stores `secret` under (`service`, `account`), replacing any previous one.
+    fn set(&self, service: &str, account: &str, secret: &str) -> Result<()>;
+    /// The secret under (`service`, `account`), `None` if there is none.
+    fn get(&self, service: &str, account: &str) -> Result<Option<Zeroizing<String>>>;
+    /// Deletes the entry; a missing entry is not an error.
+    fn delete(&self, service: &str, account: &str) -> Result<()>;
+}
+
+/// The OS keychain through `keyring` (Secret Service, macOS Keychain,
+/// Windows Credential Manager).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsKeychain;
+
+impl KeychainBackend for OsKeychain {
+    fn set(&self, service: &str, account: &str, secret: &str) -> Result<()> {
+        os_entry(service, account)?.set_password(secret).map_err(no_keychain)
+    }
+
+    fn get(&self, service: &str, account: &str) -> Result<Option<Zeroizing<String>>> {
+        match os_entry(service, account)?.get_password() {
+            Ok(secret) => Ok(Some(Zeroizing::new(secret))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(no_keychain(e)),
+        }
+    }
+
+    fn delete(&self, service: &str, account: &str) -> Result<()> {
+        match os_entry(service, account)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(no_keychain(e)),
+        }
+    }
+}
+
+fn os_entry(service: &str, account: &str) -> Result<keyring::Entry> {
+    keyring::Entry::new(service, account).map_err(no_keychain)
+}
+
 /// The OS keychain entry of one profile's store key.
 #[derive(Debug, Clone)]
 pub struct Keychain {
     profile: String,
+    backend: std::sync::Arc<dyn KeychainBackend>,
 }
 
 impl Keychain {
-    /// The entry for `profile` (a stable id of the local profile).
+    /// The entry for `profile` (a stable id of the local profile) in the
+    /// OS keychain.
     pub fn new(profile: impl Into<String>) -> Self {
-        Self { profile: profile.into() }
+        Self::in_backend(profile, std::sync::Arc::new(OsKeychain))
     }
 
-    fn entry(&self) -> Result<keyring::Entry> {
-        keyring::Entry::new(KEYCHAIN_SERVICE, &self.profile).map_err(no_keychain)
+    /// The entry for `profile` in `backend`.
+    pub fn in_backend(profile: impl Into<String>, backend: std::sync::Arc<dyn KeychainBackend>) -> Self {
+        Self { profile: profile.into(), backend }
     }
 
     /// The entry of a key being rotated to (see [`crate::SqlStore::rotate_key_in_keychain`]).
     fn pending(&self) -> Self {
-        Self { profile: format!("{}.rotating", self.profile) }
+        Self { profile: format!("{}.rotating", self.profile), backend: self.backend.clone() }
     }
 
     /// Stores `key`, replacing any previous one.
     pub fn store(&self, key: &StoreKey) -> Result<()> {
-        self.entry()?.set_password(&key.to_hex()).map_err(no_keychain)
+        self.backend.set(KEYCHAIN_SERVICE, &self.profile, &key.to_hex())
     }
 
     /// Reads the key back.
     pub fn load(&self) -> Result<StoreKey> {
-        let hex = Zeroizing::new(self.entry()?.get_password().map_err(|e| match e {
-            keyring::Error::NoEntry => StoreError::KeyMissing(self.profile.clone()),
-            other => no_keychain(other),
-        })?);
+        let hex = self
+            .backend
+            .get(KEYCHAIN_SERVICE, &self.profile)?
+            .ok_or_else(|| StoreError::KeyMissing(self.profile.clone()))?;
         StoreKey::from_hex(&hex).ok_or_else(|| StoreError::KeyCorrupt(self.profile.clone()))
     }
 
     /// Removes the key (after a wipe, the database is unreadable for good).
     pub fn delete(&self) -> Result<()> {
-        match self.entry()?.delete_credential() {
-            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(e) => Err(no_keychain(e)),
+        self.backend.delete(KEYCHAIN_SERVICE, &self.profile)
+    }
+
+    /// Erases every slot of this profile's key (the current key and one
+    /// being rotated to), then checks that each is gone: a keychain that
+    /// reports success and keeps the entry is an error too. Every slot is
+    /// tried even if one fails; the error names what may remain.
+    pub fn erase_all(&self) -> Result<()> {
+        let mut left = Vec::new();
+        for slot in [self.clone(), self.pending()] {
+            let gone = slot.delete().and_then(|()| slot.backend.get(KEYCHAIN_SERVICE, &slot.profile));
+            match gone {
+                Ok(None) => {}
+                Ok(Some(_)) => left.push(format!("{}: still present after deletion", slot.profile)),
+                Err(e) => left.push(format!("{}: {e}", slot.profile)),
+            }
         }
+        if left.is_empty() { Ok(()) } else { Err(StoreError::KeyNotErased(left.join("; "))) }
     }
 }
 

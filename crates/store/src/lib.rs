@@ -29,7 +29,7 @@ pub mod testing;
 mod wipe;
 
 pub use error::{Result, StoreError};
-pub use key::{KEYCHAIN_SERVICE, Keychain, StoreKey};
+pub use key::{KEYCHAIN_SERVICE, Keychain, KeychainBackend, OsKeychain, StoreKey};
 pub use memory::MemoryStore;
 pub use sqlite::{SCHEMA_VERSION, SqlStore};
 pub use wipe::MemoryProtection;
@@ -225,8 +225,9 @@ pub struct PurgeReport {
     pub files: usize,
 }
 
-/// One write in a [`Batch`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One write in a [`Batch`]. `Debug` shows ids and lengths only: pickles,
+/// named values (one is the pickle key), payloads and message text never.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Op {
     /// The device account pickle.
@@ -286,13 +287,15 @@ pub enum Op {
         /// Its status.
         status: MessageStatus,
     },
-    /// Queue an encoded publish for the relay.
+    /// Queue an encoded publish for the relay. The outbox keeps the order
+    /// in which items are queued (a persisted sequence, never the clock);
+    /// re-queuing an id already queued keeps the original.
     Enqueue {
         /// The message id (the relay's idempotency key).
         id: MessageId,
         /// The encoded request.
         payload: Vec<u8>,
-        /// When it was queued.
+        /// When it was queued (kept; not what orders the outbox).
         queued: Timestamp,
     },
     /// Remove a publish the relay acknowledged.
@@ -324,6 +327,68 @@ pub enum Op {
         /// Its bytes.
         value: Vec<u8>,
     },
+}
+
+/// `<n bytes>`: what `Debug` shows of a secret or private value.
+struct Len(usize);
+
+impl fmt::Debug for Len {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PutAccount(pickle) => f.debug_tuple("PutAccount").field(&Len(pickle.len())).finish(),
+            Self::PutOlmSession { peer_user, peer_device, session_id, pickle } => f
+                .debug_struct("PutOlmSession")
+                .field("peer_user", peer_user)
+                .field("peer_device", peer_device)
+                .field("session_id", session_id)
+                .field("pickle", &Len(pickle.len()))
+                .finish(),
+            Self::PutInboundSession { sender, sender_device, session, room, pickle } => f
+                .debug_struct("PutInboundSession")
+                .field("sender", sender)
+                .field("sender_device", sender_device)
+                .field("session", session)
+                .field("room", room)
+                .field("pickle", &Len(pickle.len()))
+                .finish(),
+            Self::PutOutboundSession { room, pickle } => {
+                f.debug_struct("PutOutboundSession").field("room", room).field("pickle", &Len(pickle.len())).finish()
+            }
+            Self::MarkSeen { session, index } => {
+                f.debug_struct("MarkSeen").field("session", session).field("index", index).finish()
+            }
+            Self::PutMessage(m) => f.debug_tuple("PutMessage").field(m).finish(),
+            Self::DeleteMessage(id) => f.debug_tuple("DeleteMessage").field(id).finish(),
+            Self::PutAttachment(a) => f.debug_tuple("PutAttachment").field(a).finish(),
+            Self::SetStatus { id, status } => {
+                f.debug_struct("SetStatus").field("id", id).field("status", status).finish()
+            }
+            Self::Enqueue { id, payload, queued } => f
+                .debug_struct("Enqueue")
+                .field("id", id)
+                .field("payload", &Len(payload.len()))
+                .field("queued", &queued.0)
+                .finish(),
+            Self::Dequeue(id) => f.debug_tuple("Dequeue").field(id).finish(),
+            Self::SetInboxCursor(seq) => f.debug_tuple("SetInboxCursor").field(seq).finish(),
+            Self::PutRoom { room, record } => {
+                f.debug_struct("PutRoom").field("room", room).field("record", &Len(record.len())).finish()
+            }
+            Self::PutWaiting { id, message } => {
+                f.debug_struct("PutWaiting").field("id", id).field("message", &Len(message.len())).finish()
+            }
+            Self::DeleteWaiting(id) => f.debug_tuple("DeleteWaiting").field(id).finish(),
+            Self::PutValue { key, value } => {
+                f.debug_struct("PutValue").field("key", key).field("value", &Len(value.len())).finish()
+            }
+        }
+    }
 }
 
 /// Writes that commit together or not at all.
@@ -388,7 +453,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// recently stored first (arrival order: an edit keeps a message's
     /// place; a message deleted and stored again is new).
     fn search(&self, query: &str, limit: usize) -> Result<Vec<StoredMessage>>;
-    /// Queued publishes, oldest first.
+    /// Queued publishes, in the order they were queued.
     fn outbox(&self) -> Result<Vec<(MessageId, Vec<u8>)>>;
     /// The oldest `limit` queued publishes (a sender works through a long
     /// queue in pages instead of reading all of it each time).

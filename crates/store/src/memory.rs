@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::sync::{Mutex, MutexGuard};
 
-#[derive(Debug, Default, Clone)]
+/// Everything the store holds; `Debug` shows counts only.
+#[derive(Default, Clone)]
 struct Data {
     account: Option<Vec<u8>>,
     olm: BTreeMap<(UserId, DeviceId, String), Vec<u8>>,
@@ -16,7 +17,10 @@ struct Data {
     outbound: BTreeMap<RoomId, Vec<u8>>,
     seen: BTreeSet<(Ed25519Public, u32)>,
     messages: BTreeMap<MessageId, StoredMessage>,
-    outbox: BTreeMap<MessageId, (Timestamp, Vec<u8>)>,
+    /// By id: (queue position, payload).
+    outbox: BTreeMap<MessageId, (u64, Vec<u8>)>,
+    /// The next queue position (never reused, as SQLite's AUTOINCREMENT).
+    next_queued: u64,
     cursor: u64,
     values: BTreeMap<String, Vec<u8>>,
     rooms: BTreeMap<RoomId, Vec<u8>>,
@@ -26,6 +30,25 @@ struct Data {
     /// Arrival order of each message (search returns the latest first).
     arrival: BTreeMap<MessageId, u64>,
     next_arrival: u64,
+}
+
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Data")
+            .field("account", &self.account.is_some())
+            .field("olm", &self.olm.len())
+            .field("inbound", &self.inbound.len())
+            .field("outbound", &self.outbound.len())
+            .field("seen", &self.seen.len())
+            .field("messages", &self.messages.len())
+            .field("outbox", &self.outbox.len())
+            .field("cursor", &self.cursor)
+            .field("values", &self.values.keys().collect::<Vec<_>>())
+            .field("rooms", &self.rooms.len())
+            .field("waiting", &self.waiting.len())
+            .field("attachments", &self.attachments.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Data {
@@ -152,8 +175,11 @@ impl Store for MemoryStore {
                         m.status = status;
                     }
                 }
-                Op::Enqueue { id, payload, queued } => {
-                    next.outbox.entry(id).or_insert((queued, payload));
+                Op::Enqueue { id, payload, queued: _ } => {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = next.outbox.entry(id) {
+                        slot.insert((next.next_queued, payload));
+                        next.next_queued += 1;
+                    }
                 }
                 Op::Dequeue(id) => {
                     next.outbox.remove(&id);

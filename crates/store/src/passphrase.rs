@@ -95,6 +95,49 @@ fn remove_durably(dir: &Path, name: &str) -> Result<()> {
     }
 }
 
+/// Erases every wrapped key file in `dir` (the current key, one being
+/// rotated to, and their temporary files): each is overwritten with zeros
+/// to its full length and synced before it is unlinked, so the wrapped key
+/// is not left in the file's old blocks for an offline attacker who later
+/// learns the passphrase. Every file is tried even if one fails; the error
+/// names what may remain.
+pub fn erase_wrapped_keys(dir: &Path) -> Result<()> {
+    let mut left = Vec::new();
+    for name in [WRAPPED_KEY_FILE, PENDING_KEY_FILE] {
+        for name in [name.to_owned(), format!("{name}.tmp")] {
+            if let Err(e) = overwrite_and_unlink(&dir.join(&name)) {
+                left.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    if let Err(e) = sync_dir(dir) {
+        left.push(format!("{}: {e}", dir.display()));
+    }
+    if left.is_empty() { Ok(()) } else { Err(StoreError::KeyNotErased(left.join("; "))) }
+}
+
+fn overwrite_and_unlink(path: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    // Only the file itself, never through a link planted in the profile.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => {}
+        Ok(_) => return Err(std::io::Error::other("not a regular file; left in place")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let mut left = f.metadata()?.len();
+    let zeros = [0u8; 4096];
+    while left > 0 {
+        let n = usize::try_from(left).map_or(zeros.len(), |l| l.min(zeros.len()));
+        f.write_all(&zeros[..n])?;
+        left = left.saturating_sub(n as u64);
+    }
+    f.sync_all()?;
+    drop(f);
+    std::fs::remove_file(path)
+}
+
 /// Passphrase mode as a place that keeps the key: `key.wrapped` (and
 /// `key.wrapped.rotating` during a rotation) next to the database.
 pub(crate) struct PassphraseHome<'a> {

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/004_rooms.sql"),
     include_str!("../migrations/005_waiting.sql"),
     include_str!("../migrations/006_outbox_order_index.sql"),
+    include_str!("../migrations/007_outbox_sequence.sql"),
     include_str!("../migrations/008_inbound_sessions_by_sender.sql"),
 ];
 
@@ -38,7 +39,8 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const INBOX_CURSOR: &str = "inbox_cursor";
 
-/// The oldest outbox items first, through `outbox_by_queue` (a macro so the
+/// The oldest outbox items first, in the order they were queued (`seq`, the
+/// table's rowid: no sort, no extra index; see migration 007) (a macro so the
 /// statement stays a literal that its test can explain). The caller stops
 /// reading after the rows it wants. No `LIMIT ?`: SQLite re-prepares a
 /// statement whose LIMIT is a bound parameter every time it is bound (its
@@ -46,7 +48,7 @@ const INBOX_CURSOR: &str = "inbox_cursor";
 /// wiped on free) costs more than the read.
 macro_rules! outbox_head_sql {
     () => {
-        "SELECT id, payload FROM outbox ORDER BY queued, id"
+        "SELECT id, payload FROM outbox ORDER BY seq"
     };
 }
 
@@ -856,7 +858,7 @@ impl Store for SqlStore {
 
     fn outbox(&self) -> Result<Vec<(MessageId, Vec<u8>)>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare("SELECT id, payload FROM outbox ORDER BY queued, id")?;
+        let mut stmt = conn.prepare(outbox_head_sql!())?;
         let rows = stmt.query_map([], |r| Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -304,8 +304,10 @@ pub fn search_finds_words_and_follows_changes_with(b: &dyn Backend) {
 #[allow(missing_docs)]
 pub fn outbox_is_ordered_and_idempotent_with(b: &dyn Backend) {
     let s = b.open();
+    // Timestamps say nothing about the order: a clock can go back (a
+    // restart after a busy run stamped ahead of it). Queue order is kept.
     let q = |id: u8, at: u64| Op::Enqueue { id: MessageId([id; 16]), payload: vec![id], queued: Timestamp(at) };
-    assert!(s.commit(Batch::new().with(q(2, 20)).with(q(1, 10)).with(q(3, 30))).is_ok());
+    assert!(s.commit(Batch::new().with(q(2, 30)).with(q(1, 20)).with(q(3, 10))).is_ok());
     // Re-queuing the same id keeps the original (a retry is not a new message).
     assert!(
         s.commit(Batch::new().with(Op::Enqueue { id: MessageId([1; 16]), payload: vec![99], queued: Timestamp(40) }))
@@ -320,6 +322,15 @@ pub fn outbox_is_ordered_and_idempotent_with(b: &dyn Backend) {
     assert_eq!(s.outbox_head(1).unwrap_or_default(), vec![(MessageId([1; 16]), vec![1])]);
     assert_eq!(s.outbox_head(10).unwrap_or_default(), got);
     assert_eq!(s.outbox_len().ok(), Some(2));
+    // After a reopen, and once the outbox was empty, a new item with an
+    // earlier stamp still goes last.
+    assert!(s.commit(Batch::new().with(Op::Dequeue(MessageId([1; 16]))).with(Op::Dequeue(MessageId([3; 16])))).is_ok());
+    assert!(s.commit(Batch::new().with(q(5, 50))).is_ok());
+    drop(s);
+    let s = b.open();
+    assert!(s.commit(Batch::new().with(q(4, 1))).is_ok());
+    let got: Vec<MessageId> = s.outbox().unwrap_or_default().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(got, vec![MessageId([5; 16]), MessageId([4; 16])]);
 }
 
 #[allow(missing_docs)]
@@ -493,4 +504,50 @@ pub fn search_returns_the_latest_stored_first_with(b: &dyn Backend) {
     drop(s);
     let s = b.open();
     assert_eq!(s.search("cable", 10).unwrap().iter().map(|m| m.id.0[0]).collect::<Vec<_>>(), vec![3, 2, 1]);
+}
+
+/// A keychain for tests (never the developer's): entries in memory, and
+/// deletes that fail on demand, as a locked or unreachable OS keychain
+/// would. `Debug` shows the accounts, never the secrets.
+#[derive(Default)]
+pub struct TestKeychain {
+    entries: std::sync::Mutex<std::collections::BTreeMap<(String, String), zeroize::Zeroizing<String>>>,
+    fail_deletes: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for TestKeychain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestKeychain").field("accounts", &self.accounts()).finish_non_exhaustive()
+    }
+}
+
+impl TestKeychain {
+    /// From now on, every delete fails (`on`) or works again.
+    pub fn fail_deletes(&self, on: bool) {
+        self.fail_deletes.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The accounts that hold an entry.
+    pub fn accounts(&self) -> Vec<String> {
+        self.entries.lock().unwrap().keys().map(|(_, account)| account.clone()).collect()
+    }
+}
+
+impl crate::KeychainBackend for TestKeychain {
+    fn set(&self, service: &str, account: &str, secret: &str) -> crate::Result<()> {
+        self.entries.lock().unwrap().insert((service.into(), account.into()), zeroize::Zeroizing::new(secret.into()));
+        Ok(())
+    }
+
+    fn get(&self, service: &str, account: &str) -> crate::Result<Option<zeroize::Zeroizing<String>>> {
+        Ok(self.entries.lock().unwrap().get(&(service.into(), account.into())).cloned())
+    }
+
+    fn delete(&self, service: &str, account: &str) -> crate::Result<()> {
+        if self.fail_deletes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::NoKeychain("the test keychain refuses deletes".into()));
+        }
+        self.entries.lock().unwrap().remove(&(service.into(), account.into()));
+        Ok(())
+    }
 }

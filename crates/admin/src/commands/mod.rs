@@ -1,6 +1,7 @@
 //! One module per command. Each reads its inputs, fails early on bad input
 //! (before asking for the passphrase), and appends what it did to `out`.
 
+mod confirm;
 mod invite;
 mod org;
 mod statement;
@@ -40,5 +41,6 @@ pub fn run(cli: Cli, out: &mut String) -> Result<()> {
         Command::Revoke(args) => statement::revoke(&ctx, args, out),
         Command::Wipe(args) => statement::wipe(&ctx, args, out),
         Command::Verify(args) => verify::run(&ctx, args, out),
+        Command::Confirm(args) => confirm::run(&ctx, args, out),
     }
 }

@@ -98,14 +98,19 @@ pub fn wipe(ctx: &Ctx, args: WipeArgs, out: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn refuse_existing(out: Option<&Path>) -> Result<()> {
+pub(super) fn refuse_existing(out: Option<&Path>) -> Result<()> {
     match out {
         Some(path) if path.exists() => Err(AdminError::OutExists { path: path.to_owned() }),
         _ => Ok(()),
     }
 }
 
-fn write_statement(org: &Org, out: Option<PathBuf>, default_name: &str, statement: &Statement) -> Result<PathBuf> {
+pub(super) fn write_statement(
+    org: &Org,
+    out: Option<PathBuf>,
+    default_name: &str,
+    statement: &Statement,
+) -> Result<PathBuf> {
     let path = match out {
         Some(path) => path,
         None => {
@@ -118,7 +123,7 @@ fn write_statement(org: &Org, out: Option<PathBuf>, default_name: &str, statemen
     Ok(path)
 }
 
-fn relay_note(out: &mut String, path: &Path) {
+pub(super) fn relay_note(out: &mut String, path: &Path) {
     say!(out, "Nothing changes until the relay has this statement. Give the file");
     say!(out, "  {}", path.display());
     say!(out, "to the relay operator, who distributes it to every device with");

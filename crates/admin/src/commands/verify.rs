@@ -118,6 +118,15 @@ fn statement(org: &Org, path: &Path, text: &str, out: &mut String) -> Result<()>
             say!(out, "  Wipes device:     {}/{}", order.user, order.device);
             say!(out, "  Issued at:        {}", files::iso8601(order.issued_at));
         }
+        Statement::Confirmation(signed) => {
+            let c = signed.verify(&public).map_err(|e| not_ours(path, &public, e))?;
+            check_org(path, &public, &c.org)?;
+            say!(out, "Genuine enrollment confirmation, signed by the organisation ({}).", public.fingerprint());
+            say!(out, "  Confirms device:  {}/{}", c.user, c.device);
+            say!(out, "  Device key:       fingerprint {}", c.ed25519.fingerprint());
+            say!(out, "  Invitation:       {} (enrollment key {})", c.invitation, c.enrollment_key);
+            say!(out, "  Issued at:        {}", files::iso8601(c.issued_at));
+        }
     }
     Ok(())
 }

@@ -5,9 +5,9 @@
 //! Only to trusted devices: chain verified to the org root, not revoked.
 
 use super::{Alert, Engine, Event, State, queue_publish};
-use crate::error::{ClientError, Result};
+use crate::error::Result;
 use belfry_protocol::frames::DeviceAddress;
-use belfry_protocol::{MessageId, Request, Response, ToDeviceContent, ToDeviceEnvelope};
+use belfry_protocol::{MessageId, Request, ToDeviceContent, ToDeviceEnvelope};
 use belfry_store::{Batch, Op};
 use std::collections::BTreeSet;
 
@@ -54,8 +54,10 @@ impl Outgoing {
         if self.envelopes.is_empty() {
             return Ok(());
         }
-        let id = MessageId(rand::random());
-        queue_publish(batch, id, Request::PublishToDevice { id, messages: self.envelopes }, engine.stamp())?;
+        for messages in crate::net::to_device_batches(self.envelopes) {
+            let id = MessageId(rand::random());
+            queue_publish(batch, id, Request::PublishToDevice { id, messages }, engine.stamp())?;
+        }
         for ch in &st.channels {
             let peer = DeviceAddress { user: ch.peer_user().clone(), device: ch.peer_device().clone() };
             if self.peers.contains(&peer) {
@@ -104,9 +106,7 @@ impl Engine {
         if need.is_empty() {
             return Ok(());
         }
-        let Response::Prekeys(claimed) = self.inner.link.request(Request::ClaimPrekeys(need)).await? else {
-            return Err(ClientError::Relay("unexpected answer to a key claim".into()));
-        };
+        let claimed = self.inner.link.claim_prekeys(need).await?;
         let mut st = self.inner.state.lock().await;
         let mut events = Vec::new();
         for c in claimed {

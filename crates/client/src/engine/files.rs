@@ -32,6 +32,7 @@ use crate::error::{ClientError, Result};
 use crate::net::RelayTarget;
 use belfry_crypto::attachment::{self, AttachmentError, EncryptedAttachment};
 use belfry_protocol::room::AttachmentRef;
+use belfry_protocol::text::is_invisible;
 use belfry_protocol::{
     BlobId, ErrorCode, Hash256, MessageId, Request, Response, RoomContent, RoomId, SecretKey32, UserId,
 };
@@ -83,8 +84,9 @@ pub struct Transfer {
     pub total: u64,
 }
 
-/// A message's attachment, as a front end shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message's attachment, as a front end shows it. `Debug` shows the
+/// name's length only (the store keeps names as private as text).
+#[derive(Clone, PartialEq, Eq)]
 pub struct AttachmentInfo {
     /// The file name the sender gave.
     pub name: String,
@@ -96,8 +98,19 @@ pub struct AttachmentInfo {
     pub local: bool,
 }
 
-/// A file whose upload has not finished.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for AttachmentInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentInfo")
+            .field("name", &format_args!("<{} bytes>", self.name.len()))
+            .field("mime", &self.mime)
+            .field("size", &self.size)
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+/// A file whose upload has not finished. `Debug` hides the name.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PendingUpload {
     /// The message it will be sent as.
     pub message: MessageId,
@@ -107,6 +120,17 @@ pub struct PendingUpload {
     pub name: String,
     /// The file's size.
     pub size: u64,
+}
+
+impl std::fmt::Debug for PendingUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingUpload")
+            .field("message", &self.message)
+            .field("room", &self.room)
+            .field("name", &format_args!("<{} bytes>", self.name.len()))
+            .field("size", &self.size)
+            .finish()
+    }
 }
 
 /// Why a file could not be sent or fetched. Each message is complete for
@@ -271,11 +295,12 @@ fn store_task_failed(e: tokio::task::JoinError) -> ClientError {
     ClientError::Config(format!("store task failed: {e}"))
 }
 
-/// The name a file is sent under: its last path component, printable,
-/// at most [`MAX_NAME`] bytes.
+/// The name a file is sent under: its last path component, without
+/// invisible or reordering characters ([`is_invisible`]), at most
+/// [`MAX_NAME`] bytes.
 fn send_name(path: &Path) -> String {
     let raw = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut name: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let mut name: String = raw.chars().filter(|&c| !is_invisible(c)).collect();
     if name.is_empty() {
         name = "file".into();
     }
@@ -297,40 +322,6 @@ fn truncate(s: &mut String, max: usize) {
 /// (`C:x` is relative to drive C's current directory) or an alternate data
 /// stream (`x.pdf:s`).
 const RESERVED_CHARS: [char; 9] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*'];
-
-/// Characters that change how a name looks, not what it is: controls (Cc),
-/// format characters (Cf: bidi marks, embeddings, overrides and isolates,
-/// zero-width characters, the byte order mark, tags) and the line and
-/// paragraph separators. With U+202E, `invoice\u{202E}fdp.exe` shows as
-/// `invoiceexe.pdf`.
-fn is_invisible(c: char) -> bool {
-    // Cf as of Unicode 15.1 (and U+2028/U+2029, Zl and Zp).
-    c.is_control()
-        || matches!(
-            u32::from(c),
-            0x00AD
-                | 0x0600..=0x0605
-                | 0x061C
-                | 0x06DD
-                | 0x070F
-                | 0x0890..=0x0891
-                | 0x08E2
-                | 0x180E
-                | 0x200B..=0x200F
-                | 0x2028..=0x202E
-                | 0x2060..=0x2064
-                | 0x2066..=0x206F
-                | 0xFEFF
-                | 0xFFF9..=0xFFFB
-                | 0x110BD
-                | 0x110CD
-                | 0x13430..=0x1343F
-                | 0x1BCA0..=0x1BCA3
-                | 0x1D173..=0x1D17A
-                | 0xE0001
-                | 0xE0020..=0xE007F
-        )
-}
 
 /// Whether Windows takes `name` for a device (`CON`, `nul.txt`,
 /// `Com1 .tar.gz`): the part before the first dot, trailing spaces

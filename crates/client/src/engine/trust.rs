@@ -76,6 +76,8 @@ pub(super) fn named_devices(dir: &Directory, statement: &Statement) -> Vec<Devic
             RevocationTarget::Enrollment { key } => dir.enrolled_by(&key),
         }),
         Statement::Wipe(signed) => signed.peek_unverified().ok().map(|w| (w.user, w.device)),
+        // Whom it refuses is known once it is applied (see `try_statement`).
+        Statement::Confirmation(_) => None,
     };
     named.into_iter().map(|(user, device)| DeviceAddress { user, device }).collect()
 }

@@ -811,3 +811,85 @@ mod cli {
         assert!(["sent", "delivered", "read"].contains(&mine[0]["status"].as_str().unwrap()), "{read:?}");
     }
 }
+
+/// A transparent TCP proxy in front of the relay that reads each
+/// connection's TLS ClientHello (with rustls' own parser) and records the
+/// key exchange groups and key shares it offers, then forwards every byte
+/// unchanged: the handshake is the client's and the real relay's.
+struct HelloRecorder {
+    url: String,
+    /// Per connection: (supported groups, or None when the parse failed).
+    offered: std::sync::Arc<std::sync::Mutex<Vec<Option<Vec<rustls::NamedGroup>>>>>,
+}
+
+impl HelloRecorder {
+    async fn start(relay: &TestRelay) -> Self {
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let port = relay.url.rsplit(':').next().unwrap().to_owned();
+        let upstream = format!("127.0.0.1:{port}");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("wss://localhost:{}", listener.local_addr().unwrap().port());
+        let offered = Arc::new(Mutex::new(Vec::new()));
+        let record = offered.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let record = record.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    // Read until rustls has a whole ClientHello.
+                    let mut seen = Vec::new();
+                    let mut acceptor = rustls::server::Acceptor::default();
+                    let groups = loop {
+                        let mut buf = [0u8; 4096];
+                        let n = match client.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        seen.extend_from_slice(&buf[..n]);
+                        if acceptor.read_tls(&mut &buf[..n]).is_err() {
+                            break None;
+                        }
+                        match acceptor.accept() {
+                            Ok(Some(accepted)) => break accepted.client_hello().named_groups().map(<[_]>::to_vec),
+                            Ok(None) => {}
+                            Err(_) => break None,
+                        }
+                    };
+                    record.lock().unwrap().push(groups);
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    if server.write_all(&seen).await.is_err() {
+                        return;
+                    }
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+        Self { url, offered }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_offers_only_the_hybrid_post_quantum_key_exchange() {
+    let relay = TestRelay::start();
+    let recorder = HelloRecorder::start(&relay).await;
+    // Alice's engine reaches the relay only through the recorder: the frame
+    // connection (enrollment, then the engine's link) and the blob uploads.
+    let alice = Dev::enroll_at(&relay, "alice", "Alice laptop", &recorder.url).await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+    let work = tempfile::tempdir().unwrap();
+    let data = random_bytes(64 * 1024);
+    let id = alice.engine.send_file(room, &file_with(work.path(), "memo.pdf", &data)).await.unwrap();
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+
+    let offered = recorder.offered.lock().unwrap().clone();
+    assert!(offered.len() >= 3, "enrollment, the link and a blob transfer went through the recorder: {offered:?}");
+    for groups in &offered {
+        assert_eq!(
+            groups.as_deref(),
+            Some(&[rustls::NamedGroup::X25519MLKEM768][..]),
+            "every ClientHello must offer X25519MLKEM768 and nothing else"
+        );
+    }
+}

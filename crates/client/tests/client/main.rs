@@ -6,11 +6,14 @@
 mod support;
 
 mod cli;
+mod debug;
 mod files;
 mod group;
 mod hostile;
+mod invitations;
 mod messaging;
 mod recovery;
+mod relay_enforced;
 mod resilience;
 mod revocation;
 mod sessions;

@@ -250,3 +250,99 @@ async fn a_profile_in_another_format_is_refused_clearly() {
         assert!(refused.contains(says), "{refused}");
     }
 }
+
+/// The sending half of the next test, run in a child process that the test
+/// kills: queues a burst of messages, faster than one per millisecond.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by a_sender_killed_mid_run_and_restarted_at_once_keeps_megolm_order"]
+async fn child_busy_sender() {
+    let (Ok(profile), Ok(room)) = (std::env::var("BELFRY_TEST_PROFILE"), std::env::var("BELFRY_TEST_ROOM")) else {
+        return;
+    };
+    let room = belfry_protocol::RoomId::from_hex(&room).unwrap();
+    belfry_client::hardening::harden_process();
+    let profile = belfry_client::profile::Profile::new(std::path::Path::new(&profile));
+    let engine = belfry_client::Engine::open(profile, &key_source()).await.unwrap();
+    let sends = (0..1500u32).map(|n| {
+        let engine = engine.clone();
+        async move { engine.send_text(room, &format!("burst {n}")).await.unwrap() }
+    });
+    futures_util::future::join_all(sends).await;
+    println!("QUEUED");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+/// A sender killed (SIGKILL) in the middle of a busy run and restarted at
+/// once publishes every Megolm session's messages in index order: what was
+/// encrypted before the crash goes before what is encrypted after it. (The
+/// outbox used to be ordered by a clock stamp that a busy run pushes ahead
+/// of the clock and a restart resets, so newer ciphertext overtook older
+/// ciphertext, and receivers blamed the relay for withholding messages.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_mid_run_and_restarted_at_once_keeps_megolm_order() {
+    use belfry_client::{Alert, Event};
+    use std::io::BufRead as _;
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_device = bob.engine.device_id().await;
+    let room = alice.engine.create_room(RoomKind::Direct, "Desk", &[bob.engine.user().await]).await.unwrap();
+    bob.joined(&room).await;
+    alice.settle().await;
+    // Bob is off: the relay keeps everything for him, in arrival order.
+    bob.shut().await;
+    let mark = relay.mark("bob", bob_device.as_str());
+    alice.shut().await;
+
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "resilience::child_busy_sender", "--nocapture"])
+        .env("BELFRY_TEST_PROFILE", alice.profile_dir())
+        .env("BELFRY_TEST_ROOM", room.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.by_ref().map_while(Result::ok).any(|l| l.contains("QUEUED")), "the child never queued its messages");
+    // Mid-run: some of the burst is encrypted, some published, most queued.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Restarted at once; it finishes the burst and sends more.
+    alice.restart().await;
+    for n in 0..20 {
+        alice.engine.send_text(room, &format!("after the crash {n}")).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while alice.engine.pending_count().unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice still has {} queued",
+            alice.engine.pending_count().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The relay received each session's ciphertexts in index order.
+    let items = relay.room_items_since("bob", bob_device.as_str(), mark);
+    assert!(items.len() > 20, "only {} room messages reached the relay", items.len());
+    let mut last: std::collections::HashMap<belfry_protocol::Ed25519Public, u32> = Default::default();
+    for (_, m) in &items {
+        let index = vodozemac::megolm::MegolmMessage::from_bytes(&m.ciphertext).unwrap().message_index();
+        if let Some(prev) = last.insert(m.session, index) {
+            assert!(index > prev, "message {index} of a session reached the relay after message {prev}");
+        }
+    }
+
+    // Bob reads everything and is told of no withheld or late message.
+    bob.reopen().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while bob.engine.messages(&room, 100_000).await.unwrap().len() < items.len() {
+        assert!(tokio::time::Instant::now() < deadline, "bob never read everything");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for e in bob.drain() {
+        assert!(!matches!(e, Event::Alert(Alert::Delivery { .. })), "false delivery alert: {e:?}");
+    }
+}

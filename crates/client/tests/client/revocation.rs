@@ -38,7 +38,7 @@ async fn a_device_from_a_stolen_invitation_revoked_by_enrollment_key_cannot_post
     let mut carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
     let stolen = relay.invite("bob");
     let key = stolen.enrollment.peek_unverified().unwrap().enrollment_key;
-    let thief = Dev::enroll_with(&stolen, relay.org.public(), "Bob laptop").await;
+    let thief = Dev::enroll_with(&relay, &stolen, "Bob laptop").await;
     let (bob, thief_device) = (thief.engine.user().await, thief.engine.device_id().await);
     let carol_id = carol.engine.user().await;
     let room = alice.engine.create_room(RoomKind::Group, "Cell", &[bob, carol_id]).await.unwrap();

@@ -57,6 +57,8 @@ impl TestRelay {
 
     /// A relay whose `relay.toml` is first edited by `edit`.
     pub fn start_with(edit: impl FnOnce(&mut String)) -> Self {
+        // As every host does first (opening a profile requires it).
+        belfry_client::hardening::harden_process();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("belfry_client=debug"))
             .with_test_writer()
@@ -287,6 +289,17 @@ impl TestRelay {
         assert_eq!(n, 1, "nothing to withhold");
     }
 
+    /// IT hands the relay an org-signed statement file, which it stores
+    /// and delivers (`belfry-relay statement`).
+    pub fn distribute(&self, statement: &belfry_protocol::Statement) {
+        use belfry_protocol::armor::STATEMENT_LABEL;
+        let file = self.dir.path().join(format!("{}.belfry-statement", rand::random::<u32>()));
+        std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
+        let out =
+            Command::new(relay_bin()).args(["statement", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// The hostile relay lists a device of its own making for `user`.
     pub fn plant_device(&self, chain: &belfry_protocol::DeviceChain) {
         let cert = chain.device.peek_unverified().unwrap();
@@ -412,15 +425,41 @@ impl Dev {
 
     /// Enrolls a device that reaches the relay at `url`.
     pub async fn enroll_at(relay: &TestRelay, user: &str, device_name: &str, url: &str) -> Self {
+        Self::enroll_with(relay, &relay.invite_at(user, url), device_name).await
+    }
+
+    /// Enrolls a device from an invitation the test holds (a stolen one).
+    pub async fn enroll_with(relay: &TestRelay, invitation: &Invitation, device_name: &str) -> Self {
+        Self::enroll_from(relay, invitation, device_name, Profile::new, &key_source()).await
+    }
+
+    /// Enrolls a device whose store key is kept in keychain mode, in
+    /// `keychain` (a test keychain, never the developer's).
+    pub async fn enroll_in_keychain(
+        relay: &TestRelay,
+        user: &str,
+        device_name: &str,
+        keychain: std::sync::Arc<belfry_store::testing::TestKeychain>,
+    ) -> Self {
+        let profile = move |dir: &Path| Profile::with_keychain(dir, keychain.clone());
+        Self::enroll_from(relay, &relay.invite(user), device_name, profile, &KeySource::Keychain).await
+    }
+
+    async fn enroll_from(
+        relay: &TestRelay,
+        invitation: &Invitation,
+        device_name: &str,
+        profile_in: impl Fn(&Path) -> Profile,
+        source: &KeySource,
+    ) -> Self {
         let home = tempfile::tempdir().unwrap();
         let profile = home.path().join("profile");
-        let invitation = relay.invite_at(user, url);
         let engine = Engine::enroll(
-            Profile::new(&profile),
-            &invitation,
+            profile_in(&profile),
+            invitation,
             relay.org.public(),
             DisplayName::new(device_name).unwrap(),
-            &key_source(),
+            source,
         )
         .await
         .unwrap();
@@ -648,26 +687,6 @@ impl Insider {
 }
 
 impl Dev {
-    /// Enrolls a device from an invitation the test holds (to revoke its
-    /// enrollment key later, or to play the one who stole it).
-    pub async fn enroll_with(invitation: &Invitation, org: belfry_protocol::Ed25519Public, device_name: &str) -> Self {
-        let home = tempfile::tempdir().unwrap();
-        let profile = home.path().join("profile");
-        let engine = Engine::enroll(
-            Profile::new(&profile),
-            invitation,
-            org,
-            DisplayName::new(device_name).unwrap(),
-            &key_source(),
-        )
-        .await
-        .unwrap();
-        let events = engine.subscribe();
-        let dev = Self { engine, events, profile, _home: Some(home) };
-        assert!(dev.engine.wait_caught_up(Duration::from_secs(30)).await, "never caught up");
-        dev
-    }
-
     /// Waits until this device shows message `id` (stored already, or as it arrives).
     pub async fn has_message(&mut self, room: &belfry_protocol::RoomId, id: belfry_protocol::MessageId) {
         if !self.engine.messages(room, 1000).await.unwrap().iter().any(|m| m.id == id) {

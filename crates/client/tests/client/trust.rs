@@ -3,11 +3,9 @@
 
 use crate::support::*;
 use belfry_client::{Alert, Event};
-use belfry_protocol::armor::{STATEMENT_LABEL, armor};
 use belfry_protocol::frames::InboxItem;
 use belfry_protocol::room::RoomKind;
-use belfry_protocol::{Issuer, Statement, Timestamp, WipeOrder, Wire as _};
-use std::process::Command;
+use belfry_protocol::{Issuer, Statement, Timestamp, WipeOrder};
 use std::time::Duration;
 
 /// The Room items the relay holds for `user`/`device` from sequence `mark` on.
@@ -210,12 +208,44 @@ impl TestRelay {
             issued_at: Timestamp(now().0),
         }))
     }
+}
 
-    fn distribute(&self, statement: &Statement) {
-        let file = self.dir.path().join(format!("s{}.belfry-statement", rand::random::<u32>()));
-        std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
-        let out =
-            Command::new(relay_bin()).args(["statement", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+/// A wipe order on a device whose keychain refuses to delete the store key
+/// does not report success: the engine says the wipe is incomplete, and the
+/// next start finishes it before anything else. The finished wipe leaves no
+/// key slot: the current key and one being rotated to are both gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wipe_the_keychain_refuses_is_reported_and_finished_at_next_start() {
+    use belfry_client::profile::{KeySource, Profile};
+    use belfry_client::{ClientError, Engine};
+    use belfry_store::KeychainBackend as _;
+    let relay = TestRelay::start();
+    let keychain = std::sync::Arc::new(belfry_store::testing::TestKeychain::default());
+    let mut lost = Dev::enroll_in_keychain(&relay, "bob", "Bob's lost laptop", keychain.clone()).await;
+    let bob_id = lost.engine.user().await;
+    let lost_device = lost.engine.device_id().await;
+    // A key rotation interrupted after its new key was saved: two slots.
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lost.profile_dir().join("profile.json")).unwrap()).unwrap();
+    let id = profile["keychain_id"].as_str().unwrap().to_owned();
+    keychain.set(belfry_store::KEYCHAIN_SERVICE, &format!("{id}.rotating"), &"ab".repeat(32)).unwrap();
+    assert_eq!(keychain.accounts(), vec![id.clone(), format!("{id}.rotating")]);
+
+    // The keychain is locked when the wipe order comes.
+    keychain.fail_deletes(true);
+    relay.distribute(&relay.org_wipe(&bob_id, &lost_device));
+    let outcome = lost.wait(|e| matches!(e, Event::Wiped | Event::WipeIncomplete(_))).await;
+    let Event::WipeIncomplete(detail) = outcome else { panic!("a wipe that kept the key reported {outcome:?}") };
+    assert!(detail.contains("could not be erased"), "{detail}");
+    assert_eq!(keychain.accounts().len(), 2, "the test keychain lost entries it refused to delete");
+    assert!(!lost.profile_dir().join("belfry.db").exists(), "the files go even when the key cannot");
+
+    // At the next start the keychain works again: the wipe is finished
+    // first, and nothing is opened.
+    keychain.fail_deletes(false);
+    let again = Engine::open(Profile::with_keychain(lost.profile_dir(), keychain.clone()), &KeySource::Keychain).await;
+    assert!(matches!(again, Err(ClientError::Wiped)), "{:?}", again.map(|_| ()));
+    assert!(keychain.accounts().is_empty(), "key slots survived the wipe: {:?}", keychain.accounts());
+    let left: Vec<_> = std::fs::read_dir(lost.profile_dir()).unwrap().collect();
+    assert!(left.is_empty(), "the wiped profile still holds {left:?}");
 }

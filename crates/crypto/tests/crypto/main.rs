@@ -7,6 +7,7 @@ mod attacks;
 mod debug;
 mod flows;
 mod interaction;
+mod invitation_window;
 mod room_state;
 mod sas;
 mod support;

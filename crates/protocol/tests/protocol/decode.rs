@@ -20,6 +20,7 @@ fn decode_all(bytes: &[u8]) {
     let _ = Revocation::decode(bytes);
     let _ = WipeOrder::decode(bytes);
     let _ = Statement::decode(bytes);
+    let _ = EnrollmentConfirmation::decode(bytes);
     let _ = RoomStateEvent::decode(bytes);
     let _ = RoomMessage::decode(bytes);
     let _ = RoomPayload::decode(bytes);
@@ -137,7 +138,13 @@ fn invalid_ids_inside_valid_framing_are_refused() {
     let mut bad = bytes.clone();
     bad[pos] = b'A';
     let err = Prekey::decode(&bad).unwrap_err();
-    assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DecodeError::InvalidId { ty: "Prekey", error: IdError::Character { kind: "user id", found: 'A', .. } }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("user id"), "{err}");
 }
 

@@ -101,6 +101,23 @@ pub fn statement() -> Statement {
     Statement::Revocation(sign(&key(1), &revocation()))
 }
 
+pub fn confirmation() -> EnrollmentConfirmation {
+    EnrollmentConfirmation {
+        org: public(&key(1)),
+        invitation: InvitationId([3; 16]),
+        enrollment_key: public(&key(2)),
+        user: user("alice"),
+        device: device("KQJXWBNRTA"),
+        ed25519: public(&key(5)),
+        curve25519: Curve25519Public([6; 32]),
+        issued_at: Timestamp(1_700_000_600_000),
+    }
+}
+
+pub fn confirmation_statement() -> Statement {
+    Statement::Confirmation(sign(&key(1), &confirmation()))
+}
+
 pub fn state_event() -> RoomStateEvent {
     RoomStateEvent {
         room: RoomId([9; 16]),
@@ -255,6 +272,8 @@ pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
         ("revocation", revocation().encode()),
         ("wipe_order", wipe().encode()),
         ("statement", statement().encode()),
+        ("enrollment_confirmation", confirmation().encode()),
+        ("confirmation_statement", confirmation_statement().encode()),
         ("room_state_event", state_event().encode()),
         ("room_message", room_message().encode()),
         ("room_payload", room_payload().encode()),

@@ -41,6 +41,8 @@ fn every_wire_type_round_trips() {
     round_trip(samples::revocation());
     round_trip(samples::wipe());
     round_trip(samples::statement());
+    round_trip(samples::confirmation());
+    round_trip(samples::confirmation_statement());
     round_trip(samples::state_event());
     round_trip(samples::room_message());
     round_trip(samples::room_payload());

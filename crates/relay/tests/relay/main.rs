@@ -8,5 +8,8 @@ mod support;
 mod crash;
 mod flows;
 mod hostile;
+mod insiders;
 mod operate;
+mod revocation;
+mod strangers;
 mod tls;

@@ -96,6 +96,21 @@ impl Org {
         ))
     }
 
+    /// Revokes an enrollment key (a stolen invitation) and every device it
+    /// certified.
+    pub fn revoke_enrollment(&self, key: &Ed25519Public) -> Statement {
+        Statement::Revocation(signed(
+            &Revocation {
+                org: self.public(),
+                target: RevocationTarget::Enrollment { key: *key },
+                issuer: Issuer::Org,
+                reason: DisplayName::new("invitation stolen").unwrap(),
+                issued_at: Timestamp(now_ms()),
+            },
+            &self.key,
+        ))
+    }
+
     pub fn wipe(&self, user: &UserId, device: &DeviceId) -> Statement {
         Statement::Wipe(signed(
             &WipeOrder {
@@ -296,6 +311,47 @@ impl Relay {
             .await
     }
 
+    /// The operator distributes an org statement: `belfry-relay statement`.
+    pub fn distribute(&self, statement: &Statement) {
+        use belfry_protocol::Wire as _;
+        use belfry_protocol::armor::{STATEMENT_LABEL, armor};
+        let file = self.dir.path().join(format!("s{}.belfry-statement", u32::from_le_bytes(random())));
+        std::fs::write(&file, armor(STATEMENT_LABEL, &statement.encode())).unwrap();
+        let out = Command::new(BIN).args(["statement", "--dir"]).arg(self.relay_dir()).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// TLS from a given loopback source address (127.0.0.x), as if from
+    /// another host.
+    pub async fn tls_from(&self, source: std::net::Ipv4Addr) -> std::io::Result<TlsStream<TcpStream>> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source.into(), 0))?;
+        let tcp = socket.connect(self.addr).await?;
+        tokio_rustls::TlsConnector::from(Arc::new(self.tls_config()))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+    }
+
+    /// A connected, unauthenticated client from `source` (127.0.0.x), or
+    /// None when the relay turned the connection away.
+    pub async fn connect_from(&self, source: std::net::Ipv4Addr) -> Option<Client> {
+        let tls = tokio::time::timeout(Duration::from_secs(10), self.tls_from(source)).await.ok()?.ok()?;
+        let exporter = exporter_of(&tls);
+        let (ws, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::client_async("wss://localhost/v1/ws", tls),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let mut c = Client::from_ws(ws, exporter);
+        match c.frame().await {
+            Some(ServerFrame::Challenge { nonce }) => c.nonce = nonce,
+            _ => return None,
+        }
+        Some(c)
+    }
+
     /// A connected, unauthenticated client.
     pub async fn connect(&self) -> Client {
         Client::connect(self.tls(self.tls_config()).await.unwrap()).await
@@ -352,10 +408,8 @@ pub fn exporter_of(tls: &TlsStream<TcpStream>) -> [u8; 32] {
 }
 
 impl Client {
-    pub async fn connect(tls: TlsStream<TcpStream>) -> Self {
-        let exporter = exporter_of(&tls);
-        let (ws, _) = tokio_tungstenite::client_async("wss://localhost/v1/ws", tls).await.unwrap();
-        let mut c = Self {
+    fn from_ws(ws: Ws, exporter: [u8; 32]) -> Self {
+        Self {
             ws,
             nonce: [0; 32],
             exporter,
@@ -365,7 +419,13 @@ impl Client {
             closing: None,
             next_seq: 0,
             caught_up: 0,
-        };
+        }
+    }
+
+    pub async fn connect(tls: TlsStream<TcpStream>) -> Self {
+        let exporter = exporter_of(&tls);
+        let (ws, _) = tokio_tungstenite::client_async("wss://localhost/v1/ws", tls).await.unwrap();
+        let mut c = Self::from_ws(ws, exporter);
         match c.frame().await {
             Some(ServerFrame::Challenge { nonce }) => c.nonce = nonce,
             other => panic!("expected a challenge, got {other:?}"),

@@ -47,10 +47,36 @@ async fn a_client_offering_x25519mlkem768_negotiates_it() {
 }
 
 #[tokio::test]
-async fn a_classical_only_client_still_connects_with_x25519() {
+async fn a_classical_only_client_is_refused_by_default() {
     let relay = Relay::start();
+    for group in [rustls::NamedGroup::X25519, rustls::NamedGroup::secp256r1, rustls::NamedGroup::secp384r1] {
+        let config = client(&relay, &[&rustls::version::TLS13], Some(&[group]));
+        let err = relay.tls(config).await.expect_err("a client without X25519MLKEM768 must be refused");
+        let text = err.to_string();
+        assert!(text.contains("HandshakeFailure") || text.contains("handshake"), "{group:?}: unexpected error: {text}");
+    }
+    // The hybrid group alone is enough.
+    let tls = relay
+        .tls(client(&relay, &[&rustls::version::TLS13], Some(&[rustls::NamedGroup::X25519MLKEM768])))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.negotiated_key_exchange_group().unwrap().name(), rustls::NamedGroup::X25519MLKEM768);
+    assert!(!relay.log().contains("allow_classical_key_exchange"), "no warning without the setting");
+}
+
+#[tokio::test]
+async fn allow_classical_key_exchange_admits_a_classical_client_with_a_warning() {
+    let relay = Relay::start_with(|toml| {
+        assert!(toml.contains("allow_classical_key_exchange = false"), "init writes the setting, off");
+        *toml = toml.replace("allow_classical_key_exchange = false", "allow_classical_key_exchange = true");
+    });
     let tls = relay.tls(client(&relay, &[&rustls::version::TLS13], Some(&[rustls::NamedGroup::X25519]))).await.unwrap();
     assert_eq!(tls.get_ref().1.negotiated_key_exchange_group().unwrap().name(), rustls::NamedGroup::X25519);
+    // A client offering both still gets the hybrid group.
+    let tls = relay.tls(client(&relay, &[&rustls::version::TLS13], None)).await.unwrap();
+    assert_eq!(tls.get_ref().1.negotiated_key_exchange_group().unwrap().name(), rustls::NamedGroup::X25519MLKEM768);
+    let log = relay.log();
+    assert!(log.contains("WARNING: allow_classical_key_exchange = true"), "serve must warn loudly: {log}");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! SQLCipher store must show (wrong key, no plaintext at rest, keychain).
 
 mod crash;
+mod debug;
 mod freed_memory;
 mod passphrase;
 mod scan;
