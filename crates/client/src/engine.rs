@@ -15,9 +15,12 @@
 //! [`recovery`] (room keys a device missed, asked of the user's own other
 //! devices), and `direct` (to-device messages both of them send).
 
+mod channels;
 mod direct;
 mod recovery;
+mod rollback;
 mod rooms;
+mod trust;
 mod verify;
 
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
@@ -267,7 +270,9 @@ struct State {
     dir: Directory,
     channels: Vec<OlmChannel>,
     outbound: HashMap<RoomId, OutboundRoomSession>,
-    inbound: HashMap<Ed25519Public, InboundRoomSession>,
+    /// Inbound Megolm sessions by (creator user, creator device, id): a
+    /// claim to someone else's session id never hides theirs.
+    inbound: HashMap<InboundKey, InboundRoomSession>,
     /// Every room this device holds a log for; a room whose Create is not
     /// placed yet has no state and is not shown.
     rooms: BTreeMap<RoomId, RoomLog>,
@@ -283,6 +288,8 @@ struct State {
     flows: verify::Flows,
     /// Room keys asked of this user's other devices, and answers given.
     recovery: recovery::Recovery,
+    /// Refused statements already announced.
+    refused: trust::Refused,
 }
 
 struct Inner {
@@ -356,9 +363,32 @@ fn de<T: for<'a> Deserialize<'a>>(bytes: &[u8], what: &str) -> Result<T> {
 fn fresh_outbound(st: &mut State, room: RoomId, t: Timestamp, batch: &mut Batch) -> Result<OutboundRoomSession> {
     let session = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
     let own = session.inbound_copy()?;
-    batch.push(Op::PutInboundSession { session: *own.session_id(), room, pickle: own.pickle(&st.pickle)? });
-    st.inbound.insert(*own.session_id(), own);
+    batch.push(put_inbound(&own, &st.pickle)?);
+    st.inbound.insert(inbound_key(&own), own);
     Ok(session)
+}
+
+/// An inbound Megolm session's key: the user and device that created it
+/// (from its signed claim), and its id.
+type InboundKey = (UserId, DeviceId, Ed25519Public);
+
+fn inbound_key(s: &InboundRoomSession) -> InboundKey {
+    (s.sender().clone(), s.sender_device().clone(), *s.session_id())
+}
+
+/// The session a room message names, by its envelope.
+fn inbound_key_of(msg: &RoomMessage) -> InboundKey {
+    (msg.sender.clone(), msg.sender_device.clone(), msg.session)
+}
+
+fn put_inbound(s: &InboundRoomSession, pickle: &PickleKey) -> Result<Op> {
+    Ok(Op::PutInboundSession {
+        sender: s.sender().clone(),
+        sender_device: s.sender_device().clone(),
+        session: *s.session_id(),
+        room: *s.room(),
+        pickle: s.pickle(pickle)?,
+    })
 }
 
 /// One room's record, as the store keeps it.
@@ -532,21 +562,14 @@ impl Engine {
         let account = store.account()?.ok_or_else(|| ClientError::Config("the profile has no device".into()))?;
         let device = Device::unpickle(&account, &pickle)?;
         let dir: Directory = de(&need(K_DIRECTORY)?, "directory")?;
-        let mut rooms = BTreeMap::new();
-        for (room, record) in store.rooms()? {
-            rooms.insert(room, de::<RoomLog>(&record, "room")?);
-        }
-        let mut waiting = Vec::new();
-        for (id, bytes) in store.waiting()? {
-            let msg = decode::<RoomMessage>(&bytes)
-                .map_err(|e| ClientError::Config(format!("a stored waiting message is damaged: {e}")))?;
-            waiting.push(Waiting { id, msg });
-        }
+        let rooms = rollback::stored_rooms(&store)?;
+        let waiting = rollback::stored_waiting(&store)?;
         let prekeys_used = match store.value(K_PREKEYS_USED)? {
             Some(b) => de(&b, "key counter")?,
             None => PREKEY_BATCH,
         };
         let recovery = recovery::Recovery::load(&store)?;
+        let refused = trust::Refused::load(&store)?;
         let mut channels = Vec::new();
         let mut users: BTreeSet<UserId> =
             rooms.values().filter_map(RoomLog::state).flat_map(|s| s.members().keys().cloned()).collect();
@@ -589,6 +612,7 @@ impl Engine {
             prekeys_used,
             flows: verify::Flows::default(),
             recovery,
+            refused,
         };
         let files = files::Files::new(&target)?;
         let engine = Self {
@@ -1008,9 +1032,15 @@ impl Engine {
     // ---- sync ----------------------------------------------------------
 
     async fn sync_loop(self, mut pushes: mpsc::Receiver<Push>) {
+        // After a frame could not be processed, later frames of the same
+        // connection are left alone (they would move the inbox cursor past
+        // it): the connection is opened again and the relay redelivers.
+        let mut redeliver = false;
         while let Some(push) = pushes.recv().await {
             let r = match push {
+                Push::Inbox(_) if redeliver => Ok(()),
                 Push::Connected { .. } => {
+                    redeliver = false;
                     self.inner.status.send_replace(SyncStatus { online: true, caught_up: false });
                     self.emit(Event::Connected);
                     self.kick_flush();
@@ -1051,7 +1081,12 @@ impl Engine {
                 Ok(()) => {}
                 // The profile is gone already (see `erase_self`).
                 Err(ClientError::Wiped) => return,
-                Err(e) => tracing::warn!(error = %e, "sync step failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "an inbox frame was not processed; it is delivered again");
+                    redeliver = true;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    self.inner.link.reconnect();
+                }
             }
         }
     }
@@ -1175,7 +1210,12 @@ impl Engine {
             self.queue_compose(st, &mut batch, MessageId(rand::random()), room, receipt, Vec::new())?;
         }
         batch.push(Op::SetInboxCursor(last));
-        self.commit(batch).await?;
+        if let Err(e) = self.commit_frame(batch).await {
+            // Nothing of this frame stays, in memory either: the relay
+            // delivers it again (see `rollback`).
+            self.roll_back(st)?;
+            return Err(e);
+        }
         for e in events {
             self.emit(e);
         }
@@ -1248,6 +1288,9 @@ impl Engine {
                 return Ok(());
             }
         };
+        // Every session with this peer, stored or in memory: a pre-key
+        // message for any of them is a replay.
+        self.load_channels(st, &sender)?;
         let before = st.channels.len();
         let received = match st.device.open_to_device(&env, &sender, &mut st.channels) {
             Ok(r) => r,
@@ -1276,7 +1319,7 @@ impl Engine {
             ToDeviceContent::RoomKey(_) => match InboundRoomSession::from_room_key(&received) {
                 // A key this device holds already is kept: a second copy
                 // (a replay, or one exported later) could only lose messages.
-                Ok(session) if self.load_inbound(st, session.session_id())? => {}
+                Ok(session) if self.load_inbound(st, &inbound_key(&session))? => {}
                 Ok(session) => self.hold_inbound(st, session, batch, retry)?,
                 Err(e) => events.push(Event::Alert(Alert::Rejected {
                     detail: format!("a room key from {}/{} was refused: {e}", sender.user, sender.device),
@@ -1316,10 +1359,11 @@ impl Engine {
         batch: &mut Batch,
         retry: &mut Vec<RoomMessage>,
     ) -> Result<()> {
-        let id = *session.session_id();
-        batch.push(Op::PutInboundSession { session: id, room: *session.room(), pickle: session.pickle(&st.pickle)? });
-        st.inbound.insert(id, session);
-        let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|w| w.msg.session == id);
+        let key = inbound_key(&session);
+        let id = key.2;
+        batch.push(put_inbound(&session, &st.pickle)?);
+        st.inbound.insert(key.clone(), session);
+        let (ready, still): (Vec<_>, Vec<_>) = st.waiting.drain(..).partition(|w| inbound_key_of(&w.msg) == key);
         st.waiting = still;
         for w in ready {
             batch.push(Op::DeleteWaiting(w.id));
@@ -1328,17 +1372,20 @@ impl Engine {
         self.forget_key_request(st, &id, batch)
     }
 
-    fn load_inbound(&self, st: &mut State, session: &Ed25519Public) -> Result<bool> {
-        if st.inbound.contains_key(session) {
+    fn load_inbound(&self, st: &mut State, key: &InboundKey) -> Result<bool> {
+        if st.inbound.contains_key(key) {
             return Ok(true);
         }
-        match self.inner.store.inbound_session(session)? {
-            Some(p) => {
-                st.inbound.insert(*session, InboundRoomSession::unpickle(&p, &st.pickle)?);
-                Ok(true)
-            }
-            None => Ok(false),
+        let (user, device, session) = key;
+        let Some(p) = self.inner.store.inbound_session(user, device, session)? else { return Ok(false) };
+        let held = InboundRoomSession::unpickle(&p, &st.pickle)?;
+        // A row stored before sessions were keyed by creator names its
+        // creator only inside: it counts only if that is this one.
+        if inbound_key(&held) != *key {
+            return Ok(false);
         }
+        st.inbound.insert(key.clone(), held);
+        Ok(true)
     }
 
     fn receive_room(
@@ -1359,7 +1406,14 @@ impl Engine {
             }));
             return Ok(());
         }
-        if !self.load_inbound(st, &msg.session)? {
+        // Trust is checked per sending device, at every message: a device
+        // revoked since it shared its session is refused, session or not.
+        if let Some(detail) = Self::untrusted_sender(st, &msg) {
+            events.push(Event::Alert(Alert::Rejected { detail }));
+            return Ok(());
+        }
+        let key = inbound_key_of(&msg);
+        if !self.load_inbound(st, &key)? {
             if may_wait {
                 // Keys are published before the messages they open, so this
                 // is unusual: say so (it decrypts if the key comes later, or
@@ -1377,7 +1431,7 @@ impl Engine {
             return Ok(());
         }
         let mut guard = StoreGuard { store: &self.inner.store, pending, new: Vec::new() };
-        let Some(session) = st.inbound.get_mut(&msg.session) else { return Ok(()) };
+        let Some(session) = st.inbound.get_mut(&key) else { return Ok(()) };
         let decrypted = match session.decrypt(&msg, &mut guard) {
             Ok(d) => d,
             Err(e) => {
@@ -1633,44 +1687,61 @@ impl Engine {
         batch: &mut Batch,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        if self.obey_statement(st, statement, events)? {
+        if self.obey_statement(st, statement, batch, events)? {
             batch.push(value(K_DIRECTORY, ser(&st.dir)?));
         }
         Ok(())
     }
 
     /// Applies an org- or own-device-signed statement, however it arrived
-    /// (inbox or device fetch): `true` if the directory changed. A wipe
-    /// order for this device erases it here and now ([`ClientError::Wiped`]).
-    fn obey_statement(&self, st: &mut State, statement: &Statement, events: &mut Vec<Event>) -> Result<bool> {
-        match st.dir.apply(statement) {
-            Ok(effect) => {
-                let mine =
-                    |user: &UserId, device: &DeviceId| user == st.device.user() && device == st.device.device_id();
-                match effect {
-                    StatementEffect::Wipe { user, device } if mine(&user, &device) => {
-                        self.erase_self();
-                        return Err(ClientError::Wiped);
-                    }
-                    StatementEffect::Wipe { user, device } | StatementEffect::DeviceRevoked { user, device } => {
-                        events.push(Event::Alert(Alert::DeviceRevoked { user, device }));
-                    }
-                    // A device that used a copy of a confirmed invitation.
-                    StatementEffect::EnrollmentConfirmed { refused, .. } => {
-                        events.extend(
-                            refused
-                                .into_iter()
-                                .map(|(user, device)| Event::Alert(Alert::DeviceRevoked { user, device })),
-                        );
-                    }
-                    _ => {}
-                }
-                Ok(true)
-            }
+    /// (inbox, Olm or device fetch): `true` if the directory changed. A
+    /// device it takes trust from is announced once (a revocation, an
+    /// enrollment key revocation, a wipe order: whichever comes first); a
+    /// statement that does not verify, once per statement. A wipe order for
+    /// this device erases it here and now ([`ClientError::Wiped`]).
+    fn obey_statement(
+        &self,
+        st: &mut State,
+        statement: &Statement,
+        batch: &mut Batch,
+        events: &mut Vec<Event>,
+    ) -> Result<bool> {
+        match self.try_statement(st, statement, events)? {
+            Ok(()) => Ok(true),
             Err(e) => {
-                events.push(Event::Alert(Alert::Rejected { detail: format!("a revocation or wipe order: {e}") }));
+                self.statement_refused(st, statement, &e, batch, events)?;
                 Ok(false)
             }
+        }
+    }
+
+    /// [`obey_statement`](Self::obey_statement) without announcing a refusal.
+    fn try_statement(
+        &self,
+        st: &mut State,
+        statement: &Statement,
+        events: &mut Vec<Event>,
+    ) -> Result<std::result::Result<(), belfry_crypto::TrustError>> {
+        let at_stake = trust::trusted_among(&st.dir, &trust::named_devices(&st.dir, statement));
+        match st.dir.apply(statement) {
+            Ok(effect) => {
+                if let StatementEffect::Wipe { user, device } = &effect
+                    && user == st.device.user()
+                    && device == st.device.device_id()
+                {
+                    self.erase_self();
+                    return Err(ClientError::Wiped);
+                }
+                self.trust_lost(st, at_stake, events);
+                // A device that used a copy of a confirmed invitation.
+                if let StatementEffect::EnrollmentConfirmed { refused, .. } = effect {
+                    events.extend(
+                        refused.into_iter().map(|(user, device)| Event::Alert(Alert::DeviceRevoked { user, device })),
+                    );
+                }
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
         }
     }
 
@@ -1704,20 +1775,19 @@ impl Engine {
         let t = now();
         for entry in entries {
             // Statements come with every fetch: only a device trusted until
-            // now makes news. A wipe order for this device is obeyed even if
-            // its inbox never carried it.
+            // now makes news, and a refused statement only the first time.
+            // A wipe order for this device is obeyed even if its inbox never
+            // carried it. One signed by a device of the user that is listed
+            // in this same answer is tried again once the devices are in.
+            let mut retry = Vec::new();
+            for statement in &entry.statements {
+                match self.try_statement(st, statement, &mut events)? {
+                    Ok(()) => {}
+                    Err(_) => retry.push(statement),
+                }
+            }
             let trusted_before: BTreeSet<DeviceAddress> =
                 st.dir.trusted_devices(&entry.user).into_iter().map(address).collect();
-            for statement in &entry.statements {
-                let mut effects = Vec::new();
-                if let Err(ClientError::Wiped) = self.obey_statement(st, statement, &mut effects) {
-                    return Err(ClientError::Wiped);
-                }
-                events.extend(effects.into_iter().filter(|e| {
-                    matches!(e, Event::Alert(Alert::DeviceRevoked { user, device })
-                        if trusted_before.contains(&DeviceAddress { user: user.clone(), device: device.clone() }))
-                }));
-            }
             for chain in &entry.devices {
                 match st.dir.admit(chain, t) {
                     Ok(Admission::New(d)) => {
@@ -1736,6 +1806,12 @@ impl Engine {
                         detail: format!("a device of {} offered by the relay does not verify: {e}", entry.user),
                     })),
                 }
+            }
+            // A second device under one enrollment key burns the key: the
+            // first one is no longer trusted either.
+            self.trust_lost(st, trusted_before, &mut events);
+            for statement in retry {
+                self.obey_statement(st, statement, &mut batch, &mut events)?;
             }
             st.stale.remove(&entry.user);
         }

@@ -251,6 +251,8 @@ struct Pending {
 pub struct Link {
     calls: mpsc::Sender<Pending>,
     stop: watch::Sender<bool>,
+    /// Bumped to drop the connection (and have it opened again).
+    reconnect: watch::Sender<u64>,
     task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -265,8 +267,16 @@ impl Link {
     ) -> Self {
         let (calls, rx) = mpsc::channel(256);
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(drive(target, user, device, sign, pushes, rx, stopped));
-        Self { calls, stop, task: Arc::new(std::sync::Mutex::new(Some(task))) }
+        let (reconnect, kicked) = watch::channel(0);
+        let task = tokio::spawn(drive(target, user, device, sign, pushes, rx, stopped, kicked));
+        Self { calls, stop, reconnect, task: Arc::new(std::sync::Mutex::new(Some(task))) }
+    }
+
+    /// Drops the connection and opens a new one: the relay then delivers
+    /// again everything not acknowledged (after a frame could not be
+    /// stored).
+    pub fn reconnect(&self) {
+        self.reconnect.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Sends a request and waits for its answer.
@@ -361,6 +371,7 @@ impl Link {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     target: RelayTarget,
     user: UserId,
@@ -369,6 +380,7 @@ async fn drive(
     pushes: mpsc::Sender<Push>,
     mut calls: mpsc::Receiver<Pending>,
     mut stopped: watch::Receiver<bool>,
+    mut kicked: watch::Receiver<u64>,
 ) {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -378,10 +390,13 @@ async fn drive(
         let reason = match connect_and_authenticate(&target, &user, &device, &sign).await {
             Ok((conn, next_seq)) => {
                 backoff = Duration::from_millis(200);
+                // A reconnection asked for before this connection opened
+                // is done already.
+                kicked.borrow_and_update();
                 if pushes.send(Push::Connected { next_seq }).await.is_err() {
                     return;
                 }
-                match serve(conn, &pushes, &mut calls, &mut stopped).await {
+                match serve(conn, &pushes, &mut calls, &mut stopped, &mut kicked).await {
                     Ended::Stopped => return,
                     Ended::Lost(reason) => reason,
                 }
@@ -436,6 +451,7 @@ async fn serve(
     pushes: &mpsc::Sender<Push>,
     calls: &mut mpsc::Receiver<Pending>,
     stopped: &mut watch::Receiver<bool>,
+    kicked: &mut watch::Receiver<u64>,
 ) -> Ended {
     let mut next_id: u64 = 1;
     let mut waiting: HashMap<u64, oneshot::Sender<Result<Response>>> = HashMap::new();
@@ -444,6 +460,10 @@ async fn serve(
             _ = stopped.changed() => {
                 let _ = conn.ws.close(None).await;
                 break Ended::Stopped;
+            }
+            Ok(()) = kicked.changed() => {
+                let _ = conn.ws.close(None).await;
+                break Ended::Lost("reconnecting, to have the inbox delivered again".into());
             }
             call = calls.recv() => {
                 let Some(Pending { request, reply }) = call else { break Ended::Stopped };

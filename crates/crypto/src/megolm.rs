@@ -411,6 +411,16 @@ impl InboundRoomSession {
         &self.id
     }
 
+    /// The user whose device created the session (from its signed claim).
+    pub fn sender(&self) -> &UserId {
+        &self.sender
+    }
+
+    /// The device that created the session (from its signed claim).
+    pub fn sender_device(&self) -> &DeviceId {
+        &self.sender_device
+    }
+
     /// How the key arrived.
     pub fn origin(&self) -> &KeyOrigin {
         &self.origin

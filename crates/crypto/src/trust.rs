@@ -493,6 +493,11 @@ impl Directory {
             .collect()
     }
 
+    /// The device an enrollment key certified, if this directory has seen it.
+    pub fn enrolled_by(&self, key: &Ed25519Public) -> Option<(UserId, DeviceId)> {
+        self.enrollments.get(key).map(|d| (d.user.clone(), d.device.clone()))
+    }
+
     /// Records that a person verified this device with SAS.
     pub fn mark_sas_verified(
         &mut self,

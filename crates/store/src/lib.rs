@@ -243,8 +243,13 @@ pub enum Op {
         /// Encrypted pickle.
         pickle: Vec<u8>,
     },
-    /// An inbound Megolm session pickle.
+    /// An inbound Megolm session pickle, keyed by the device that created
+    /// it and its id (two claims to one id never overwrite each other).
     PutInboundSession {
+        /// The user whose device created it.
+        sender: UserId,
+        /// The device that created it.
+        sender_device: DeviceId,
         /// Session id.
         session: Ed25519Public,
         /// Its room.
@@ -344,8 +349,10 @@ impl fmt::Debug for Op {
                 .field("session_id", session_id)
                 .field("pickle", &Len(pickle.len()))
                 .finish(),
-            Self::PutInboundSession { session, room, pickle } => f
+            Self::PutInboundSession { sender, sender_device, session, room, pickle } => f
                 .debug_struct("PutInboundSession")
+                .field("sender", sender)
+                .field("sender_device", sender_device)
                 .field("session", session)
                 .field("room", room)
                 .field("pickle", &Len(pickle.len()))
@@ -416,8 +423,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn account(&self) -> Result<Option<Vec<u8>>>;
     /// Olm sessions with a peer device, as (session id, pickle).
     fn olm_sessions(&self, peer_user: &UserId, peer_device: &DeviceId) -> Result<Vec<(String, Vec<u8>)>>;
-    /// An inbound Megolm session.
-    fn inbound_session(&self, session: &Ed25519Public) -> Result<Option<Vec<u8>>>;
+    /// The inbound Megolm session `session` of `sender`/`sender_device`
+    /// (or one stored before sessions were keyed by sender, whose pickle
+    /// names its sender: the caller checks it).
+    fn inbound_session(
+        &self,
+        sender: &UserId,
+        sender_device: &DeviceId,
+        session: &Ed25519Public,
+    ) -> Result<Option<Vec<u8>>>;
+    /// Every inbound Megolm session with this id, whoever created it (a
+    /// few at most).
+    fn inbound_sessions(&self, session: &Ed25519Public) -> Result<Vec<Vec<u8>>>;
     /// This device's outbound Megolm session for a room.
     fn outbound_session(&self, room: &RoomId) -> Result<Option<Vec<u8>>>;
     /// Whether this (session, index) was decrypted before.

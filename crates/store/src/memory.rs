@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 struct Data {
     account: Option<Vec<u8>>,
     olm: BTreeMap<(UserId, DeviceId, String), Vec<u8>>,
-    inbound: BTreeMap<Ed25519Public, Vec<u8>>,
+    inbound: BTreeMap<(Ed25519Public, UserId, DeviceId), Vec<u8>>,
     outbound: BTreeMap<RoomId, Vec<u8>>,
     seen: BTreeSet<(Ed25519Public, u32)>,
     messages: BTreeMap<MessageId, StoredMessage>,
@@ -154,8 +154,8 @@ impl Store for MemoryStore {
                 Op::PutOlmSession { peer_user, peer_device, session_id, pickle } => {
                     next.olm.insert((peer_user, peer_device, session_id), pickle);
                 }
-                Op::PutInboundSession { session, pickle, .. } => {
-                    next.inbound.insert(session, pickle);
+                Op::PutInboundSession { sender, sender_device, session, pickle, .. } => {
+                    next.inbound.insert((session, sender, sender_device), pickle);
                 }
                 Op::PutOutboundSession { room, pickle } => {
                     next.outbound.insert(room, pickle);
@@ -219,8 +219,18 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn inbound_session(&self, session: &Ed25519Public) -> Result<Option<Vec<u8>>> {
-        Ok(self.data()?.inbound.get(session).cloned())
+    fn inbound_session(
+        &self,
+        sender: &UserId,
+        sender_device: &DeviceId,
+        session: &Ed25519Public,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(self.data()?.inbound.get(&(*session, sender.clone(), sender_device.clone())).cloned())
+    }
+
+    fn inbound_sessions(&self, session: &Ed25519Public) -> Result<Vec<Vec<u8>>> {
+        let data = self.data()?;
+        Ok(data.inbound.iter().filter(|((s, _, _), _)| s == session).map(|(_, p)| p.clone()).collect())
     }
 
     fn outbound_session(&self, room: &RoomId) -> Result<Option<Vec<u8>>> {

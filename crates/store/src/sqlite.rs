@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/005_waiting.sql"),
     include_str!("../migrations/006_outbox_order_index.sql"),
     include_str!("../migrations/007_outbox_sequence.sql"),
+    include_str!("../migrations/008_inbound_sessions_by_sender.sql"),
 ];
 
 /// Messages stored but not yet in the search index, above which a commit
@@ -674,11 +675,18 @@ impl Store for SqlStore {
                         pickle
                     ])?;
                 }
-                Op::PutInboundSession { session, room, pickle } => {
+                Op::PutInboundSession { sender, sender_device, session, room, pickle } => {
                     tx.prepare_cached(
-                        "INSERT OR REPLACE INTO inbound_sessions (session, room, pickle) VALUES (?1, ?2, ?3)",
+                        "INSERT OR REPLACE INTO inbound_sessions (session, sender, sender_device, room, pickle) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?
-                    .execute(params![session.as_bytes(), room.as_bytes(), pickle])?;
+                    .execute(params![
+                        session.as_bytes(),
+                        sender.as_str(),
+                        sender_device.as_str(),
+                        room.as_bytes(),
+                        pickle
+                    ])?;
                 }
                 Op::PutOutboundSession { room, pickle } => {
                     tx.prepare_cached("INSERT OR REPLACE INTO outbound_sessions (room, pickle) VALUES (?1, ?2)")?
@@ -752,10 +760,28 @@ impl Store for SqlStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn inbound_session(&self, session: &Ed25519Public) -> Result<Option<Vec<u8>>> {
+    fn inbound_session(
+        &self,
+        sender: &UserId,
+        sender_device: &DeviceId,
+        session: &Ed25519Public,
+    ) -> Result<Option<Vec<u8>>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached("SELECT pickle FROM inbound_sessions WHERE session = ?1")?;
-        Ok(stmt.query_row(params![session.as_bytes()], |r| r.get(0)).optional()?)
+        // A row from before sessions were keyed by sender has an empty one.
+        let mut stmt = conn.prepare_cached(
+            "SELECT pickle FROM inbound_sessions WHERE session = ?1 \
+             AND ((sender = ?2 AND sender_device = ?3) OR sender = '') ORDER BY sender DESC LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_row(params![session.as_bytes(), sender.as_str(), sender_device.as_str()], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn inbound_sessions(&self, session: &Ed25519Public) -> Result<Vec<Vec<u8>>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT pickle FROM inbound_sessions WHERE session = ?1 LIMIT 64")?;
+        let rows = stmt.query_map(params![session.as_bytes()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn outbound_session(&self, room: &RoomId) -> Result<Option<Vec<u8>>> {

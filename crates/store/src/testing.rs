@@ -88,6 +88,10 @@ macro_rules! store_test_suite {
                 a_failed_batch_changes_nothing_with(&$backend)
             }
             #[test]
+            fn inbound_sessions_with_one_id_from_two_senders_are_both_kept() {
+                inbound_sessions_with_one_id_from_two_senders_are_both_kept_with(&$backend)
+            }
+            #[test]
             fn messages_come_newest_first_with_status() {
                 messages_come_newest_first_with_status_with(&$backend)
             }
@@ -162,6 +166,28 @@ pub fn empty_store_reads_empty_with(b: &dyn Backend) {
 }
 
 #[allow(missing_docs)]
+pub fn inbound_sessions_with_one_id_from_two_senders_are_both_kept_with(b: &dyn Backend) {
+    let (Some(one), Some(two)) = (DeviceId::new("ONE").ok(), DeviceId::new("TWO").ok()) else { panic!("device id") };
+    let (alice, mallory) = (user("alice"), user("mallory"));
+    let session = Ed25519Public([7; 32]);
+    let put = |sender: &UserId, device: &DeviceId, pickle: u8| Op::PutInboundSession {
+        sender: sender.clone(),
+        sender_device: device.clone(),
+        session,
+        room: RoomId([1; 16]),
+        pickle: vec![pickle],
+    };
+    assert!(b.open().commit(Batch::new().with(put(&mallory, &two, 2)).with(put(&alice, &one, 1))).is_ok());
+    let s = b.open();
+    assert_eq!(s.inbound_session(&alice, &one, &session).ok().flatten(), Some(vec![1]));
+    assert_eq!(s.inbound_session(&mallory, &two, &session).ok().flatten(), Some(vec![2]));
+    assert_eq!(s.inbound_session(&alice, &two, &session).ok().flatten(), None);
+    let mut all = s.inbound_sessions(&session).unwrap_or_default();
+    all.sort();
+    assert_eq!(all, vec![vec![1], vec![2]]);
+}
+
+#[allow(missing_docs)]
 pub fn a_batch_commits_everything_and_survives_reopen_with(b: &dyn Backend) {
     let (bob, dev) = (user("bob"), DeviceId::new("BOBDEV").ok());
     let Some(dev) = dev else { panic!("device id") };
@@ -174,7 +200,13 @@ pub fn a_batch_commits_everything_and_survives_reopen_with(b: &dyn Backend) {
             session_id: "s1".into(),
             pickle: vec![1],
         })
-        .with(Op::PutInboundSession { session, room: RoomId([1; 16]), pickle: vec![2] })
+        .with(Op::PutInboundSession {
+            sender: bob.clone(),
+            sender_device: dev.clone(),
+            session,
+            room: RoomId([1; 16]),
+            pickle: vec![2],
+        })
         .with(Op::PutOutboundSession { room: RoomId([1; 16]), pickle: vec![3] })
         .with(Op::MarkSeen { session, index: 4 })
         .with(Op::PutMessage(message(1, 1, "decrypted text", 10)))
@@ -193,7 +225,7 @@ pub fn a_batch_commits_everything_and_survives_reopen_with(b: &dyn Backend) {
     let s = b.open();
     assert_eq!(s.account().ok().flatten(), Some(b"account pickle".to_vec()));
     assert_eq!(s.olm_sessions(&bob, &dev).ok(), Some(vec![("s1".to_string(), vec![1])]));
-    assert_eq!(s.inbound_session(&session).ok().flatten(), Some(vec![2]));
+    assert_eq!(s.inbound_session(&bob, &dev, &session).ok().flatten(), Some(vec![2]));
     assert_eq!(s.outbound_session(&RoomId([1; 16])).ok().flatten(), Some(vec![3]));
     assert_eq!(s.seen(&session, 4).ok(), Some(true));
     assert_eq!(s.seen(&session, 5).ok(), Some(false));

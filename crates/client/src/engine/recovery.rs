@@ -75,6 +75,13 @@ impl Recovery {
         };
         Ok(Self { asked, ..Self::default() })
     }
+
+    /// The requests as `store` keeps them again (after a failed commit);
+    /// the rest lives in memory only and stays.
+    pub(super) fn reload(&mut self, store: &SqlStore) -> Result<()> {
+        self.asked = Self::load(store)?.asked;
+        Ok(())
+    }
 }
 
 fn own_others(st: &State) -> Vec<DeviceAddress> {
@@ -169,8 +176,8 @@ impl Engine {
                 .map(|m| m.sender.clone())
                 .collect();
             users.insert(st.device.user().clone());
-            let todo: Vec<(Ed25519Public, RoomId, UserId)> =
-                todo.into_iter().map(|(s, m)| (s, m.room, m.sender.clone())).collect();
+            let todo: Vec<(Ed25519Public, RoomId, UserId, DeviceId)> =
+                todo.into_iter().map(|(s, m)| (s, m.room, m.sender.clone(), m.sender_device.clone())).collect();
             (todo, users)
         };
         if todo.is_empty() {
@@ -183,7 +190,7 @@ impl Engine {
             // the retry interval).
             let mut st = self.inner.state.lock().await;
             let mut events = Vec::new();
-            for (session, room, sender) in &todo {
+            for (session, room, sender, _) in &todo {
                 st.recovery.asked.insert(*session, Asked { room: *room, at: t });
                 events.push(Event::Alert(Alert::Undecryptable {
                     room: *room,
@@ -204,9 +211,9 @@ impl Engine {
         let st = &mut *guard;
         let mut out = super::direct::Outgoing::default();
         let mut asked_any = false;
-        for (session, room, _) in &todo {
+        for (session, room, sender, device) in &todo {
             // Arrived meanwhile?
-            if self.load_inbound(st, session)? {
+            if self.load_inbound(st, &(sender.clone(), device.clone(), *session))? {
                 continue;
             }
             let mut sent = false;
@@ -272,14 +279,26 @@ impl Engine {
         }
         st.recovery.answered.insert((from.clone(), session), at);
         let member = st.rooms.get(&room).and_then(belfry_crypto::RoomLog::state).is_some_and(|r| r.is_member(&me));
-        let held = member && self.load_inbound(st, &session)?;
-        let content = match st.inbound.get(&session) {
-            Some(s) if held && *s.room() == room => s.forward(),
-            _ => ToDeviceContent::RoomKeyUnavailable { room, session },
-        };
-        let forwarded = matches!(content, ToDeviceContent::ForwardedRoomKey(_));
-        if self.send_sealed(st, batch, &from, content)? {
-            tracing::debug!(%room, device = %from.device, forwarded, "answered a room key request of our own device");
+        // A request names the session by id only: every session held under
+        // that id for that room goes (one, unless someone claimed another's
+        // id; the asking device checks each creator's claim).
+        let mut contents = Vec::new();
+        if member {
+            for p in self.inner.store.inbound_sessions(&session)? {
+                let held = InboundRoomSession::unpickle(&p, &st.pickle)?;
+                if *held.room() == room {
+                    contents.push(held.forward());
+                }
+            }
+        }
+        let forwarded = !contents.is_empty();
+        if contents.is_empty() {
+            contents.push(ToDeviceContent::RoomKeyUnavailable { room, session });
+        }
+        for content in contents {
+            if self.send_sealed(st, batch, &from, content)? {
+                tracing::debug!(%room, device = %from.device, forwarded, "answered a room key request of our own device");
+            }
         }
         Ok(())
     }
@@ -386,7 +405,7 @@ impl Engine {
         };
         // A held key is never replaced (a later export could only lose
         // messages; a different one would be a forgery).
-        if self.load_inbound(st, &claim.session)? {
+        if self.load_inbound(st, &(claim.sender.clone(), claim.sender_device.clone(), claim.session))? {
             tracing::debug!(session = %claim.session.to_base64(), "forwarded key for a session already held; kept ours");
             return self.forget_key_request(st, &claim.session, batch);
         }

@@ -140,7 +140,7 @@ impl Engine {
         // Messages that were read before this room was known.
         let mut ready = Vec::new();
         for w in std::mem::take(&mut st.waiting) {
-            if w.msg.room == room && self.load_inbound(st, &w.msg.session)? {
+            if w.msg.room == room && self.load_inbound(st, &super::inbound_key_of(&w.msg))? {
                 ready.push(w);
             } else {
                 st.waiting.push(w);

@@ -16,5 +16,8 @@ mod recovery;
 mod relay_enforced;
 mod resilience;
 mod rooms;
+
+mod revocation;
+mod sessions;
 mod trust;
 mod verify;

@@ -616,7 +616,7 @@ impl Insider {
     /// An inbound Megolm session this device holds.
     pub fn inbound(&self, session: &belfry_protocol::Ed25519Public) -> belfry_crypto::InboundRoomSession {
         use belfry_store::Store as _;
-        let pickle = self.store.inbound_session(session).unwrap().expect("session not held");
+        let pickle = self.store.inbound_sessions(session).unwrap().into_iter().next().expect("session not held");
         belfry_crypto::InboundRoomSession::unpickle(&pickle, &self.pickle).unwrap()
     }
 }
@@ -692,9 +692,51 @@ impl Insider {
     /// no key that opens it.
     pub fn try_decrypt(&self, msg: &belfry_protocol::RoomMessage) -> Option<belfry_protocol::RoomPayload> {
         use belfry_store::Store as _;
-        let pickle = self.store.inbound_session(&msg.session).ok()??;
-        let mut session = belfry_crypto::InboundRoomSession::unpickle(&pickle, &self.pickle).ok()?;
-        let mut seen = belfry_crypto::SeenIndices::default();
-        session.decrypt(msg, &mut seen).ok().map(|d| d.payload)
+        for pickle in self.store.inbound_sessions(&msg.session).ok()? {
+            let Ok(mut session) = belfry_crypto::InboundRoomSession::unpickle(&pickle, &self.pickle) else { continue };
+            let mut seen = belfry_crypto::SeenIndices::default();
+            if let Ok(d) = session.decrypt(msg, &mut seen) {
+                return Some(d.payload);
+            }
+        }
+        None
+    }
+}
+
+impl Dev {
+    /// Waits until this device shows message `id` (stored already, or as it arrives).
+    pub async fn has_message(&mut self, room: &belfry_protocol::RoomId, id: belfry_protocol::MessageId) {
+        if !self.engine.messages(room, 1000).await.unwrap().iter().any(|m| m.id == id) {
+            self.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+        }
+    }
+
+    /// Every event that arrives within `quiet` of the previous one.
+    pub async fn events_until_quiet(&mut self, quiet: Duration) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            match tokio::time::timeout(quiet, self.events.recv()).await {
+                Ok(Ok(e)) => out.push(e),
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(_)) | Err(_) => return out,
+            }
+        }
+    }
+}
+
+impl Insider {
+    /// Each stored Olm session with `user`/`device`, as (session id, digest
+    /// of its whole state).
+    pub fn olm_digests(
+        &self,
+        user: &belfry_protocol::UserId,
+        device: &belfry_protocol::DeviceId,
+    ) -> Vec<(String, belfry_protocol::Hash256)> {
+        use belfry_store::Store as _;
+        let stored = self.store.olm_sessions(user, device).unwrap();
+        stored
+            .into_iter()
+            .map(|(id, p)| (id, belfry_crypto::OlmChannel::unpickle(&p, &self.pickle).unwrap().state_digest()))
+            .collect()
     }
 }

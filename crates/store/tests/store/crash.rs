@@ -41,6 +41,8 @@ fn batch_for(i: u64, store: &SqlStore) -> Batch {
         .with(Op::PutMessage(m))
         .with(Op::PutAccount(i.to_be_bytes().to_vec()))
         .with(Op::PutInboundSession {
+            sender: belfry_protocol::UserId::new("alice").unwrap(),
+            sender_device: belfry_protocol::DeviceId::new("laptop").unwrap(),
             session: SESSION,
             room: belfry_protocol::RoomId([1; 16]),
             pickle: i.to_be_bytes().to_vec(),
@@ -123,7 +125,13 @@ fn survives_sigkill_at_random_points() {
         assert!(store.seen(&SESSION, u32::try_from(cursor).unwrap()).unwrap() || cursor == 0);
         // The Megolm ratchet moved with the cursor, in the same batch.
         assert_eq!(
-            store.inbound_session(&SESSION).unwrap(),
+            store
+                .inbound_session(
+                    &belfry_protocol::UserId::new("alice").unwrap(),
+                    &belfry_protocol::DeviceId::new("laptop").unwrap(),
+                    &SESSION
+                )
+                .unwrap(),
             if cursor == 0 { None } else { Some(cursor.to_be_bytes().to_vec()) },
             "round {round}: ratchet and cursor disagree"
         );
