@@ -1890,6 +1890,18 @@ impl Engine {
         self.inner.flush_wanted.notify_one();
     }
 
+    /// Wakes the flusher after `delay`, for an item that must be tried
+    /// again (without keeping a closed engine alive meanwhile).
+    fn kick_flush_later(&self, delay: std::time::Duration) {
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(inner) = inner.upgrade() {
+                inner.flush_wanted.notify_one();
+            }
+        });
+    }
+
     /// Sends what is queued, oldest first, until the queue is empty or the
     /// relay is unreachable. Queued intents are encrypted in groups (one
     /// store commit each); ciphertexts are published in groups, pipelined
@@ -1912,6 +1924,7 @@ impl Engine {
                 OutboxItem::History { room, to } => {
                     if let Some(again) = self.send_history(*first_id, room, to).await? {
                         held.insert(again);
+                        self.kick_flush_later(std::time::Duration::from_secs(2));
                     }
                     continue;
                 }
