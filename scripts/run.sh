@@ -75,6 +75,12 @@ bob enroll "$DEMO/bob.belfry-invite" --org-key "$ORG_KEY" --device-name "Office 
 carol enroll "$DEMO/carol.belfry-invite" --org-key "$ORG_KEY" --device-name "Laptop"
 BOB_DEVICE=$(sed -n 's/^Enrolled \([^ ]*\) with.*/\1/p' "$DEMO/bob-enroll.log")
 
+step "IT confirms each enrolled device from its .belfry-device file (after comparing fingerprints); the relay distributes the confirmations"
+for device_file in "$DEMO"/*.belfry-device; do
+  "$ADMIN" --dir "$ORG" confirm "$device_file" --out "$device_file.confirm" | grep -v '^$' | head -n 3
+  "$RELAY" statement --dir "$DEMO/relay" "$device_file.confirm"
+done
+
 step "Alice opens a group room with Bob and Carol and writes (end-to-end encrypted through the relay)"
 alice create --group "Crisis cell" --member bob.okafor --member carol.ng
 alice send "Crisis cell" "The draft communiqué is ready."

@@ -6,7 +6,8 @@
 //! bodies of nested `Signed<...>` values are peeked and round-tripped too.
 
 use belfry_protocol::cert::{
-    DeviceCert, DeviceChain, EnrollmentCert, Invitation, Prekey, Revocation, Statement, WipeOrder,
+    DeviceCert, DeviceChain, EnrollmentCert, EnrollmentConfirmation, Invitation, Prekey, Revocation, Statement,
+    WipeOrder,
 };
 use belfry_protocol::frames::{AuthProof, ClientFrame, InboxItem, Request, Response, ServerFrame};
 use belfry_protocol::room::{RoomContent, RoomMessage, RoomPayload, RoomStateEvent};
@@ -50,6 +51,7 @@ impl Target for DeviceCert {}
 impl Target for Prekey {}
 impl Target for Revocation {}
 impl Target for WipeOrder {}
+impl Target for EnrollmentConfirmation {}
 impl Target for RoomStateEvent {}
 impl Target for RoomMessage {}
 impl Target for ToDeviceEnvelope {}
@@ -74,6 +76,7 @@ impl Target for Statement {
         match self {
             Statement::Revocation(s) => peek(s),
             Statement::Wipe(s) => peek(s),
+            Statement::Confirmation(s) => peek(s),
         }
     }
 }

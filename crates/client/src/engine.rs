@@ -1925,7 +1925,9 @@ impl Engine {
                     continue;
                 }
                 OutboxItem::History { room, to } => {
-                    self.send_history(*first_id, room, to).await?;
+                    if let Some(again) = self.send_history(*first_id, room, to).await? {
+                        held.insert(again);
+                    }
                     continue;
                 }
                 OutboxItem::Publish { .. } => {}

@@ -257,13 +257,23 @@ impl Engine {
     }
 
     /// Sends `room`'s state history to `to` under a one-off session shared
-    /// with them only, and takes the item off the outbox.
-    pub(super) async fn send_history(&self, outbox_id: MessageId, room: RoomId, to: Vec<DeviceAddress>) -> Result<()> {
+    /// with them only, and takes the item off the outbox. Trusted devices
+    /// with no Olm channel yet (no one-time or fallback key to claim, e.g. a
+    /// device that has just enrolled and not uploaded its keys) are queued
+    /// again in a new item, whose id is returned: the caller skips it for
+    /// the rest of this flush, and a later flush tries again.
+    pub(super) async fn send_history(
+        &self,
+        outbox_id: MessageId,
+        room: RoomId,
+        to: Vec<DeviceAddress>,
+    ) -> Result<Option<MessageId>> {
         self.open_channels(&to).await?;
         let mut st = self.state().await?;
         let st = &mut *st;
         let t = now();
         let mut batch = Batch::new().with(Op::Dequeue(outbox_id));
+        let mut again = None;
         if let Some(log) = st.rooms.get(&room)
             && let Some(state) = log.state()
         {
@@ -271,11 +281,13 @@ impl Engine {
             let mut once = OutboundRoomSession::new(&st.device, room, RotationPolicy::default(), t)?;
             let mut keys = Vec::new();
             let mut reached = Vec::new();
+            let mut unreached = Vec::new();
             for addr in &to {
                 let Ok(peer) = st.dir.trusted(&addr.user, &addr.device).cloned() else { continue };
                 let Some(ch) =
                     st.channels.iter_mut().find(|c| c.peer_user() == &addr.user && c.peer_device() == &addr.device)
                 else {
+                    unreached.push(addr.clone());
                     continue;
                 };
                 keys.push(st.device.seal_to_device(ch, &peer, once.room_key())?);
@@ -299,8 +311,15 @@ impl Engine {
                     queue_publish(&mut batch, id, request, self.stamp())?;
                 }
             }
+            if !unreached.is_empty() {
+                let id = MessageId(rand::random());
+                let item = OutboxItem::History { room, to: unreached };
+                batch.push(Op::Enqueue { id, payload: ser(&item)?, queued: self.stamp() });
+                again = Some(id);
+            }
         }
-        self.commit(batch).await
+        self.commit(batch).await?;
+        Ok(again)
     }
 
     /// Opens Olm channels to those of `to` that have none (one-time keys
