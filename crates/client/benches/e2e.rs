@@ -308,7 +308,7 @@ fn main() -> Res<()> {
         let relay = start_relay(root.path(), &org)?;
         let alice = enroll(&relay, &org, root.path(), "alice").await?;
         let bob = enroll(&relay, &org, root.path(), "bob").await?;
-        let room = alice.create_room(RoomKind::Direct, "bench", &[bob.user().await]).await?;
+        let room = alice.create_room(RoomKind::Direct, "bench", &[bob.user().await?]).await?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while bob.room(&room).await.map(|r| r.members.len()).unwrap_or(0) < 2 {
             if Instant::now() > deadline {

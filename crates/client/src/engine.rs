@@ -294,7 +294,10 @@ struct State {
 
 struct Inner {
     store: Arc<SqlStore>,
-    state: Mutex<State>,
+    /// `None` once locked: the device, pickle key and sessions are dropped.
+    state: Mutex<Option<State>>,
+    /// The link's copy of the device, for authenticating; `None` once locked.
+    signer: Arc<std::sync::Mutex<Option<Device>>>,
     link: Link,
     events: broadcast::Sender<Event>,
     profile: Profile,
@@ -466,8 +469,8 @@ impl Engine {
         store.commit(batch)?;
         let signer = Arc::new(std::sync::Mutex::new(Device::unpickle(&device.pickle(&pickle)?, &pickle)?));
         let sign: net::Signer = Arc::new(move |proof| match signer.lock() {
-            Ok(d) => d.sign(proof),
-            Err(poisoned) => poisoned.into_inner().sign(proof),
+            Ok(d) => Ok(d.sign(proof)),
+            Err(poisoned) => Ok(poisoned.into_inner().sign(proof)),
         });
         // A dropped connection is retried: the relay answers a repeated
         // enrollment of the same device as the first time, so an answer
@@ -586,13 +589,13 @@ impl Engine {
             ca_der: need(K_RELAY_CA)?,
         };
         let (pushes_tx, pushes) = mpsc::channel(64);
-        let signer_device = Arc::new(std::sync::Mutex::new(Device::unpickle(&account, &pickle)?));
+        // The link's own copy of the device (signing needs only the
+        // identity key, which never changes); taken out and dropped on lock.
+        let signer = Arc::new(std::sync::Mutex::new(Some(Device::unpickle(&account, &pickle)?)));
+        let signer_device = signer.clone();
         let sign: net::Signer = Arc::new(move |proof| {
-            // Signing needs only the identity key, which never changes.
-            match signer_device.lock() {
-                Ok(d) => d.sign(proof),
-                Err(poisoned) => poisoned.into_inner().sign(proof),
-            }
+            let d = signer_device.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            d.as_ref().map(|d| d.sign(proof)).ok_or(ClientError::Locked)
         });
         let link = Link::spawn(target.clone(), device.user().clone(), device.device_id().clone(), sign, pushes_tx);
         let (events, _) = broadcast::channel(4096);
@@ -618,7 +621,8 @@ impl Engine {
         let engine = Self {
             inner: Arc::new(Inner {
                 store,
-                state: Mutex::new(state),
+                state: Mutex::new(Some(state)),
+                signer,
                 link,
                 events,
                 profile,
@@ -697,24 +701,29 @@ impl Engine {
         tokio::time::timeout(timeout, status.wait_for(|s| s.caught_up)).await.is_ok_and(|r| r.is_ok())
     }
 
+    /// The unlocked state, or [`ClientError::Locked`].
+    async fn state(&self) -> Result<tokio::sync::MappedMutexGuard<'_, State>> {
+        tokio::sync::MutexGuard::try_map(self.inner.state.lock().await, Option::as_mut).map_err(|_| ClientError::Locked)
+    }
+
     fn emit(&self, e: Event) {
         let _ = self.inner.events.send(e);
     }
 
     /// This device's user.
-    pub async fn user(&self) -> UserId {
-        self.inner.state.lock().await.device.user().clone()
+    pub async fn user(&self) -> Result<UserId> {
+        Ok(self.state().await?.device.user().clone())
     }
 
     /// This device's id.
-    pub async fn device_id(&self) -> DeviceId {
-        self.inner.state.lock().await.device.device_id().clone()
+    pub async fn device_id(&self) -> Result<DeviceId> {
+        Ok(self.state().await?.device.device_id().clone())
     }
 
     /// This device's certificate chain (public): what IT confirms with
     /// `belfry-admin confirm`.
-    pub async fn device_chain(&self) -> belfry_protocol::DeviceChain {
-        self.inner.state.lock().await.device.chain().clone()
+    pub async fn device_chain(&self) -> Result<belfry_protocol::DeviceChain> {
+        Ok(self.state().await?.device.chain().clone())
     }
 
     /// The relay address.
@@ -738,12 +747,17 @@ impl Engine {
     }
 
     /// Locks this device (the screen locked, the laptop lid closed): stops
-    /// syncing, ends the background tasks and closes the store, whose key
-    /// leaves memory with the connection. Every later call fails; drop the
-    /// handles to release the rest. Unlock by opening the profile again
-    /// ([`Engine::open`], with the keychain or the passphrase).
+    /// syncing, ends the background tasks, drops the device, pickle key,
+    /// Olm and Megolm sessions and room state (each zeroized on drop) and
+    /// closes the store, whose key leaves memory with the connection.
+    /// Every later call on any handle fails with [`ClientError::Locked`].
+    /// Unlock by opening the profile again ([`Engine::open`], with the
+    /// keychain or the passphrase).
     pub async fn lock(&self) {
         self.shutdown().await;
+        // Waits for any call holding the state to finish, then drops it.
+        drop(self.inner.state.lock().await.take());
+        drop(self.inner.signer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
         if let Err(e) = self.inner.store.close() {
             tracing::warn!(error = %e, "closing the store on lock failed");
         }
@@ -752,14 +766,14 @@ impl Engine {
     // ---- rooms ---------------------------------------------------------
 
     /// Rooms this device is in.
-    pub async fn rooms(&self) -> Vec<RoomView> {
-        let st = self.inner.state.lock().await;
-        st.rooms.values().filter_map(view).collect()
+    pub async fn rooms(&self) -> Result<Vec<RoomView>> {
+        let st = self.state().await?;
+        Ok(st.rooms.values().filter_map(view).collect())
     }
 
     /// One room.
     pub async fn room(&self, id: &RoomId) -> Result<RoomView> {
-        let st = self.inner.state.lock().await;
+        let st = self.state().await?;
         st.rooms.get(id).and_then(view).ok_or_else(|| ClientError::NotFound(format!("no room {id}")))
     }
 
@@ -770,7 +784,7 @@ impl Engine {
         if kind == RoomKind::Direct && members.len() != 1 {
             return Err(ClientError::Input("a direct room has exactly one other member".into()));
         }
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         let t = now();
         // The id is the Create event's hash: a second room with the same
         // name in the same millisecond gets a later time, so another id.
@@ -810,7 +824,7 @@ impl Engine {
 
     /// Proposes a state change in `room` and queues it for every member.
     async fn change_state(&self, room: RoomId, content: StateContent, history_to: Vec<UserId>) -> Result<()> {
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         let t = now();
         let st = &mut *st;
         let record = st.rooms.get_mut(&room).ok_or_else(|| ClientError::NotFound(format!("no room {room}")))?;
@@ -868,7 +882,7 @@ impl Engine {
         if body.len() > belfry_protocol::limits::MAX_TEXT_LEN + 64 {
             return Err(ClientError::Input("the message is too long".into()));
         }
-        let st = self.inner.state.lock().await;
+        let st = self.state().await?;
         let record = rooms::joined(&st, &room)?;
         if !record.is_member(st.device.user()) {
             return Err(ClientError::Input("you are not a member of this room".into()));
@@ -916,7 +930,7 @@ impl Engine {
         let mut m = self.own_message(room, &target).await?;
         m.body = body.to_owned();
         let mut batch = Batch::new().with(Op::PutMessage(m.clone()));
-        let st = self.inner.state.lock().await;
+        let st = self.state().await?;
         let edit = RoomContent::Edit { target, body: body.to_owned() };
         self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, edit, Vec::new())?;
         drop(st);
@@ -931,7 +945,7 @@ impl Engine {
     pub async fn delete(&self, room: RoomId, target: MessageId) -> Result<()> {
         self.own_message(room, &target).await?;
         let mut batch = Batch::new().with(Op::DeleteMessage(target));
-        let st = self.inner.state.lock().await;
+        let st = self.state().await?;
         self.queue_compose(
             &st,
             &mut batch,
@@ -955,7 +969,7 @@ impl Engine {
         if self.inner.store.message(&target)?.is_none_or(|m| m.room != room) {
             return Err(ClientError::NotFound(format!("no message {target} in this room")));
         }
-        let me = self.user().await;
+        let me = self.user().await?;
         let k = format!("reactions/{target}");
         let mut map: BTreeMap<String, String> = match self.inner.store.value(&k)? {
             Some(b) => de(&b, "reactions")?,
@@ -963,7 +977,7 @@ impl Engine {
         };
         map.insert(me.to_string(), key.to_owned());
         let mut batch = Batch::new().with(value(&k, ser(&map)?));
-        let st = self.inner.state.lock().await;
+        let st = self.state().await?;
         let reaction = RoomContent::Reaction { target, key: key.to_owned() };
         self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, reaction, Vec::new())?;
         drop(st);
@@ -982,7 +996,7 @@ impl Engine {
     }
 
     async fn own_message(&self, room: RoomId, id: &MessageId) -> Result<StoredMessage> {
-        let me = self.user().await;
+        let me = self.user().await?;
         self.inner
             .store
             .message(id)?
@@ -1015,7 +1029,7 @@ impl Engine {
     /// Trusted devices of `user`, as (device, name, SAS-verified).
     pub async fn devices(&self, user: &UserId) -> Result<Vec<(DeviceId, String, bool)>> {
         let _ = self.refresh_users(std::slice::from_ref(user)).await;
-        let st = self.inner.state.lock().await;
+        let st = self.state().await?;
         Ok(st
             .dir
             .trusted_devices(user)
@@ -1061,7 +1075,8 @@ impl Engine {
                 }
                 Push::Inbox(entries) => self.process(entries).await,
                 Push::DevicesChanged(users) => {
-                    let mut st = self.inner.state.lock().await;
+                    // Locked: nothing is processed any more.
+                    let Ok(mut st) = self.state().await else { return };
                     let me = st.device.user().clone();
                     // A new device of this user gets every room's state
                     // from here: look at once.
@@ -1103,7 +1118,7 @@ impl Engine {
     /// Uploads fresh one-time keys when the relay may be running low.
     async fn upload_prekeys(&self) -> Result<()> {
         let (one_time, fallback) = {
-            let mut st = self.inner.state.lock().await;
+            let mut st = self.state().await?;
             if st.prekeys_used < PREKEY_BATCH / 2 {
                 return Ok(());
             }
@@ -1114,7 +1129,7 @@ impl Engine {
             (one_time, fallback)
         };
         self.inner.link.request(Request::UploadPrekeys { one_time, fallback }).await?;
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         st.device.mark_prekeys_published();
         st.prekeys_used = 0;
         let batch = Batch::new()
@@ -1154,7 +1169,7 @@ impl Engine {
         // the whole frame is then handled under one lock, commit included:
         // nothing else can commit an older copy of the same state between.
         let unknown: Vec<UserId> = {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             let mut users = BTreeSet::new();
             for e in &fresh {
                 if let InboxItem::ToDevice(env) = &e.item
@@ -1175,7 +1190,7 @@ impl Engine {
             self.ack(cursor);
             return Ok(());
         };
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         let st = &mut *st;
         let mut batch = Batch::new();
         let mut events = Vec::new();
@@ -1245,7 +1260,7 @@ impl Engine {
     /// Marks the messages of others in `room` up to and including `upto`
     /// as read, and tells their senders.
     pub async fn mark_read(&self, room: RoomId, upto: MessageId) -> Result<()> {
-        let me = self.user().await;
+        let me = self.user().await?;
         let messages = self.inner.store.messages(&room, 1024)?;
         let Some(pos) = messages.iter().position(|m| m.id == upto) else {
             return Err(ClientError::NotFound(format!("no message {upto} in this room")));
@@ -1262,7 +1277,7 @@ impl Engine {
         if targets.is_empty() {
             return Ok(());
         }
-        let st = self.inner.state.lock().await;
+        let st = self.state().await?;
         let receipt = RoomContent::Receipt { read: true, targets };
         self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, receipt, Vec::new())?;
         drop(st);
@@ -1768,7 +1783,7 @@ impl Engine {
             return Ok(());
         }
         let entries = self.inner.link.fetch_devices(users).await?;
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         let st = &mut *st;
         let mut events = Vec::new();
         let mut batch = Batch::new();
@@ -2035,7 +2050,7 @@ impl Engine {
             // Room keys the relay refused to deliver: their devices were
             // marked as holding them. A new session for those rooms, shared
             // afresh with every current device before the next message.
-            let mut st = self.inner.state.lock().await;
+            let mut st = self.state().await?;
             let st = &mut *st;
             let t = now();
             let mut fresh = Vec::new();
@@ -2066,7 +2081,7 @@ impl Engine {
     async fn encrypt_queued(&self, composes: Vec<Compose>) -> Result<()> {
         let rooms: BTreeSet<RoomId> = composes.iter().map(|c| c.room).collect();
         let stale: Vec<UserId> = {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             let members: BTreeSet<UserId> = rooms
                 .iter()
                 .filter_map(|r| st.rooms.get(r).and_then(RoomLog::state))
@@ -2078,7 +2093,7 @@ impl Engine {
 
         // Channels to open, for every device any of these messages goes to.
         let need_channel: Vec<DeviceAddress> = {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             let mut to = BTreeSet::new();
             for c in &composes {
                 to.extend(recipients_of(&st, c));
@@ -2090,7 +2105,7 @@ impl Engine {
         let claimed =
             if need_channel.is_empty() { Vec::new() } else { self.inner.link.claim_prekeys(need_channel).await? };
 
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         let st = &mut *st;
         let t = now();
         let mut batch = Batch::new();

@@ -55,6 +55,10 @@ pub enum ClientError {
          nothing was opened"
     )]
     NotHardened,
+    /// The device is locked: its keys left memory. Open the profile again
+    /// to unlock.
+    #[error("this device is locked; unlock it (open the profile again) to continue")]
+    Locked,
 }
 
 /// Result alias.

@@ -196,7 +196,7 @@ pub async fn enroll(
     call(&mut conn, 1, Request::Enroll(chain)).await.map_err(not_yet)?.map_err(|e| not_yet(ClientError::Refused(e)))?;
     let enrolled = |error| EnrollFailure { enrolled: true, error };
     let proof = AuthProof { challenge: conn.nonce, tls_exporter: conn.exporter, user, device };
-    call(&mut conn, 2, Request::Authenticate(sign(&proof)))
+    call(&mut conn, 2, Request::Authenticate(sign(&proof).map_err(enrolled)?))
         .await
         .map_err(enrolled)?
         .map_err(|e| enrolled(ClientError::Refused(e)))?;
@@ -219,7 +219,8 @@ pub struct EnrollFailure {
 }
 
 /// Signs a relay's authentication challenge as this device.
-pub type Signer = Arc<dyn Fn(&AuthProof) -> Signed<AuthProof> + Send + Sync>;
+/// Fails with [`ClientError::Locked`] once the engine is locked (its key is gone).
+pub type Signer = Arc<dyn Fn(&AuthProof) -> Result<Signed<AuthProof>> + Send + Sync>;
 
 /// What the connection tells the engine.
 #[derive(Debug, Clone)]
@@ -434,7 +435,7 @@ async fn connect_and_authenticate(
     let mut conn = open(target).await?;
     let proof =
         AuthProof { challenge: conn.nonce, tls_exporter: conn.exporter, user: user.clone(), device: device.clone() };
-    match call(&mut conn, 0, Request::Authenticate(sign(&proof))).await? {
+    match call(&mut conn, 0, Request::Authenticate(sign(&proof)?)).await? {
         Ok(Response::Authenticated { next_seq }) => Ok((conn, next_seq)),
         Ok(_) => Err(ClientError::Relay("unexpected answer to authentication".into())),
         Err(e) => Err(ClientError::Refused(e)),

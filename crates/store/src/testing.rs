@@ -551,3 +551,55 @@ impl crate::KeychainBackend for TestKeychain {
         Ok(())
     }
 }
+
+/// Where `needle` occurs in this process's private writable memory (heap,
+/// thread arenas, stacks), outside `skip` (the needle itself and the scan
+/// buffer, so that looking does not find its own copies). Test support for
+/// the memory-hygiene tests of the store and the client.
+#[cfg(target_os = "linux")]
+pub fn memory_occurrences(needle: &[u8], buf: &mut [u8]) -> Vec<usize> {
+    let skip = [
+        (needle.as_ptr() as usize, needle.as_ptr() as usize + needle.len()),
+        (buf.as_ptr() as usize, buf.as_ptr() as usize + buf.len()),
+    ];
+    use std::io::{BufRead, Read, Seek, SeekFrom};
+    let maps = std::fs::File::open("/proc/self/maps").unwrap();
+    let regions: Vec<(usize, usize)> = std::io::BufReader::new(maps)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let range = fields.next()?;
+            let perms = fields.next()?;
+            let path = fields.nth(3).unwrap_or("");
+            // Private, readable, writable, and not a file or the vsyscall page.
+            let anonymous = path.is_empty() || path == "[heap]" || path.starts_with("[stack");
+            if !perms.starts_with("rw") || !perms.ends_with('p') || !anonymous {
+                return None;
+            }
+            let (a, b) = range.split_once('-')?;
+            Some((usize::from_str_radix(a, 16).ok()?, usize::from_str_radix(b, 16).ok()?))
+        })
+        .collect();
+    let mut mem = std::fs::File::open("/proc/self/mem").unwrap();
+    let step = buf.len() - needle.len();
+    let mut found = Vec::new();
+    for (start, end) in regions {
+        let mut at = start;
+        while at < end {
+            let want = (end - at).min(buf.len());
+            mem.seek(SeekFrom::Start(at as u64)).unwrap();
+            let Ok(got) = mem.read(&mut buf[..want]) else { break };
+            for (i, w) in buf[..got].windows(needle.len()).enumerate() {
+                let addr = at + i;
+                if w == needle && !skip.iter().any(|&(s, e)| addr >= s && addr < e) {
+                    found.push(addr);
+                }
+            }
+            at += step.min(got.max(1));
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}

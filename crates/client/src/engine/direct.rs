@@ -95,7 +95,7 @@ impl Engine {
     /// from a prekey claimed from the relay (needs the relay).
     pub(super) async fn ensure_channels(&self, to: &[DeviceAddress]) -> Result<()> {
         let need: Vec<DeviceAddress> = {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             to.iter()
                 .filter(|a| st.dir.trusted(&a.user, &a.device).is_ok() && !has_channel(&st, a))
                 .cloned()
@@ -107,7 +107,7 @@ impl Engine {
             return Ok(());
         }
         let claimed = self.inner.link.claim_prekeys(need).await?;
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         let mut events = Vec::new();
         for c in claimed {
             let Ok(peer) = st.dir.trusted(&c.address.user, &c.address.device).cloned() else { continue };

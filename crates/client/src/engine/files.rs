@@ -669,7 +669,7 @@ impl Engine {
     /// reservation (an offline device gets [`ClientError::Offline`]).
     pub async fn send_file(&self, room: RoomId, path: &Path) -> Result<MessageId> {
         {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             let record = super::rooms::joined(&st, &room)?;
             if !record.is_member(st.device.user()) {
                 return Err(ClientError::Input("you are not a member of this room".into()));
@@ -708,7 +708,7 @@ impl Engine {
         let id = MessageId(rand::random());
         let t = now();
         let (sender, expires_at, members) = {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             let record = st.rooms.get(&room).and_then(belfry_crypto::RoomLog::state);
             let retention = record.and_then(|r| r.retention_secs());
             let members = record.map(|r| r.members().keys().cloned().collect()).unwrap_or_default();

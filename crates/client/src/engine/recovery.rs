@@ -124,7 +124,7 @@ impl Engine {
     /// Asks this user's other devices for the sessions messages wait for.
     async fn request_missing_keys(&self) -> Result<()> {
         {
-            let mut st = self.inner.state.lock().await;
+            let mut st = self.state().await?;
             if st.recovery.running {
                 st.recovery.again = true;
                 return Ok(());
@@ -137,12 +137,12 @@ impl Engine {
                 result = Err(e);
                 break;
             }
-            let mut st = self.inner.state.lock().await;
+            let mut st = self.state().await?;
             if !std::mem::take(&mut st.recovery.again) {
                 break;
             }
         }
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         st.recovery.running = false;
         st.recovery.again = false;
         result
@@ -153,7 +153,7 @@ impl Engine {
         // What to ask for, and whose devices to look up first: the senders
         // (to check the forwarded claims against) and this user.
         let (todo, users) = {
-            let mut guard = self.inner.state.lock().await;
+            let mut guard = self.state().await?;
             let st = &mut *guard;
             let waiting: BTreeSet<Ed25519Public> = st.waiting.iter().map(|m| m.session).collect();
             let before = st.recovery.asked.len();
@@ -184,11 +184,11 @@ impl Engine {
             return Ok(());
         }
         self.refresh_users(&users.into_iter().collect::<Vec<_>>()).await?;
-        let others = own_others(&*self.inner.state.lock().await);
+        let others = own_others(&*self.state().await?);
         if others.is_empty() {
             // Nobody to ask: say so once per session (and again only after
             // the retry interval).
-            let mut st = self.inner.state.lock().await;
+            let mut st = self.state().await?;
             let mut events = Vec::new();
             for (session, room, sender, _) in &todo {
                 st.recovery.asked.insert(*session, Asked { room: *room, at: t });
@@ -207,7 +207,7 @@ impl Engine {
             return Ok(());
         }
         self.ensure_channels(&others).await?;
-        let mut guard = self.inner.state.lock().await;
+        let mut guard = self.state().await?;
         let st = &mut *guard;
         let mut out = super::direct::Outgoing::default();
         let mut asked_any = false;

@@ -55,7 +55,7 @@ impl Engine {
     /// remove members and change the room's settings.
     pub async fn set_role(&self, room: RoomId, user: UserId, role: Role) -> Result<()> {
         {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             if !joined(&st, &room)?.is_member(&user) {
                 return Err(ClientError::Input(format!("{user} is not a member of this room")));
             }
@@ -192,7 +192,8 @@ impl Engine {
 
     /// Rooms that must not send now.
     pub(super) async fn paused_rooms(&self) -> BTreeSet<RoomId> {
-        let st = self.inner.state.lock().await;
+        // Locked: nothing is sent at all (every send fails on the state).
+        let Ok(st) = self.state().await else { return BTreeSet::new() };
         st.rooms.iter().filter(|(_, log)| log.conflict().is_some()).map(|(room, _)| *room).collect()
     }
 
@@ -215,7 +216,7 @@ impl Engine {
 
     /// Judges every room's held events again.
     async fn retry_rooms(&self) -> Result<()> {
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         let st = &mut *st;
         let (mut batch, mut events, mut pending) = (Batch::new(), Vec::new(), Pending::new());
         let rooms: Vec<RoomId> = st.rooms.keys().copied().collect();
@@ -268,7 +269,7 @@ impl Engine {
         to: Vec<DeviceAddress>,
     ) -> Result<Option<MessageId>> {
         self.open_channels(&to).await?;
-        let mut st = self.inner.state.lock().await;
+        let mut st = self.state().await?;
         let st = &mut *st;
         let t = now();
         let mut batch = Batch::new().with(Op::Dequeue(outbox_id));
@@ -325,7 +326,7 @@ impl Engine {
     /// claimed from the relay).
     async fn open_channels(&self, to: &[DeviceAddress]) -> Result<()> {
         let need: Vec<DeviceAddress> = {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             to.iter()
                 .filter(|a| !st.channels.iter().any(|c| c.peer_user() == &a.user && c.peer_device() == &a.device))
                 .cloned()
@@ -335,7 +336,7 @@ impl Engine {
             return Ok(());
         }
         let claimed = self.inner.link.claim_prekeys(need).await?;
-        let mut guard = self.inner.state.lock().await;
+        let mut guard = self.state().await?;
         let st = &mut *guard;
         let mut events = Vec::new();
         for c in claimed {

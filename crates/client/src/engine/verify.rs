@@ -176,20 +176,21 @@ fn flow_of(content: &ToDeviceContent) -> Option<FlowId> {
 impl Engine {
     /// How long verifications started or received from now on may take
     /// (default [`DEFAULT_VERIFICATION_TIMEOUT`]).
-    pub async fn set_verification_timeout(&self, timeout: Duration) {
-        self.inner.state.lock().await.flows.timeout = timeout;
+    pub async fn set_verification_timeout(&self, timeout: Duration) -> Result<()> {
+        self.state().await?.flows.timeout = timeout;
+        Ok(())
     }
 
     /// Asks `user`'s device `device` to verify with emoji. Events
     /// [`Event::Verification`] follow; returns the flow id.
     pub async fn start_verification(&self, user: &UserId, device: &DeviceId) -> Result<FlowId> {
-        let known = self.inner.state.lock().await.dir.trusted(user, device).is_ok();
+        let known = self.state().await?.dir.trusted(user, device).is_ok();
         if !known {
             let _ = self.refresh_users(std::slice::from_ref(user)).await;
         }
         let to = DeviceAddress { user: user.clone(), device: device.clone() };
         {
-            let st = self.inner.state.lock().await;
+            let st = self.state().await?;
             if user == st.device.user() && device == st.device.device_id() {
                 return Err(ClientError::Input("that is this device: verify another one".into()));
             }
@@ -200,7 +201,7 @@ impl Engine {
         }
         self.ensure_channels(std::slice::from_ref(&to)).await?;
         let flow = FlowId(rand::random());
-        let mut guard = self.inner.state.lock().await;
+        let mut guard = self.state().await?;
         let st = &mut *guard;
         let peer = st.dir.trusted(user, device)?.clone();
         let sas = SasVerification::start(&st.device, &peer, flow.0);
@@ -222,7 +223,7 @@ impl Engine {
 
     /// Accepts a verification the other device asked for.
     pub async fn accept_verification(&self, flow: FlowId) -> Result<()> {
-        let mut guard = self.inner.state.lock().await;
+        let mut guard = self.state().await?;
         let st = &mut *guard;
         let mut f = self.take_flow(st, flow)?;
         if !matches!(f.phase, Phase::Incoming) {
@@ -256,7 +257,7 @@ impl Engine {
     /// The person says the emoji match: sends our MAC, and marks the other
     /// device verified once its MAC checks out.
     pub async fn confirm_sas(&self, flow: FlowId) -> Result<()> {
-        let mut guard = self.inner.state.lock().await;
+        let mut guard = self.state().await?;
         let st = &mut *guard;
         let mut f = self.take_flow(st, flow)?;
         let to = f.to();
@@ -304,7 +305,7 @@ impl Engine {
     /// Ends a verification (the emoji differ, or the person declines); the
     /// other device is told.
     pub async fn cancel_verification(&self, flow: FlowId) -> Result<()> {
-        let mut guard = self.inner.state.lock().await;
+        let mut guard = self.state().await?;
         let st = &mut *guard;
         let f = self.take_flow(st, flow)?;
         let mut batch = Batch::new();
@@ -317,17 +318,17 @@ impl Engine {
     }
 
     /// One verification in progress.
-    pub async fn verification(&self, flow: FlowId) -> Option<VerificationView> {
-        let st = self.inner.state.lock().await;
-        st.flows.flows.get(&flow).map(|f| view(flow, f))
+    pub async fn verification(&self, flow: FlowId) -> Result<Option<VerificationView>> {
+        let st = self.state().await?;
+        Ok(st.flows.flows.get(&flow).map(|f| view(flow, f)))
     }
 
     /// Every verification in progress.
-    pub async fn verifications(&self) -> Vec<VerificationView> {
-        let st = self.inner.state.lock().await;
+    pub async fn verifications(&self) -> Result<Vec<VerificationView>> {
+        let st = self.state().await?;
         let mut all: Vec<VerificationView> = st.flows.flows.iter().map(|(id, f)| view(*id, f)).collect();
         all.sort_by_key(|v| v.flow);
-        all
+        Ok(all)
     }
 
     fn take_flow(&self, st: &mut State, flow: FlowId) -> Result<Flow> {
@@ -360,7 +361,7 @@ impl Engine {
     }
 
     async fn expire_verification(&self, flow: FlowId) -> Result<()> {
-        let mut guard = self.inner.state.lock().await;
+        let mut guard = self.state().await?;
         let st = &mut *guard;
         if st.flows.flows.get(&flow).is_none_or(|f| Instant::now() < f.deadline) {
             return Ok(());

@@ -77,7 +77,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 async fn direct_room(alice: &Dev, bob: &Dev) -> belfry_protocol::RoomId {
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Direct, "files", std::slice::from_ref(&bob_id)).await.unwrap();
     bob.joined(&room).await;
     room
@@ -384,7 +384,7 @@ async fn refuses_a_file_whose_sender_claims_more_bytes_than_belfry_carries() {
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let room = direct_room(&alice, &bob).await;
-    let bob_dev = bob.engine.device_id().await;
+    let bob_dev = bob.engine.device_id().await.unwrap();
 
     // A genuine message while Bob is away: it gives Alice's room session
     // to Bob and, still held for him, the room's state hash.

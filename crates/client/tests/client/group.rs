@@ -48,7 +48,11 @@ async fn three_people_five_devices_a_thousand_messages_same_history_everywhere()
         Dev::enroll(&relay, "carol", "Carol laptop").await,
         Dev::enroll(&relay, "bob", "Bob desk").await,
     ];
-    let users: Vec<_> = futures_util::future::join_all(devs.iter().map(|d| d.engine.user())).await;
+    let users: Vec<_> = futures_util::future::join_all(devs.iter().map(|d| d.engine.user()))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let (alice, bob, carol) = (users[0].clone(), users[2].clone(), users[3].clone());
     let group =
         devs[0].engine.create_room(RoomKind::Group, "Crisis cell", &[bob.clone(), carol.clone()]).await.unwrap();

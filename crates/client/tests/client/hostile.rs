@@ -24,8 +24,8 @@ async fn scene() -> Scene {
     let relay = TestRelay::start();
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
-    let bob_device = bob.engine.device_id().await.as_str().to_owned();
+    let bob_id = bob.engine.user().await.unwrap();
+    let bob_device = bob.engine.device_id().await.unwrap().as_str().to_owned();
     let room = alice.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
     bob.joined(&room).await;
     bob.shut().await;
@@ -112,7 +112,7 @@ async fn e_a_message_moved_to_another_room_is_refused() {
 async fn f_a_swapped_sender_is_refused() {
     let mut s = scene().await;
     let carol = Dev::enroll(&s.relay, "carol", "Carol laptop").await;
-    let carol_id = carol.engine.user().await;
+    let carol_id = carol.engine.user().await.unwrap();
     let mark = s.relay.mark("bob", &s.bob_device);
     s.alice.engine.send_text(s.room, "signed, alice").await.unwrap();
     s.alice.settle().await;
@@ -126,7 +126,7 @@ async fn f_a_swapped_sender_is_refused() {
     };
     s.relay.withhold("bob", &s.bob_device, payload);
     swapped.sender = carol_id;
-    swapped.sender_device = carol.engine.device_id().await;
+    swapped.sender_device = carol.engine.device_id().await.unwrap();
     s.relay.inject("bob", &s.bob_device, &InboxItem::Room(swapped));
     s.bob.restart().await;
     let (got, alerts) = collect(&mut s.bob, 0).await;
@@ -265,8 +265,8 @@ async fn a_the_relay_cannot_put_someone_back_into_a_room() {
     // Carol's laptop stays shut after enrolling: the relay keeps every
     // message of the group for her, the state messages that added her too.
     let mut carol = Dev::enroll(&s.relay, "carol", "Carol laptop").await;
-    let carol_id = carol.engine.user().await;
-    let carol_device = carol.engine.device_id().await;
+    let carol_id = carol.engine.user().await.unwrap();
+    let carol_device = carol.engine.device_id().await.unwrap();
     carol.shut().await;
     let start = s.relay.mark("carol", carol_device.as_str());
     let group = s.alice.engine.create_room(RoomKind::Group, "g", &[s.bob_id.clone(), carol_id.clone()]).await.unwrap();
@@ -303,8 +303,8 @@ async fn a_message_delivered_before_its_rooms_state_waits_for_it() {
     let relay = TestRelay::start();
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
-    let bob_device = bob.engine.device_id().await;
+    let bob_id = bob.engine.user().await.unwrap();
+    let bob_device = bob.engine.device_id().await.unwrap();
     bob.shut().await;
     let mark = relay.mark("bob", bob_device.as_str());
     let room = alice.engine.create_room(RoomKind::Group, "Reordered", std::slice::from_ref(&bob_id)).await.unwrap();

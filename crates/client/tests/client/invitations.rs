@@ -73,7 +73,7 @@ async fn a_copy_of_a_used_invitation_is_refused_once_it_is_confirmed() {
     let relay = TestRelay::start();
     let invitation = relay.invite("carol");
     let carol = Dev::enroll_with(&relay, &invitation, "Carol laptop").await;
-    let chain = carol.engine.device_chain().await;
+    let chain = carol.engine.device_chain().await.unwrap();
     relay.distribute(&Statement::Confirmation(relay.org.confirm_enrollment(&chain, now()).unwrap()));
     // A copy of the used invitation, still inside its window; the honest
     // relay would refuse it ("already used"), this one plants it.
@@ -83,7 +83,7 @@ async fn a_copy_of_a_used_invitation_is_refused_once_it_is_confirmed() {
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let devices = bob.engine.devices(&UserId::new("carol").unwrap()).await.unwrap();
     let ids: Vec<_> = devices.iter().map(|(d, _, _)| d.clone()).collect();
-    assert_eq!(ids, vec![carol.engine.device_id().await], "bob trusts only carol's confirmed device");
+    assert_eq!(ids, vec![carol.engine.device_id().await.unwrap()], "bob trusts only carol's confirmed device");
     bob.wait(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("confirmed another device")))
         .await;
 }

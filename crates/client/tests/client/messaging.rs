@@ -10,7 +10,7 @@ async fn two_people_exchange_messages_in_a_direct_room() {
     let relay = TestRelay::start();
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
 
     let room =
         alice.engine.create_room(RoomKind::Direct, "Alice and Bob", std::slice::from_ref(&bob_id)).await.unwrap();
@@ -21,7 +21,7 @@ async fn two_people_exchange_messages_in_a_direct_room() {
     let Event::Message(m) = got else { unreachable!() };
     assert_eq!(m.body, "The draft is ready.");
     assert_eq!(m.sender.as_str(), "alice");
-    let rooms = bob.engine.rooms().await;
+    let rooms = bob.engine.rooms().await.unwrap();
     assert_eq!(rooms.len(), 1);
     assert_eq!(rooms[0].name, "Alice and Bob");
     assert!(rooms[0].members.contains_key(&bob_id));
@@ -47,7 +47,7 @@ async fn concurrent_sends_across_key_rotations_arrive_after_their_keys() {
     let relay = TestRelay::start();
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
     bob.joined(&room).await;
     // 350 messages, 64 in flight: three key rotations (every 100 messages).
@@ -75,7 +75,7 @@ async fn replies_edits_reactions_deletions_and_disappearing_messages() {
     let relay = TestRelay::start();
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Group, "Desk", std::slice::from_ref(&bob_id)).await.unwrap();
     bob.joined(&room).await;
 
@@ -126,7 +126,7 @@ async fn edits_and_deletions_apply_to_messages_in_the_same_delivery() {
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
-    let (bob_id, carol_id) = (bob.engine.user().await, carol.engine.user().await);
+    let (bob_id, carol_id) = (bob.engine.user().await.unwrap(), carol.engine.user().await.unwrap());
     let room = alice.engine.create_room(RoomKind::Group, "Desk", &[bob_id, carol_id]).await.unwrap();
     bob.joined(&room).await;
     carol.joined(&room).await;
@@ -162,7 +162,7 @@ async fn the_sender_sees_delivered_then_read() {
     let relay = TestRelay::start();
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
     bob.joined(&room).await;
     let id = alice.engine.send_text(room, "please confirm").await.unwrap();
@@ -186,14 +186,14 @@ async fn rooms_survive_a_restart_each_with_its_own_state() {
     let relay = TestRelay::start();
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
     let mut made = Vec::new();
     for name in ["Cabinet", "Budget", "Travel"] {
         made.push(alice.engine.create_room(RoomKind::Group, name, std::slice::from_ref(&bob_id)).await.unwrap());
     }
     alice.engine.set_classification(made[1], Some("SECRET")).await.unwrap();
     alice.reopen().await;
-    let mut rooms = alice.engine.rooms().await;
+    let mut rooms = alice.engine.rooms().await.unwrap();
     rooms.sort_by_key(|r| r.name.clone());
     let summary: Vec<(String, Option<String>, usize)> =
         rooms.iter().map(|r| (r.name.clone(), r.classification.clone(), r.members.len())).collect();

@@ -23,7 +23,7 @@ async fn a_device_from_a_stolen_invitation_revoked_by_enrollment_key_is_refused_
     let stolen = relay.invite("alice");
     let key = stolen.enrollment.peek_unverified().unwrap().enrollment_key;
     let mut thief = Dev::enroll_with(&relay, &stolen, "Alice laptop").await;
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
     let room = thief.engine.create_room(RoomKind::Direct, "chat", std::slice::from_ref(&bob_id)).await.unwrap();
     bob.joined(&room).await;
     let before = thief.engine.send_text(room, "before").await.unwrap();
@@ -57,7 +57,7 @@ fn link_as(relay: &TestRelay, device: belfry_crypto::Device) -> belfry_client::n
     use std::sync::{Arc, Mutex};
     let (user, id) = (device.user().clone(), device.device_id().clone());
     let device = Arc::new(Mutex::new(device));
-    let sign: belfry_client::net::Signer = Arc::new(move |proof| device.lock().unwrap().sign(proof));
+    let sign: belfry_client::net::Signer = Arc::new(move |proof| Ok(device.lock().unwrap().sign(proof)));
     let (pushes, mut drain) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move { while drain.recv().await.is_some() {} });
     let target = belfry_client::net::RelayTarget { url: relay.url.clone(), ca_der: relay.ca_der.clone() };
@@ -70,7 +70,7 @@ async fn five_thousand_bogus_revocations_from_an_insider_neither_pass_nor_stop_a
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut mallory = Dev::enroll(&relay, "mallory", "Mallory laptop").await;
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Direct, "chat", std::slice::from_ref(&bob_id)).await.unwrap();
     bob.joined(&room).await;
     // Mallory's device, run by her own code: revocations of invented
@@ -109,7 +109,7 @@ async fn five_thousand_bogus_revocations_from_an_insider_neither_pass_nor_stop_a
     assert_eq!(passed, 0, "bogus revocations passed the relay");
     link.stop_and_wait().await;
     bob.wait(|e| matches!(e, Event::Message(m) if m.id == during)).await;
-    let bob_room = bob.engine.rooms().await.into_iter().find(|r| r.id == room).unwrap().id;
+    let bob_room = bob.engine.rooms().await.unwrap().into_iter().find(|r| r.id == room).unwrap().id;
     let answer = bob.engine.send_text(bob_room, "received").await.unwrap();
     alice.wait(|e| matches!(e, Event::Message(m) if m.id == answer)).await;
 }
@@ -166,7 +166,7 @@ async fn crowd(relay: &TestRelay, n: usize) -> Vec<belfry_protocol::UserId> {
             let fallback = device.generate_fallback_prekey();
             let chain = device.chain().clone();
             let device = std::sync::Arc::new(std::sync::Mutex::new(device));
-            let sign: belfry_client::net::Signer = std::sync::Arc::new(move |p| device.lock().unwrap().sign(p));
+            let sign: belfry_client::net::Signer = std::sync::Arc::new(move |p| Ok(device.lock().unwrap().sign(p)));
             belfry_client::net::enroll(&target, chain, &sign, one_time, fallback).await.map_err(|f| f.error).unwrap();
             user
         }
@@ -185,7 +185,7 @@ async fn a_three_hundred_member_group_sends() {
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut members = crowd(&relay, 298).await;
-    members.push(bob.engine.user().await);
+    members.push(bob.engine.user().await.unwrap());
     // 300 members with Alice: more users than one device fetch, more
     // devices than one key claim, and room keys for more than one frame.
     let room = alice.engine.create_room(RoomKind::Group, "everyone", &members).await.unwrap();

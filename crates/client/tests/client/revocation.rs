@@ -39,8 +39,8 @@ async fn a_device_from_a_stolen_invitation_revoked_by_enrollment_key_cannot_post
     let stolen = relay.invite("bob");
     let key = stolen.enrollment.peek_unverified().unwrap().enrollment_key;
     let thief = Dev::enroll_with(&relay, &stolen, "Bob laptop").await;
-    let (bob, thief_device) = (thief.engine.user().await, thief.engine.device_id().await);
-    let carol_id = carol.engine.user().await;
+    let (bob, thief_device) = (thief.engine.user().await.unwrap(), thief.engine.device_id().await.unwrap());
+    let carol_id = carol.engine.user().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Group, "Cell", &[bob, carol_id]).await.unwrap();
     thief.joined(&room).await;
     carol.joined(&room).await;
@@ -53,7 +53,7 @@ async fn a_device_from_a_stolen_invitation_revoked_by_enrollment_key_cannot_post
     // records it, so it keeps accepting the thief's publishes).
     let revocation = enrollment_revocation(&relay, key);
     for dev in [&mut alice, &mut carol] {
-        let (user, device) = (dev.engine.user().await, dev.engine.device_id().await);
+        let (user, device) = (dev.engine.user().await.unwrap(), dev.engine.device_id().await.unwrap());
         relay.inject(user.as_str(), device.as_str(), &InboxItem::Statement(revocation.clone()));
         dev.wait(|e| revoked(e, &thief_device)).await;
     }
@@ -84,8 +84,8 @@ async fn a_revoked_and_wiped_device_is_announced_once() {
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let lost = Dev::enroll(&relay, "bob", "Bob's lost laptop").await;
-    let bob_id = bob.engine.user().await;
-    let lost_device = lost.engine.device_id().await;
+    let bob_id = bob.engine.user().await.unwrap();
+    let lost_device = lost.engine.device_id().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
     lost.joined(&room).await;
     alice.settle().await;
@@ -170,8 +170,8 @@ async fn a_forged_statement_in_the_inbox_is_announced_once() {
     let relay = TestRelay::start();
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let (bob_id, bob_device) = (bob.engine.user().await, bob.engine.device_id().await);
-    let alice_device = alice.engine.device_id().await;
+    let (bob_id, bob_device) = (bob.engine.user().await.unwrap(), bob.engine.device_id().await.unwrap());
+    let alice_device = alice.engine.device_id().await.unwrap();
     let forged = InboxItem::Statement(forged_revocation(&relay, &bob_id, &bob_device));
     relay.inject_all("alice", alice_device.as_str(), &[forged.clone(), forged.clone()]);
     let events = alice.events_until_quiet(Duration::from_secs(3)).await;
@@ -191,8 +191,8 @@ async fn a_forged_statement_over_olm_is_announced_once() {
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
-    let (alice_id, alice_device) = (alice.engine.user().await, alice.engine.device_id().await);
-    let (carol_id, carol_device) = (carol.engine.user().await, carol.engine.device_id().await);
+    let (alice_id, alice_device) = (alice.engine.user().await.unwrap(), alice.engine.device_id().await.unwrap());
+    let (carol_id, carol_device) = (carol.engine.user().await.unwrap(), carol.engine.device_id().await.unwrap());
     let room = bob.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&alice_id)).await.unwrap();
     alice.joined(&room).await;
     bob.settle().await;
@@ -223,7 +223,7 @@ async fn a_forged_statement_in_the_directory_is_announced_once() {
     let relay = TestRelay::start();
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let (bob_id, bob_device) = (bob.engine.user().await, bob.engine.device_id().await);
+    let (bob_id, bob_device) = (bob.engine.user().await.unwrap(), bob.engine.device_id().await.unwrap());
     relay.plant_statement(&bob_id, &forged_revocation(&relay, &bob_id, &bob_device));
     alice.drain();
     for _ in 0..3 {

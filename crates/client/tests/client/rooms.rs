@@ -32,8 +32,8 @@ async fn a_room_id_squatted_by_an_insider_changes_nothing() {
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
     let mut mallory = Dev::enroll(&relay, "mallory", "Mallory laptop").await;
-    let (bob_id, carol_id) = (bob.engine.user().await, carol.engine.user().await);
-    let carol_dev = carol.engine.device_id().await;
+    let (bob_id, carol_id) = (bob.engine.user().await.unwrap(), carol.engine.user().await.unwrap());
+    let carol_dev = carol.engine.device_id().await.unwrap();
     // Mallory and Carol share a room, so Mallory has an Olm channel to her.
     let mc = mallory.engine.create_room(RoomKind::Direct, "m-c", std::slice::from_ref(&carol_id)).await.unwrap();
     carol.joined(&mc).await;
@@ -117,9 +117,11 @@ async fn a_removed_admin_and_the_relay_cannot_keep_a_member_encrypting_to_her() 
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut mallory = Dev::enroll(&relay, "mallory", "Mallory laptop").await;
     let (alice_id, bob_id, mallory_id) =
-        (alice.engine.user().await, bob.engine.user().await, mallory.engine.user().await);
-    let (bob_dev, mallory_dev) =
-        (bob.engine.device_id().await.as_str().to_owned(), mallory.engine.device_id().await.as_str().to_owned());
+        (alice.engine.user().await.unwrap(), bob.engine.user().await.unwrap(), mallory.engine.user().await.unwrap());
+    let (bob_dev, mallory_dev) = (
+        bob.engine.device_id().await.unwrap().as_str().to_owned(),
+        mallory.engine.device_id().await.unwrap().as_str().to_owned(),
+    );
     let room = alice.engine.create_room(RoomKind::Group, "Cell", &[bob_id.clone(), mallory_id.clone()]).await.unwrap();
     alice.engine.set_role(room, mallory_id.clone(), Role::Admin).await.unwrap();
     let m = mallory_id.clone();
@@ -228,14 +230,15 @@ async fn history_signed_by_a_device_revoked_later_still_lets_new_members_join() 
     let mut alice2 = Dev::enroll(&relay, "alice", "Alice laptop 2").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
-    let (alice_id, bob_id, carol_id) = (alice1.engine.user().await, bob.engine.user().await, carol.engine.user().await);
+    let (alice_id, bob_id, carol_id) =
+        (alice1.engine.user().await.unwrap(), bob.engine.user().await.unwrap(), carol.engine.user().await.unwrap());
     let room = alice1.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
     alice2.joined(&room).await;
     bob.joined(&room).await;
     alice1.settle().await;
     alice1.shut().await;
     // The first laptop is lost: IT revokes it.
-    let lost = alice1.engine.device_id().await;
+    let lost = alice1.engine.device_id().await.unwrap();
     relay.distribute(&relay.org_revocation(&alice_id, &lost));
     alice2.wait(|e| matches!(e, Event::Alert(Alert::DeviceRevoked { device, .. }) if *device == lost)).await;
     alice2.engine.add_member(room, carol_id.clone()).await.unwrap();
@@ -254,7 +257,7 @@ async fn a_member_added_by_an_admin_who_did_not_create_the_room_joins() {
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let dave = Dev::enroll(&relay, "dave", "Dave laptop").await;
-    let (bob_id, dave_id) = (bob.engine.user().await, dave.engine.user().await);
+    let (bob_id, dave_id) = (bob.engine.user().await.unwrap(), dave.engine.user().await.unwrap());
     let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
     alice.engine.set_role(room, bob_id.clone(), Role::Admin).await.unwrap();
     let b = bob_id.clone();
@@ -273,7 +276,7 @@ async fn a_new_device_of_a_member_gets_every_rooms_state() {
     let relay = TestRelay::start();
     let alice = Dev::enroll(&relay, "alice", "Alice laptop 1").await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let (alice_id, bob_id) = (alice.engine.user().await, bob.engine.user().await);
+    let (alice_id, bob_id) = (alice.engine.user().await.unwrap(), bob.engine.user().await.unwrap());
     let one = alice.engine.create_room(RoomKind::Group, "One", std::slice::from_ref(&bob_id)).await.unwrap();
     let two = alice.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
     let three = bob.engine.create_room(RoomKind::Group, "Bob's", std::slice::from_ref(&alice_id)).await.unwrap();

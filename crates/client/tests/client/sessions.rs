@@ -19,8 +19,9 @@ async fn a_squatted_session_id_does_not_stop_a_member_reading_its_owner() {
     let victor = Dev::enroll(&relay, "victor", "Victor laptop").await;
     let mut mallory = Dev::enroll(&relay, "mallory", "Mallory laptop").await;
     let mut walter = Dev::enroll(&relay, "walter", "Walter laptop").await;
-    let (mallory_id, mallory_device) = (mallory.engine.user().await, mallory.engine.device_id().await);
-    let (walter_id, walter_device) = (walter.engine.user().await, walter.engine.device_id().await);
+    let (mallory_id, mallory_device) =
+        (mallory.engine.user().await.unwrap(), mallory.engine.device_id().await.unwrap());
+    let (walter_id, walter_device) = (walter.engine.user().await.unwrap(), walter.engine.device_id().await.unwrap());
     // Mallory and Walter have talked before: her device has an Olm session
     // with his.
     let earlier = mallory.engine.create_room(RoomKind::Direct, "m-w", std::slice::from_ref(&walter_id)).await.unwrap();
@@ -29,7 +30,7 @@ async fn a_squatted_session_id_does_not_stop_a_member_reading_its_owner() {
     walter.has_message(&earlier, hi).await;
     walter.settle().await;
     // Her device knows Victor's (a colleague's) devices.
-    let victor_id = victor.engine.user().await;
+    let victor_id = victor.engine.user().await.unwrap();
     assert_eq!(mallory.engine.devices(&victor_id).await.unwrap().len(), 1);
     mallory.shut().await;
     walter.shut().await;
@@ -88,8 +89,8 @@ async fn a_pre_key_message_replayed_after_a_restart_is_refused() {
     let relay = TestRelay::start();
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let peter = Dev::enroll(&relay, "peter", "Peter laptop").await;
-    let (alice_id, alice_device) = (alice.engine.user().await, alice.engine.device_id().await);
-    let (peter_id, peter_device) = (peter.engine.user().await, peter.engine.device_id().await);
+    let (alice_id, alice_device) = (alice.engine.user().await.unwrap(), alice.engine.device_id().await.unwrap());
+    let (peter_id, peter_device) = (peter.engine.user().await.unwrap(), peter.engine.device_id().await.unwrap());
     relay.drain_one_time_keys("alice", alice_device.as_str());
     alice.shut().await;
     let mark = relay.mark("alice", alice_device.as_str());
@@ -132,7 +133,7 @@ async fn a_failed_commit_leaves_nothing_behind_and_redelivery_succeeds() {
     let relay = TestRelay::start();
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await;
+    let bob_id = bob.engine.user().await.unwrap();
     bob.engine.fail_next_frame_commit_for_tests();
     let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
     let first = alice.engine.send_text(room, "first").await.unwrap();

@@ -515,7 +515,7 @@ impl Dev {
 
     /// Waits until this device holds `room` with its own user as a member.
     pub async fn joined(&self, room: &belfry_protocol::RoomId) {
-        let me = self.engine.user().await;
+        let me = self.engine.user().await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !self.engine.room(room).await.is_ok_and(|r| r.members.contains_key(&me)) {
             assert!(tokio::time::Instant::now() < deadline, "never joined room {room}");
@@ -642,7 +642,7 @@ impl Insider {
 /// as two people comparing emoji would: both must show the same ones.
 pub async fn verify_in_person(a: &mut Dev, b: &mut Dev) {
     use belfry_client::VerificationState as S;
-    let (b_user, b_device) = (b.engine.user().await, b.engine.device_id().await);
+    let (b_user, b_device) = (b.engine.user().await.unwrap(), b.engine.device_id().await.unwrap());
     let flow = a.engine.start_verification(&b_user, &b_device).await.unwrap();
     let at = |flow, want: fn(&S) -> bool| move |e: &Event| matches!(e, Event::Verification { flow: f, state, .. } if *f == flow && want(state));
     b.wait(at(flow, |s| *s == S::Requested)).await;

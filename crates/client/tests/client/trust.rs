@@ -26,8 +26,8 @@ async fn a_removed_member_cannot_read_what_is_sent_after_removal() {
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
-    let (bob_id, carol_id) = (bob.engine.user().await, carol.engine.user().await);
-    let carol_device = carol.engine.device_id().await;
+    let (bob_id, carol_id) = (bob.engine.user().await.unwrap(), carol.engine.user().await.unwrap());
+    let carol_device = carol.engine.device_id().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Group, "Cell", &[bob_id.clone(), carol_id.clone()]).await.unwrap();
     bob.joined(&room).await;
     carol.joined(&room).await;
@@ -38,7 +38,7 @@ async fn a_removed_member_cannot_read_what_is_sent_after_removal() {
     carol.wait(|e| *e == Event::Room(room)).await;
     assert!(!carol.engine.room(&room).await.unwrap().members.contains_key(&carol_id), "carol learns she was removed");
     // Bob is offline so the relay still holds what Alice sends next.
-    let bob_device = bob.engine.device_id().await;
+    let bob_device = bob.engine.device_id().await.unwrap();
     bob.shut().await;
     let mark = relay.mark("bob", bob_device.as_str());
     let after = alice.engine.send_text(room, "after removal").await.unwrap();
@@ -74,8 +74,8 @@ async fn a_message_written_offline_is_not_readable_by_a_member_added_later() {
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut carol = Dev::enroll(&relay, "carol", "Carol laptop").await;
-    let (bob_id, carol_id) = (bob.engine.user().await, carol.engine.user().await);
-    let (bob_device, carol_device) = (bob.engine.device_id().await, carol.engine.device_id().await);
+    let (bob_id, carol_id) = (bob.engine.user().await.unwrap(), carol.engine.user().await.unwrap());
+    let (bob_device, carol_device) = (bob.engine.device_id().await.unwrap(), carol.engine.device_id().await.unwrap());
     let room = alice.engine.create_room(RoomKind::Group, "Cell", &[bob_id]).await.unwrap();
     bob.joined(&room).await;
     bob.shut().await;
@@ -120,8 +120,8 @@ async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut bob_lost = Dev::enroll(&relay, "bob", "Bob's lost laptop").await;
-    let bob_id = bob.engine.user().await;
-    let lost_device = bob_lost.engine.device_id().await;
+    let bob_id = bob.engine.user().await.unwrap();
+    let lost_device = bob_lost.engine.device_id().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
     bob.joined(&room).await;
     bob_lost.joined(&room).await;
@@ -134,7 +134,7 @@ async fn a_revoked_device_gets_no_new_keys_and_a_wiped_one_erases_itself() {
     // Once the revocation reaches Alice (and she is told), her next message skips the revoked device and uses a new key.
     let lost = lost_device.clone();
     alice.wait(|e| matches!(e, Event::Alert(Alert::DeviceRevoked { device, .. }) if *device == lost)).await;
-    let bob_device = bob.engine.device_id().await;
+    let bob_device = bob.engine.device_id().await.unwrap();
     bob.shut().await;
     let mark = relay.mark("bob", bob_device.as_str());
     let second = alice.engine.send_text(room, "only the good laptop").await.unwrap();
@@ -166,8 +166,8 @@ async fn a_wipe_order_seen_only_in_the_directory_still_wipes() {
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let mut bob_lost = Dev::enroll(&relay, "bob", "Bob's lost laptop").await;
-    let bob_id = bob.engine.user().await;
-    let lost_device = bob_lost.engine.device_id().await;
+    let bob_id = bob.engine.user().await.unwrap();
+    let lost_device = bob_lost.engine.device_id().await.unwrap();
     let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
     bob_lost.joined(&room).await;
     bob_lost.shut().await;
@@ -226,8 +226,8 @@ async fn a_wipe_the_keychain_refuses_is_reported_and_finished_at_next_start() {
     let relay = TestRelay::start();
     let keychain = std::sync::Arc::new(belfry_store::testing::TestKeychain::default());
     let mut lost = Dev::enroll_in_keychain(&relay, "bob", "Bob's lost laptop", keychain.clone()).await;
-    let bob_id = lost.engine.user().await;
-    let lost_device = lost.engine.device_id().await;
+    let bob_id = lost.engine.user().await.unwrap();
+    let lost_device = lost.engine.device_id().await.unwrap();
     // A key rotation interrupted after its new key was saved: two slots.
     let profile: serde_json::Value =
         serde_json::from_slice(&std::fs::read(lost.profile_dir().join("profile.json")).unwrap()).unwrap();

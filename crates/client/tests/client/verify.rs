@@ -37,7 +37,7 @@ async fn verified(dev: &Dev, user: &UserId, device: &DeviceId) -> Option<bool> {
 }
 
 async fn ids(dev: &Dev) -> (UserId, DeviceId) {
-    (dev.engine.user().await, dev.engine.device_id().await)
+    (dev.engine.user().await.unwrap(), dev.engine.device_id().await.unwrap())
 }
 
 /// Alice asks Bob's device, Bob accepts, both screens show emoji.
@@ -77,7 +77,7 @@ async fn two_people_see_the_same_emoji_and_verify_each_others_devices() {
     alice.wait(is_state(flow, |s| *s == VerificationState::Verified)).await;
     assert_eq!(verified(&alice, &bob_id, &bob_dev).await, Some(true));
     assert_eq!(verified(&bob, &alice_id, &alice_dev).await, Some(true));
-    assert!(alice.engine.verifications().await.is_empty(), "a finished flow is gone");
+    assert!(alice.engine.verifications().await.unwrap().is_empty(), "a finished flow is gone");
 
     // Kept in the store.
     alice.settle().await;
@@ -183,7 +183,7 @@ async fn flows_run_side_by_side_and_one_cancelled_leaves_the_other() {
     let to_bob = alice.engine.start_verification(&bob_id, &bob_dev).await.unwrap();
     let to_carol = alice.engine.start_verification(&carol_id, &carol_dev).await.unwrap();
     assert_ne!(to_bob, to_carol);
-    assert_eq!(alice.engine.verifications().await.len(), 2);
+    assert_eq!(alice.engine.verifications().await.unwrap().len(), 2);
     bob.wait(is_state(to_bob, |s| *s == VerificationState::Requested)).await;
     carol.wait(is_state(to_carol, |s| *s == VerificationState::Requested)).await;
     bob.engine.accept_verification(to_bob).await.unwrap();
@@ -209,7 +209,7 @@ async fn an_unanswered_verification_times_out_on_both_sides() {
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let (bob_id, bob_dev) = ids(&bob).await;
-    alice.engine.set_verification_timeout(Duration::from_secs(2)).await;
+    alice.engine.set_verification_timeout(Duration::from_secs(2)).await.unwrap();
     let flow = alice.engine.start_verification(&bob_id, &bob_dev).await.unwrap();
     bob.wait(is_state(flow, |s| *s == VerificationState::Requested)).await;
     // Nobody accepts.

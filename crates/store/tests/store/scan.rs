@@ -2,7 +2,8 @@
 //! Shared with the `memory_fallback` test binary.
 
 use belfry_store::SqlStore;
-use std::io::{BufRead, Read, Seek, SeekFrom};
+#[cfg(target_os = "linux")]
+use belfry_store::testing::memory_occurrences as occurrences;
 
 /// The text SQLite alone ever holds in one piece: it is written by
 /// concatenation inside SQL, so neither the statement nor the test holds
@@ -36,54 +37,4 @@ pub fn a_closed_store_leaves_no_plaintext(store: SqlStore) {
     drop(store);
     let left = occurrences(&needle, &mut buf);
     assert!(left.is_empty(), "plaintext left in freed memory at {} places: {left:x?}", left.len());
-}
-
-/// Where `needle` occurs in this process's private writable memory (heap,
-/// thread arenas, stacks), outside `skip` (the needle itself and the scan
-/// buffer, so that looking does not find its own copies).
-#[cfg(target_os = "linux")]
-fn occurrences(needle: &[u8], buf: &mut [u8]) -> Vec<usize> {
-    let skip = [
-        (needle.as_ptr() as usize, needle.as_ptr() as usize + needle.len()),
-        (buf.as_ptr() as usize, buf.as_ptr() as usize + buf.len()),
-    ];
-    let maps = std::fs::File::open("/proc/self/maps").unwrap();
-    let regions: Vec<(usize, usize)> = std::io::BufReader::new(maps)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let range = fields.next()?;
-            let perms = fields.next()?;
-            let path = fields.nth(3).unwrap_or("");
-            // Private, readable, writable, and not a file or the vsyscall page.
-            let anonymous = path.is_empty() || path == "[heap]" || path.starts_with("[stack");
-            if !perms.starts_with("rw") || !perms.ends_with('p') || !anonymous {
-                return None;
-            }
-            let (a, b) = range.split_once('-')?;
-            Some((usize::from_str_radix(a, 16).ok()?, usize::from_str_radix(b, 16).ok()?))
-        })
-        .collect();
-    let mut mem = std::fs::File::open("/proc/self/mem").unwrap();
-    let step = buf.len() - needle.len();
-    let mut found = Vec::new();
-    for (start, end) in regions {
-        let mut at = start;
-        while at < end {
-            let want = (end - at).min(buf.len());
-            mem.seek(SeekFrom::Start(at as u64)).unwrap();
-            let Ok(got) = mem.read(&mut buf[..want]) else { break };
-            for (i, w) in buf[..got].windows(needle.len()).enumerate() {
-                let addr = at + i;
-                if w == needle && !skip.iter().any(|&(s, e)| addr >= s && addr < e) {
-                    found.push(addr);
-                }
-            }
-            at += step.min(got.max(1));
-        }
-    }
-    found.sort_unstable();
-    found.dedup();
-    found
 }

@@ -5,7 +5,7 @@ use super::{Ctx, user_id};
 pub async fn run(ctx: &mut Ctx<'_>, user: Option<&str>) -> anyhow::Result<()> {
     let user = match user {
         Some(u) => user_id(u)?,
-        None => ctx.engine.user().await,
+        None => ctx.engine.user().await?,
     };
     for (device, name, sas) in ctx.engine.devices(&user).await? {
         if ctx.json {

@@ -26,7 +26,7 @@ pub async fn run(
         .ok_or_else(|| anyhow!("--org-key is not an organisation public key (base64)"))?;
     let name = DisplayName::new(device_name).map_err(|e| anyhow!("device name: {e}"))?;
     let engine = Engine::enroll(profile, &invitation, org, name, source).await?;
-    let (user, device, chain) = (engine.user().await, engine.device_id().await, engine.device_chain().await);
+    let (user, device, chain) = (engine.user().await?, engine.device_id().await?, engine.device_chain().await?);
     engine.close();
     drop(invitation);
     enrolled(json, invitation_path, &user, &device, &chain, engine.relay_url())

@@ -156,7 +156,7 @@ async fn find_file_message(engine: &Engine, key: &str) -> anyhow::Result<Message
         return Ok(id);
     }
     let mut matches = Vec::new();
-    for room in engine.rooms().await {
+    for room in engine.rooms().await? {
         for m in engine.messages(&room.id, 10_000).await? {
             if m.attachment.is_some() && m.id.to_string().starts_with(key) {
                 matches.push(m.id);

@@ -139,7 +139,7 @@ async fn catch_up(
 
 /// The room `key` names: its id, the first digits of its id, or its name.
 async fn find_room(engine: &Engine, key: &str) -> anyhow::Result<RoomView> {
-    let rooms = engine.rooms().await;
+    let rooms = engine.rooms().await?;
     if let Ok(id) = RoomId::from_hex(key)
         && let Some(r) = rooms.iter().find(|r| r.id == id)
     {

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail};
 use belfry_protocol::room::RoomKind;
 
 pub async fn list(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
-    for r in ctx.engine.rooms().await {
+    for r in ctx.engine.rooms().await? {
         print_room(&r, ctx.json);
     }
     Ok(())
@@ -20,7 +20,7 @@ pub async fn create(
 ) -> anyhow::Result<()> {
     let (kind, name, members) = match (direct, group) {
         (Some(other), None) => {
-            let me = ctx.engine.user().await;
+            let me = ctx.engine.user().await?;
             (RoomKind::Direct, format!("{me} and {other}"), vec![user_id(other)?])
         }
         (None, Some(name)) => {

@@ -4,7 +4,7 @@ use super::Ctx;
 use belfry_client::hardening::Swap;
 
 pub async fn run(ctx: &mut Ctx<'_>, passphrase_mode: bool) -> anyhow::Result<()> {
-    let (user, device) = (ctx.engine.user().await, ctx.engine.device_id().await);
+    let (user, device) = (ctx.engine.user().await?, ctx.engine.device_id().await?);
     let h = belfry_client::hardening::hardening();
     let (key, key_text) = if passphrase_mode {
         ("passphrase", "wrapped by a passphrase (Argon2id)")

@@ -99,7 +99,7 @@ impl Verify<'_> {
     async fn start(&self, user: &str, device: Option<&str>) -> anyhow::Result<FlowId> {
         let engine = self.engine;
         let user = user_id(user)?;
-        let (me, this) = (engine.user().await, engine.device_id().await);
+        let (me, this) = (engine.user().await?, engine.device_id().await?);
         let device = match device {
             Some(d) => DeviceId::new(d).map_err(|e| anyhow!("{d:?} is not a device id: {e}"))?,
             None => {
@@ -138,7 +138,7 @@ impl Verify<'_> {
         let pending = |views: Vec<VerificationView>| {
             views.into_iter().find(|v| !v.we_started && v.state == VerificationState::Requested)
         };
-        if let Some(v) = pending(self.engine.verifications().await) {
+        if let Some(v) = pending(self.engine.verifications().await?) {
             return Ok((v.flow, v.user, v.device));
         }
         if !self.json {
@@ -156,7 +156,7 @@ impl Verify<'_> {
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(RecvError::Lagged(_))) => {
-                    if let Some(v) = pending(self.engine.verifications().await) {
+                    if let Some(v) = pending(self.engine.verifications().await?) {
                         return Ok((v.flow, v.user, v.device));
                     }
                 }
@@ -174,8 +174,9 @@ impl Verify<'_> {
                 Ok(Ok(Event::Alert(a))) => print_alert(&a, self.json),
                 Ok(Ok(_)) => {}
                 Ok(Err(RecvError::Lagged(_))) => {
-                    // Missed events: the flow's current state says enough.
-                    match self.engine.verification(flow).await {
+                    // Missed events: the flow's current state says enough
+                    // (a locked engine ends the wait like a stopped one).
+                    match self.engine.verification(flow).await.ok()? {
                         Some(v) => return Some(v.state),
                         None => {
                             return Some(VerificationState::Cancelled {
