@@ -41,7 +41,7 @@ ORG_KEY=$(sed -n 's/.*"public_key": *"\([^"]*\)".*/\1/p' "$ORG/org.json")
 step "IT creates the relay: a private CA, a TLS certificate, relay.toml (belfry-relay init)"
 "$RELAY" init --dir "$DEMO/relay" --name localhost --listen 127.0.0.1:0 --org-key "$ORG_KEY"
 
-step "The relay starts (TLS 1.3 only, X25519MLKEM768 preferred; logs in $DEMO/relay.log)"
+step "The relay starts (TLS 1.3 only, post-quantum X25519MLKEM768 required; logs in $DEMO/relay.log)"
 "$RELAY" serve --dir "$DEMO/relay" >"$DEMO/relay.out" 2>"$DEMO/relay.log" &
 RELAY_PID=$!
 trap 'kill $RELAY_PID 2>/dev/null || true' EXIT
