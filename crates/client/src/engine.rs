@@ -298,6 +298,9 @@ struct Inner {
     state: Mutex<Option<State>>,
     /// The link's copy of the device, for authenticating; `None` once locked.
     signer: Arc<std::sync::Mutex<Option<Device>>>,
+    /// Set by [`Engine::lock`]: calls that only read the store answer
+    /// [`ClientError::Locked`] too, not "store closed".
+    locked: std::sync::atomic::AtomicBool,
     link: Link,
     events: broadcast::Sender<Event>,
     profile: Profile,
@@ -620,6 +623,7 @@ impl Engine {
         let files = files::Files::new(&target)?;
         let engine = Self {
             inner: Arc::new(Inner {
+                locked: std::sync::atomic::AtomicBool::new(false),
                 store,
                 state: Mutex::new(Some(state)),
                 signer,
@@ -754,6 +758,7 @@ impl Engine {
     /// Unlock by opening the profile again ([`Engine::open`], with the
     /// keychain or the passphrase).
     pub async fn lock(&self) {
+        self.inner.locked.store(true, std::sync::atomic::Ordering::SeqCst);
         self.shutdown().await;
         // Waits for any call holding the state to finish, then drops it.
         drop(self.inner.state.lock().await.take());
@@ -761,6 +766,15 @@ impl Engine {
         if let Err(e) = self.inner.store.close() {
             tracing::warn!(error = %e, "closing the store on lock failed");
         }
+    }
+
+    /// `Err(Locked)` once [`lock`](Self::lock) ran, for calls that read
+    /// only the store.
+    fn unlocked(&self) -> Result<()> {
+        if self.inner.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ClientError::Locked);
+        }
+        Ok(())
     }
 
     // ---- rooms ---------------------------------------------------------
@@ -989,6 +1003,7 @@ impl Engine {
 
     /// Reactions to a message, by person.
     pub fn reactions(&self, target: &MessageId) -> Result<BTreeMap<String, String>> {
+        self.unlocked()?;
         match self.inner.store.value(&format!("reactions/{target}"))? {
             Some(b) => de(&b, "reactions"),
             None => Ok(BTreeMap::new()),
@@ -1007,6 +1022,7 @@ impl Engine {
     /// Deletes messages whose disappearing timer has run out (rows, search
     /// entries, attachments). The engine also does this every minute.
     pub async fn purge_expired(&self) -> Result<usize> {
+        self.unlocked()?;
         let store = self.inner.store.clone();
         let report = tokio::task::spawn_blocking(move || store.purge_expired(now()))
             .await
@@ -1016,6 +1032,7 @@ impl Engine {
 
     /// The newest `limit` messages of a room, oldest first.
     pub async fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<MessageView>> {
+        self.unlocked()?;
         let mut m: Vec<MessageView> = self.inner.store.messages(room, limit)?.into_iter().map(Into::into).collect();
         m.reverse();
         self.with_attachments(m)
@@ -1023,6 +1040,7 @@ impl Engine {
 
     /// Full-text search over every room.
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<MessageView>> {
+        self.unlocked()?;
         self.with_attachments(self.inner.store.search(query, limit)?.into_iter().map(Into::into).collect())
     }
 
@@ -1040,6 +1058,7 @@ impl Engine {
 
     /// Messages still waiting for the relay's acknowledgement.
     pub fn pending_count(&self) -> Result<usize> {
+        self.unlocked()?;
         Ok(self.inner.store.outbox_len()?)
     }
 

@@ -802,12 +802,14 @@ impl Engine {
 
     /// The attachment of a message, if it has one.
     pub fn attachment(&self, message: &MessageId) -> Result<Option<AttachmentInfo>> {
+        self.unlocked()?;
         Ok(self.inner.store.attachments_of(message)?.first().map(info))
     }
 
     /// Files whose upload has not finished (they resume on their own while
     /// the engine runs).
     pub fn pending_uploads(&self) -> Result<Vec<PendingUpload>> {
+        self.unlocked()?;
         let mut out = Vec::new();
         for (message, job) in self.upload_jobs()? {
             let name =

@@ -259,6 +259,10 @@ async fn lock_drops_the_keys_and_every_handle_answers_locked() {
     assert!(matches!(other.rooms().await, Err(ClientError::Locked)));
     assert!(matches!(other.send_text(room, "while locked").await, Err(ClientError::Locked)));
     assert!(matches!(other.user().await, Err(ClientError::Locked)));
+    // Calls that read only the (closed) store say "locked" too.
+    assert!(matches!(other.messages(&room, 10).await, Err(ClientError::Locked)));
+    assert!(matches!(other.search("locked", 10).await, Err(ClientError::Locked)));
+    assert!(matches!(other.pending_count(), Err(ClientError::Locked)));
     let left = memory_occurrences(&needle, &mut buf);
     assert!(left.is_empty(), "the pickle key is still in memory at {} places after lock: {left:x?}", left.len());
 }
