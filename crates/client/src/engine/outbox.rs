@@ -399,7 +399,14 @@ impl Engine {
                 });
             }
         }
-        self.commit(batch).await?;
+        if let Err(e) = self.commit_encrypted(batch).await {
+            // The ratchets advanced in memory for ciphertexts that were never
+            // stored: back to what the store holds, so the intents, still
+            // queued, are encrypted again from there (no gap in a session's
+            // numbering, nothing encrypted under state the store lacks).
+            self.roll_back(st)?;
+            return Err(e);
+        }
         for e in events {
             self.emit(e);
         }

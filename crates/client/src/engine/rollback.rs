@@ -50,6 +50,15 @@ impl Engine {
         self.commit(batch).await
     }
 
+    /// Commits the ciphertexts and advanced ratchets of a group of intents.
+    pub(super) async fn commit_encrypted(&self, batch: Batch) -> Result<()> {
+        #[cfg(feature = "testing")]
+        if hook::take_encrypt(self) {
+            return Err(ClientError::Config("the store refused the commit (a test made it fail)".into()));
+        }
+        self.commit(batch).await
+    }
+
     /// Puts the state in memory back to what the store holds, after a
     /// frame's commit failed. What lives only in memory (verifications in
     /// progress, device lists to fetch, answers given) is kept.
@@ -88,13 +97,15 @@ impl Engine {
 
 #[cfg(feature = "testing")]
 mod hook {
-    //! Test builds only: make the next frame commit of one engine fail.
+    //! Test builds only: make the next frame commit (or the next commit of
+    //! encrypted intents) of one engine fail.
 
     use super::Engine;
     use std::collections::BTreeSet;
     use std::sync::{Arc, Mutex};
 
     static ARMED: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
+    static ARMED_ENCRYPT: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
 
     fn key(engine: &Engine) -> usize {
         Arc::as_ptr(&engine.inner) as usize
@@ -109,6 +120,16 @@ mod hook {
         armed().remove(&key(engine))
     }
 
+    fn armed_encrypt() -> std::sync::MutexGuard<'static, BTreeSet<usize>> {
+        ARMED_ENCRYPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the engine's next commit of encrypted intents must fail
+    /// (and disarms it).
+    pub(super) fn take_encrypt(engine: &Engine) -> bool {
+        armed_encrypt().remove(&key(engine))
+    }
+
     impl Engine {
         /// Test builds only: the next inbox frame this engine processes
         /// fails to commit, as if the store had refused it.
@@ -119,6 +140,17 @@ mod hook {
         /// Test builds only: whether that failure is still to come.
         pub fn fail_next_frame_commit_armed_for_tests(&self) -> bool {
             armed().contains(&key(self))
+        }
+
+        /// Test builds only: the next group of intents this engine
+        /// encrypts fails to commit, as if the store had refused it.
+        pub fn fail_next_encrypt_commit_for_tests(&self) {
+            armed_encrypt().insert(key(self));
+        }
+
+        /// Test builds only: whether that failure is still to come.
+        pub fn fail_next_encrypt_commit_armed_for_tests(&self) -> bool {
+            armed_encrypt().contains(&key(self))
         }
     }
 }

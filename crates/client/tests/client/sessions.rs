@@ -152,6 +152,49 @@ async fn a_failed_commit_leaves_nothing_behind_and_redelivery_succeeds() {
     assert!(refused.is_empty(), "{refused:?}");
 }
 
+/// Item 15, sending side: encrypting advances the room's Megolm ratchet
+/// (and Olm channels) in memory before the commit that stores them with
+/// the ciphertexts. When that commit fails, memory goes back to what the
+/// store holds: the intent, still queued, is encrypted again from the
+/// stored ratchet, so the receiver sees no gap in the session's numbering
+/// (no "withheld or delayed" alert) and reads every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_of_encrypted_messages_leaves_no_gap_in_the_ratchet() {
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await.unwrap();
+    let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
+    let first = alice.engine.send_text(room, "first").await.unwrap();
+    alice.settle().await;
+    bob.joined(&room).await;
+    bob.has_message(&room, first).await;
+
+    alice.engine.fail_next_encrypt_commit_for_tests();
+    let second = alice.engine.send_text(room, "second").await.unwrap();
+    // The failed flush stops; the next send wakes the flusher again.
+    for _ in 0..100 {
+        if !alice.engine.fail_next_encrypt_commit_armed_for_tests() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!alice.engine.fail_next_encrypt_commit_armed_for_tests(), "no encrypt commit failed");
+    let third = alice.engine.send_text(room, "third").await.unwrap();
+    alice.settle().await;
+    // Everything Bob's engine reports while the two arrive.
+    let seen = bob.events_until_quiet(Duration::from_secs(2)).await;
+    bob.has_message(&room, second).await;
+    bob.has_message(&room, third).await;
+    let alerts: Vec<&Event> = seen
+        .iter()
+        .filter(|e| {
+            matches!(e, Event::Alert(Alert::Delivery { .. } | Alert::Undecryptable { .. } | Alert::Rejected { .. }))
+        })
+        .collect();
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
+
 impl TestRelay {
     /// The hostile relay throws away a device's one-time keys, so the next
     /// claim gets its fallback key.
