@@ -12,10 +12,8 @@ use belfry_protocol::cert::{
 };
 use belfry_protocol::signed::labelled_message;
 use belfry_protocol::{Curve25519Public, DeviceId, DisplayName, Ed25519Public, UserId};
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// Allowed clock skew when checking that a device certificate is not dated
 /// in the future.
@@ -177,11 +175,10 @@ struct Known {
 }
 
 /// Every device this client has admitted, and what has been revoked.
-/// Serializable so the store can keep it: as a pair of the first stored
-/// form and what was added since (the confirmations), which in postcard is
-/// the old encoding followed by the new field, so a directory an older
-/// build wrote still loads.
-#[derive(Debug, Clone)]
+/// Serializable so the store can keep it (the engine's profile format
+/// number says which layout a store holds; a damaged value is an error,
+/// never an empty field).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Directory {
     org: Ed25519Public,
     devices: BTreeMap<UserId, BTreeMap<DeviceId, Known>>,
@@ -203,88 +200,6 @@ pub struct Directory {
     device_revoked_at: Vec<(UserId, DeviceId, Timestamp)>,
     /// The same for revoked enrollment keys.
     enrollment_revoked_at: Vec<(Ed25519Public, Timestamp)>,
-}
-
-/// The directory as the first stored form has it (everything but
-/// `confirmed`), borrowed for writing.
-#[derive(Serialize)]
-struct StoredDirectoryRef<'a> {
-    org: &'a Ed25519Public,
-    devices: &'a BTreeMap<UserId, BTreeMap<DeviceId, Known>>,
-    enrollments: &'a BTreeMap<Ed25519Public, EnrolledDevice>,
-    key_owners: &'a BTreeMap<Ed25519Public, (UserId, DeviceId)>,
-    revoked_keys: &'a BTreeSet<Ed25519Public>,
-    burned_enrollments: &'a BTreeSet<Ed25519Public>,
-    revoked_devices: &'a BTreeSet<(UserId, DeviceId)>,
-    revoked_enrollments: &'a BTreeSet<Ed25519Public>,
-}
-
-impl Serialize for Directory {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let stored = StoredDirectoryRef {
-            org: &self.org,
-            devices: &self.devices,
-            enrollments: &self.enrollments,
-            key_owners: &self.key_owners,
-            revoked_keys: &self.revoked_keys,
-            burned_enrollments: &self.burned_enrollments,
-            revoked_devices: &self.revoked_devices,
-            revoked_enrollments: &self.revoked_enrollments,
-        };
-        (stored, &self.confirmed, (&self.device_revoked_at, &self.enrollment_revoked_at)).serialize(serializer)
-    }
-}
-
-/// The directory as the first stored form has it (everything but
-/// `confirmed`).
-#[derive(Deserialize)]
-struct StoredDirectory {
-    org: Ed25519Public,
-    devices: BTreeMap<UserId, BTreeMap<DeviceId, Known>>,
-    enrollments: BTreeMap<Ed25519Public, EnrolledDevice>,
-    key_owners: BTreeMap<Ed25519Public, (UserId, DeviceId)>,
-    revoked_keys: BTreeSet<Ed25519Public>,
-    burned_enrollments: BTreeSet<Ed25519Public>,
-    revoked_devices: BTreeSet<(UserId, DeviceId)>,
-    revoked_enrollments: BTreeSet<Ed25519Public>,
-}
-
-impl<'de> Deserialize<'de> for Directory {
-    /// Reads the pair: the first stored form, then `confirmed` if it is
-    /// there. A directory written before confirmations existed has none
-    /// (in postcard, its bytes end after the first form); the relay serves
-    /// them again with every device list.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> Visitor<'de> for Fields {
-            type Value = Directory;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a device directory")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Directory, A::Error> {
-                let stored: StoredDirectory = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                // Absent in an older directory: postcard reports the end of
-                // its input as an error, which here means "none yet".
-                let confirmed = seq.next_element().ok().flatten().unwrap_or_default();
-                // Revocation dates, absent before rooms judged history by them.
-                let (device_revoked_at, enrollment_revoked_at) = seq.next_element().ok().flatten().unwrap_or_default();
-                Ok(Directory {
-                    org: stored.org,
-                    devices: stored.devices,
-                    enrollments: stored.enrollments,
-                    key_owners: stored.key_owners,
-                    revoked_keys: stored.revoked_keys,
-                    burned_enrollments: stored.burned_enrollments,
-                    revoked_devices: stored.revoked_devices,
-                    revoked_enrollments: stored.revoked_enrollments,
-                    confirmed,
-                    device_revoked_at,
-                    enrollment_revoked_at,
-                })
-            }
-        }
-        deserializer.deserialize_tuple(3, Fields)
-    }
 }
 
 impl Directory {
