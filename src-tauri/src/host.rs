@@ -358,20 +358,36 @@ impl Host {
         self.activity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).elapsed()
     }
 
-    /// Locks once the idle time the settings allow has passed. Runs for
-    /// the life of the app.
+    /// Locks if the idle time the settings allow has passed; whether it
+    /// locked.
+    pub async fn lock_if_idle(&self) -> bool {
+        let minutes = self.settings().lock_after_minutes;
+        if minutes == 0
+            || self.idle_for() < Duration::from_secs(u64::from(minutes) * 60)
+            || self.phase().await != Phase::Unlocked
+        {
+            return false;
+        }
+        tracing::info!("locking after {minutes} idle minutes");
+        self.lock().await;
+        true
+    }
+
+    /// Checks [`lock_if_idle`](Self::lock_if_idle) every `tick`, for the
+    /// life of the app.
     pub async fn idle_timer(self: Arc<Self>, tick: Duration) {
         loop {
             tokio::time::sleep(tick).await;
-            let minutes = self.settings().lock_after_minutes;
-            if minutes == 0 {
-                continue;
-            }
-            if self.idle_for() >= Duration::from_secs(u64::from(minutes) * 60) && self.phase().await == Phase::Unlocked
-            {
-                tracing::info!("locking after {minutes} idle minutes");
-                self.lock().await;
-            }
+            self.lock_if_idle().await;
+        }
+    }
+
+    /// Moves the last activity `by` into the past (tests of the idle lock).
+    #[doc(hidden)]
+    pub fn backdate_activity(&self, by: Duration) {
+        let mut at = self.activity.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(earlier) = at.checked_sub(by) {
+            *at = earlier;
         }
     }
 

@@ -7,6 +7,7 @@ use belfry_client::Event;
 use belfry_protocol::armor::{INVITATION_LABEL, armor};
 use belfry_protocol::{Wire as _, room::RoomKind};
 use serde_json::json;
+use std::time::Duration;
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -91,6 +92,23 @@ fn enrolls_talks_locks_and_unlocks_through_the_commands() {
     let status = app.call("status", json!({})).unwrap();
     assert_eq!(status["user"], "alice");
     assert_eq!(status["online"], true);
+
+    // The idle lock follows the setting and the activity the UI reports.
+    let mut settings = app.call("settings", json!({})).unwrap();
+    assert_eq!(settings["notifications"], "senderOnly", "notifications show no content by default");
+    settings["lockAfterMinutes"] = json!(5);
+    app.call_args("set_settings", json!({ "settings": settings })).unwrap();
+    app.host.backdate_activity(Duration::from_secs(4 * 60));
+    assert!(!rt.block_on(app.host.lock_if_idle()), "locked before the idle time was up");
+    app.host.backdate_activity(Duration::from_secs(2 * 60));
+    app.call("report_activity", json!({})).unwrap();
+    assert!(!rt.block_on(app.host.lock_if_idle()), "reported activity did not count");
+    app.host.backdate_activity(Duration::from_secs(6 * 60));
+    assert!(rt.block_on(app.host.lock_if_idle()));
+    app.wait(EVENTS, |e| e["type"] == "locked");
+    assert_eq!(code(&app.call("status", json!({}))), "locked");
+    app.call_args("unlock", json!({ "secret": PASSPHRASE })).unwrap();
+    assert_eq!(app.call("app_state", json!({})).unwrap()["phase"], "unlocked");
 
     // Lock: the window is told, and nothing answers but `locked`.
     app.call("lock", json!({})).unwrap();
