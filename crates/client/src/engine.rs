@@ -328,6 +328,9 @@ struct Inner {
     clock: std::sync::Mutex<u64>,
     /// Attachment uploads and downloads.
     files: files::Files,
+    /// Rooms whose messages could not be prepared the last time, and why
+    /// (the user is told once per room and reason; see `outbox`).
+    failing_rooms: std::sync::Mutex<BTreeMap<RoomId, String>>,
 }
 
 /// The engine. Cheap to clone; every clone drives the same device.
@@ -646,6 +649,7 @@ impl Engine {
                 committer,
                 flush_wanted: tokio::sync::Notify::new(),
                 files,
+                failing_rooms: std::sync::Mutex::new(BTreeMap::new()),
             }),
         };
         *engine.inner.paused.lock().await = Some(pushes);
