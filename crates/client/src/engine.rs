@@ -28,9 +28,11 @@ mod receive;
 mod recovery;
 mod rollback;
 mod rooms;
+mod timeline;
 mod trust;
 mod verify;
 
+pub use timeline::{ReactionView, ReceiptView, RoomSummary};
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
 
 use crate::error::{ClientError, Result};
@@ -149,10 +151,19 @@ pub struct MessageView {
     pub sent_at: Timestamp,
     /// Where it stands.
     pub status: MessageStatus,
-    /// The text.
+    /// The text (a reply's own text: what it answers is `reply_to`).
     pub body: String,
     /// The attached file, if any.
     pub attachment: Option<AttachmentInfo>,
+    /// The message it replies to.
+    pub reply_to: Option<MessageId>,
+    /// Its sender changed the text since it was first sent.
+    pub edited: bool,
+    /// Reactions, one entry per key (sorted), with who reacted.
+    pub reactions: Vec<ReactionView>,
+    /// For this user's own messages: each member's receipt (delivered or
+    /// read, and when), by member.
+    pub receipts: Vec<ReceiptView>,
 }
 
 impl std::fmt::Debug for MessageView {
@@ -165,6 +176,10 @@ impl std::fmt::Debug for MessageView {
             .field("status", &self.status)
             .field("body", &format_args!("<{} bytes>", self.body.len()))
             .field("attachment", &self.attachment)
+            .field("reply_to", &self.reply_to)
+            .field("edited", &self.edited)
+            .field("reactions", &self.reactions.len())
+            .field("receipts", &self.receipts)
             .finish()
     }
 }
@@ -179,6 +194,10 @@ impl From<StoredMessage> for MessageView {
             status: m.status,
             body: m.body,
             attachment: None,
+            reply_to: m.reply_to,
+            edited: m.edited,
+            reactions: Vec::new(),
+            receipts: Vec::new(),
         }
     }
 }
@@ -215,7 +234,8 @@ pub enum Event {
     CaughtUp,
     /// A message arrived or changed.
     Message(MessageView),
-    /// A message's status changed.
+    /// A message's status changed, or (for this user's own messages) a
+    /// member's receipt arrived: read its receipts again.
     Status(MessageId, MessageStatus),
     /// A message was deleted (by its sender, or its time was up).
     Removed(MessageId),
@@ -902,8 +922,12 @@ impl Engine {
     async fn send_content(&self, room: RoomId, content: RoomContent, shown: Option<String>) -> Result<MessageId> {
         let body = match (&content, shown) {
             (_, Some(s)) => s,
-            (RoomContent::Text { body }, None) => body.clone(),
+            (RoomContent::Text { body } | RoomContent::Reply { body, .. }, None) => body.clone(),
             _ => String::new(),
+        };
+        let reply_to = match &content {
+            RoomContent::Reply { to, .. } => Some(*to),
+            _ => None,
         };
         if body.len() > belfry_protocol::limits::MAX_TEXT_LEN + 64 {
             return Err(ClientError::Input("the message is too long".into()));
@@ -923,6 +947,8 @@ impl Engine {
             status: MessageStatus::Pending,
             body,
             expires_at: record.retention_secs().map(|s| t.plus_ms(s.saturating_mul(1000))),
+            reply_to,
+            edited: false,
         };
         let mut batch = Batch::new().with(Op::PutMessage(message.clone()));
         self.queue_compose(&st, &mut batch, id, room, content, Vec::new())?;
@@ -944,8 +970,10 @@ impl Engine {
 
     /// Replies to `to` in `room`.
     pub async fn reply(&self, room: RoomId, to: MessageId, body: &str) -> Result<MessageId> {
-        let shown = format!("↪ {}: {body}", short(&to));
-        self.send_content(room, RoomContent::Reply { to, body: body.to_owned() }, Some(shown)).await
+        if self.inner.store.message(&to)?.is_none_or(|m| m.room != room) {
+            return Err(ClientError::NotFound(format!("no message {to} in this room")));
+        }
+        self.send_content(room, RoomContent::Reply { to, body: body.to_owned() }, None).await
     }
 
     /// Replaces the text of one of this user's messages, for everyone.
@@ -955,6 +983,7 @@ impl Engine {
         }
         let mut m = self.own_message(room, &target).await?;
         m.body = body.to_owned();
+        m.edited = true;
         let mut batch = Batch::new().with(Op::PutMessage(m.clone()));
         let st = self.state().await?;
         let edit = RoomContent::Edit { target, body: body.to_owned() };
@@ -1045,15 +1074,15 @@ impl Engine {
     /// The newest `limit` messages of a room, oldest first.
     pub async fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<MessageView>> {
         self.unlocked()?;
-        let mut m: Vec<MessageView> = self.inner.store.messages(room, limit)?.into_iter().map(Into::into).collect();
+        let mut m = self.inner.store.messages(room, limit)?;
         m.reverse();
-        self.with_attachments(m)
+        self.views(m)
     }
 
     /// Full-text search over every room.
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<MessageView>> {
         self.unlocked()?;
-        self.with_attachments(self.inner.store.search(query, limit)?.into_iter().map(Into::into).collect())
+        self.views(self.inner.store.search(query, limit)?)
     }
 
     /// Trusted devices of `user`, as (device, name, SAS-verified).
@@ -1256,11 +1285,6 @@ async fn group_commit(
             let _ = reply.send(outcome.clone());
         }
     }
-}
-
-/// The first hex digits of an id, as shown in a reply.
-fn short(id: &MessageId) -> String {
-    id.to_string().chars().take(8).collect()
 }
 
 fn state_alert(room: RoomId, e: &StateError) -> Alert {

@@ -21,6 +21,7 @@ pub mod secret_file;
 
 pub use engine::{
     Alert, AttachmentInfo, DEFAULT_VERIFICATION_TIMEOUT, Direction, Engine, Event, FileError, MessageView,
-    PendingUpload, RoomView, SyncStatus, Transfer, VerificationState, VerificationView, describe_cancel,
+    PendingUpload, ReactionView, ReceiptView, RoomSummary, RoomView, SyncStatus, Transfer, VerificationState,
+    VerificationView, describe_cancel,
 };
 pub use error::{ClientError, Result};

@@ -101,6 +101,22 @@ pub struct StoredMessage {
     pub body: String,
     /// When it disappears, if the room has a retention timer.
     pub expires_at: Option<Timestamp>,
+    /// The message it replies to, if it is a reply.
+    pub reply_to: Option<MessageId>,
+    /// Its sender changed the text since it was first sent.
+    pub edited: bool,
+}
+
+/// A member's receipt for one of this device's own messages: delivered to
+/// (or read on) one of their devices, at their device's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The member.
+    pub user: UserId,
+    /// Read (not only delivered).
+    pub read: bool,
+    /// When, as the member's device said.
+    pub at: Timestamp,
 }
 
 impl fmt::Debug for StoredMessage {
@@ -113,6 +129,8 @@ impl fmt::Debug for StoredMessage {
             .field("status", &self.status)
             .field("body", &format_args!("<{} bytes>", self.body.len()))
             .field("expires_at", &self.expires_at.map(|t| t.0))
+            .field("reply_to", &self.reply_to)
+            .field("edited", &self.edited)
             .finish()
     }
 }
@@ -320,6 +338,22 @@ pub enum Op {
     },
     /// A waiting message decrypted or given up (missing is not an error).
     DeleteWaiting(MessageId),
+    /// A member's receipt for a message (ignored if the message is not
+    /// stored). It only moves forward: a "delivered" after a "read" of
+    /// the same member changes nothing.
+    PutReceipt {
+        /// The message.
+        message: MessageId,
+        /// The receipt.
+        receipt: Receipt,
+    },
+    /// The last message of `room` this user has read.
+    SetReadMarker {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        message: MessageId,
+    },
     /// A named value: settings, the device directory.
     PutValue {
         /// Its name.
@@ -384,6 +418,12 @@ impl fmt::Debug for Op {
                 f.debug_struct("PutWaiting").field("id", id).field("message", &Len(message.len())).finish()
             }
             Self::DeleteWaiting(id) => f.debug_tuple("DeleteWaiting").field(id).finish(),
+            Self::PutReceipt { message, receipt } => {
+                f.debug_struct("PutReceipt").field("message", message).field("receipt", receipt).finish()
+            }
+            Self::SetReadMarker { room, message } => {
+                f.debug_struct("SetReadMarker").field("room", room).field("message", message).finish()
+            }
             Self::PutValue { key, value } => {
                 f.debug_struct("PutValue").field("key", key).field("value", &Len(value.len())).finish()
             }
@@ -449,6 +489,27 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
     /// The newest `limit` messages of a room, newest first.
     fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<StoredMessage>>;
+    /// Up to `limit` messages of a room placed before `before` (a
+    /// message's `(sent_at, id)`: the timeline's order), newest first;
+    /// `None`: the newest.
+    fn messages_before(
+        &self,
+        room: &RoomId,
+        before: Option<(Timestamp, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>>;
+    /// Up to `limit` messages of a room placed after `after`, oldest first.
+    fn messages_after(&self, room: &RoomId, after: (Timestamp, MessageId), limit: usize) -> Result<Vec<StoredMessage>>;
+    /// The receipts of a message, by member.
+    fn receipts(&self, message: &MessageId) -> Result<Vec<Receipt>>;
+    /// How many messages of others each room holds unread (status
+    /// [`MessageStatus::Received`]); rooms with none are left out.
+    fn unread_counts(&self) -> Result<Vec<(RoomId, u64)>>;
+    /// Up to `limit` unread messages of a room placed at or before
+    /// `up_to`, newest first.
+    fn unread_up_to(&self, room: &RoomId, up_to: (Timestamp, MessageId), limit: usize) -> Result<Vec<MessageId>>;
+    /// The last message of a room this user has read.
+    fn read_marker(&self, room: &RoomId) -> Result<Option<MessageId>>;
     /// Messages whose text contains every word of `query`, the most
     /// recently stored first (arrival order: an edit keeps a message's
     /// place; a message deleted and stored again is new).
@@ -497,6 +558,7 @@ pub(crate) fn check(op: &Op) -> Result<()> {
         Op::PutMessage(m) => too_big(&m.sent_at) || m.expires_at.as_ref().is_some_and(too_big),
         Op::Enqueue { queued, .. } => too_big(queued),
         Op::PutAttachment(a) => a.size > i64::MAX as u64,
+        Op::PutReceipt { receipt, .. } => too_big(&receipt.at),
         _ => false,
     };
     if bad { Err(StoreError::Corrupt("timestamp out of range".into())) } else { Ok(()) }

@@ -722,6 +722,8 @@ impl Engine {
             status: MessageStatus::Pending,
             body: attachment_body(&name, size),
             expires_at,
+            reply_to: None,
+            edited: false,
         };
         let record = Attachment {
             id: blob,

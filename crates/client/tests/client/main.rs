@@ -16,6 +16,7 @@ mod recovery;
 mod relay_enforced;
 mod resilience;
 mod rooms;
+mod timeline;
 
 mod revocation;
 mod sessions;

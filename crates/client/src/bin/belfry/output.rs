@@ -51,12 +51,21 @@ pub fn print_message(m: &MessageView, json: bool) {
             serde_json::json!({
                 "id": m.id.to_string(), "room": m.room.to_string(), "sender": m.sender.as_str(),
                 "sent_at": m.sent_at.0, "status": status_word(m.status), "body": m.body,
-                "attachment": attachment,
+                "attachment": attachment, "reply_to": m.reply_to.map(|r| r.to_string()), "edited": m.edited,
+                "reactions": m.reactions.iter().map(|r| serde_json::json!({
+                    "key": r.key, "users": r.users.iter().map(UserId::as_str).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "receipts": m.receipts.iter().map(|r| serde_json::json!({
+                    "user": r.user.as_str(), "read": r.read, "at": r.at.0,
+                })).collect::<Vec<_>>(),
             })
         );
     } else {
-        let short: String = m.id.to_string().chars().take(8).collect();
-        println!("{short} [{}] {}: {}", status_word(m.status), m.sender, m.body);
+        let short = |id: &belfry_protocol::MessageId| id.to_string().chars().take(8).collect::<String>();
+        let reply = m.reply_to.map(|r| format!("↪ {}: ", short(&r))).unwrap_or_default();
+        let edited = if m.edited { " (edited)" } else { "" };
+        let reactions: String = m.reactions.iter().map(|r| format!(" {}×{}", r.key, r.users.len())).collect();
+        println!("{} [{}] {}: {reply}{}{edited}{reactions}", short(&m.id), status_word(m.status), m.sender, m.body);
     }
 }
 
