@@ -990,7 +990,9 @@ impl Engine {
         self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, edit, Vec::new())?;
         drop(st);
         self.commit(batch).await?;
-        self.emit(Event::Message(m.into()));
+        for view in self.views(vec![m])? {
+            self.emit(Event::Message(view));
+        }
         self.kick_flush();
         Ok(())
     }

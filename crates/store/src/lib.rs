@@ -502,12 +502,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn messages_after(&self, room: &RoomId, after: (Timestamp, MessageId), limit: usize) -> Result<Vec<StoredMessage>>;
     /// The receipts of a message, by member.
     fn receipts(&self, message: &MessageId) -> Result<Vec<Receipt>>;
-    /// How many messages of others each room holds unread (status
-    /// [`MessageStatus::Received`]); rooms with none are left out.
-    fn unread_counts(&self) -> Result<Vec<(RoomId, u64)>>;
-    /// Up to `limit` unread messages of a room placed at or before
-    /// `up_to`, newest first.
-    fn unread_up_to(&self, room: &RoomId, up_to: (Timestamp, MessageId), limit: usize) -> Result<Vec<MessageId>>;
+    /// How many messages of others than `me` each room holds unread
+    /// (status [`MessageStatus::Received`]: `me`'s own, sent from another
+    /// of their devices, never count); rooms with none are left out.
+    fn unread_counts(&self, me: &UserId) -> Result<Vec<(RoomId, u64)>>;
+    /// Up to `limit` unread messages of others than `me` in a room, placed
+    /// at or before `up_to`, newest first.
+    fn unread_up_to(
+        &self,
+        room: &RoomId,
+        me: &UserId,
+        up_to: (Timestamp, MessageId),
+        limit: usize,
+    ) -> Result<Vec<MessageId>>;
     /// The last message of a room this user has read.
     fn read_marker(&self, room: &RoomId) -> Result<Option<MessageId>>;
     /// Messages whose text contains every word of `query`, the most

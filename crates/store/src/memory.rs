@@ -296,20 +296,28 @@ impl Store for MemoryStore {
         Ok(self.data()?.receipts.get(message).map(|r| r.values().cloned().collect()).unwrap_or_default())
     }
 
-    fn unread_counts(&self) -> Result<Vec<(RoomId, u64)>> {
+    fn unread_counts(&self, me: &UserId) -> Result<Vec<(RoomId, u64)>> {
         let mut counts: BTreeMap<RoomId, u64> = BTreeMap::new();
-        for m in self.data()?.messages.values().filter(|m| m.status == MessageStatus::Received) {
+        for m in self.data()?.messages.values().filter(|m| m.status == MessageStatus::Received && m.sender != *me) {
             *counts.entry(m.room).or_default() += 1;
         }
         Ok(counts.into_iter().collect())
     }
 
-    fn unread_up_to(&self, room: &RoomId, up_to: (Timestamp, MessageId), limit: usize) -> Result<Vec<MessageId>> {
+    fn unread_up_to(
+        &self,
+        room: &RoomId,
+        me: &UserId,
+        up_to: (Timestamp, MessageId),
+        limit: usize,
+    ) -> Result<Vec<MessageId>> {
         let all = self
             .data()?
             .messages
             .values()
-            .filter(|m| m.room == *room && m.status == MessageStatus::Received && (m.sent_at, m.id) <= up_to)
+            .filter(|m| {
+                m.room == *room && m.status == MessageStatus::Received && m.sender != *me && (m.sent_at, m.id) <= up_to
+            })
             .cloned()
             .collect();
         Ok(newest_first(all, limit).into_iter().map(|m| m.id).collect())

@@ -939,22 +939,30 @@ impl Store for SqlStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn unread_counts(&self) -> Result<Vec<(RoomId, u64)>> {
+    fn unread_counts(&self, me: &UserId) -> Result<Vec<(RoomId, u64)>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached("SELECT room, count(*) FROM messages WHERE status = 5 GROUP BY room")?;
-        let rows = stmt.query_map([], |r| {
+        let mut stmt = conn.prepare_cached(
+            "SELECT room, count(*) FROM messages WHERE status = 5 AND sender != ?1 GROUP BY room ORDER BY room",
+        )?;
+        let rows = stmt.query_map(params![me.as_str()], |r| {
             Ok((RoomId(r.get::<_, [u8; 16]>(0)?), u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn unread_up_to(&self, room: &RoomId, (at, id): (Timestamp, MessageId), limit: usize) -> Result<Vec<MessageId>> {
+    fn unread_up_to(
+        &self,
+        room: &RoomId,
+        me: &UserId,
+        (at, id): (Timestamp, MessageId),
+        limit: usize,
+    ) -> Result<Vec<MessageId>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT id FROM messages WHERE room = ?1 AND status = 5 AND (sent_at, id) <= (?2, ?3) \
+            "SELECT id FROM messages WHERE room = ?1 AND status = 5 AND sender != ?4 AND (sent_at, id) <= (?2, ?3) \
              ORDER BY sent_at DESC, id DESC",
         )?;
-        let rows = stmt.query_map(params![room.as_bytes(), to_i64(at.0)?, id.as_bytes()], |r| {
+        let rows = stmt.query_map(params![room.as_bytes(), to_i64(at.0)?, id.as_bytes(), me.as_str()], |r| {
             Ok(MessageId(r.get::<_, [u8; 16]>(0)?))
         })?;
         Ok(rows.take(limit).collect::<Result<_, _>>()?)

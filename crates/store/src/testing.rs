@@ -630,6 +630,10 @@ pub fn timeline_pages_replies_edits_and_unread_with(b: &dyn Backend) {
         batch.push(Op::PutMessage(m));
     }
     batch.push(Op::PutMessage(message(20, 2, "elsewhere", 5)));
+    // This user's own, sent from another of their devices: never unread.
+    let mut own = message(21, 1, "from my other laptop", 55);
+    own.sender = user("me");
+    batch.push(Op::PutMessage(own));
     s.commit(batch).unwrap();
     drop(s);
     let s = b.open();
@@ -639,18 +643,23 @@ pub fn timeline_pages_replies_edits_and_unread_with(b: &dyn Backend) {
     assert_eq!(ids(&newest), vec![10, 9, 8, 7]);
     let anchor = |m: &StoredMessage| (m.sent_at, m.id);
     let older = s.messages_before(&room, Some(anchor(&newest[3])), 4).unwrap();
-    assert_eq!(ids(&older), vec![6, 5, 4, 3]);
+    // 6 and 5 share a time: the higher id is the later.
+    assert_eq!(ids(&older), vec![21, 6, 5, 4]);
     let oldest = s.messages_before(&room, Some(anchor(&older[3])), 4).unwrap();
-    assert_eq!(ids(&oldest), vec![2, 1]);
+    assert_eq!(ids(&oldest), vec![3, 2, 1]);
     let after = s.messages_after(&room, anchor(&older[2]), 3).unwrap();
-    assert_eq!(ids(&after), vec![5, 6, 7]);
+    assert_eq!(ids(&after), vec![6, 21, 7]);
     let seven = s.message(&MessageId([7; 16])).unwrap().unwrap();
     assert_eq!((seven.reply_to, seven.edited), (Some(MessageId([3; 16])), true));
     assert!(!s.message(&MessageId([8; 16])).unwrap().unwrap().edited);
+    // Unread up to 7: never this user's own (21, from their other device).
+    let me = user("me");
+    let up_to_seven = s.unread_up_to(&room, &me, anchor(&seven), 100).unwrap();
+    assert_eq!(up_to_seven.iter().map(|m| m.0[0]).collect::<Vec<_>>(), vec![7, 6, 5, 4, 3, 2, 1]);
     // All unread (others' messages, received); reading up to 5 leaves 5.
-    assert_eq!(s.unread_counts().unwrap(), vec![(room, 10), (RoomId([2; 16]), 1)]);
+    assert_eq!(s.unread_counts(&me).unwrap(), vec![(room, 10), (RoomId([2; 16]), 1)]);
     let five = s.message(&MessageId([5; 16])).unwrap().unwrap();
-    let up_to = s.unread_up_to(&room, anchor(&five), 100).unwrap();
+    let up_to = s.unread_up_to(&room, &me, anchor(&five), 100).unwrap();
     assert_eq!(up_to.iter().map(|m| m.0[0]).collect::<Vec<_>>(), vec![5, 4, 3, 2, 1]);
     let mut batch = Batch::new();
     for id in up_to {
@@ -660,7 +669,7 @@ pub fn timeline_pages_replies_edits_and_unread_with(b: &dyn Backend) {
     s.commit(batch).unwrap();
     drop(s);
     let s = b.open();
-    assert_eq!(s.unread_counts().unwrap(), vec![(room, 5), (RoomId([2; 16]), 1)]);
+    assert_eq!(s.unread_counts(&me).unwrap(), vec![(room, 5), (RoomId([2; 16]), 1)]);
     assert_eq!(s.read_marker(&room).unwrap(), Some(five.id));
     assert_eq!(s.read_marker(&RoomId([2; 16])).unwrap(), None);
 }

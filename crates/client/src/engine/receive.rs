@@ -396,7 +396,8 @@ impl Engine {
                             Some(mut m) => {
                                 m.body = body;
                                 m.edited = true;
-                                events.push(Event::Message(m.clone().into()));
+                                // In full: a front end replaces what it shows.
+                                events.extend(self.views(vec![m.clone()])?.into_iter().map(Event::Message));
                                 batch.push(Op::PutMessage(m));
                             }
                             None => events.push(Event::Alert(Alert::Rejected {

@@ -148,7 +148,8 @@ impl Engine {
                 })
                 .collect()
         };
-        let unread: BTreeMap<RoomId, u64> = self.inner.store.unread_counts()?.into_iter().collect();
+        let me = self.user().await?;
+        let unread: BTreeMap<RoomId, u64> = self.inner.store.unread_counts(&me)?.into_iter().collect();
         let mut out = Vec::with_capacity(rooms.len());
         for (room, changed) in rooms {
             let last = self.views(self.inner.store.messages_before(&room.id, None, 1)?)?.pop();
@@ -172,7 +173,8 @@ impl Engine {
     pub async fn mark_read(&self, room: RoomId, upto: MessageId) -> Result<()> {
         self.unlocked()?;
         let anchor = self.message_of(&room, &upto)?;
-        let unread = self.inner.store.unread_up_to(&room, position(&anchor), usize::MAX)?;
+        let me = self.user().await?;
+        let unread = self.inner.store.unread_up_to(&room, &me, position(&anchor), usize::MAX)?;
         let mut batch = Batch::new();
         let marker = match self.inner.store.read_marker(&room)? {
             Some(id) => self.inner.store.message(&id)?.filter(|m| m.room == room),

@@ -79,6 +79,8 @@ async fn pages_of_a_thousand_messages_have_no_gap_and_no_repeat() {
 async fn unread_counts_follow_mark_read_and_never_count_own_messages() {
     let relay = TestRelay::start();
     let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    // Alice's second device gets her messages too: never unread there.
+    let mut phone = Dev::enroll(&relay, "alice", "Alice phone").await;
     let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
     let bob_id = bob.engine.user().await.unwrap();
     let quiet = alice.engine.create_room(RoomKind::Group, "Quiet", std::slice::from_ref(&bob_id)).await.unwrap();
@@ -99,9 +101,15 @@ async fn unread_counts_follow_mark_read_and_never_count_own_messages() {
     assert_eq!((summaries[0].unread, summaries[1].unread), (3, 0));
     assert!(summaries[0].last_activity >= summaries[1].last_activity);
     assert_eq!(summaries[0].read_up_to, None);
-    // Alice's own messages are never unread for her.
+    // Alice's own messages are never unread for her, on either device.
     let hers = alice.engine.room_summaries().await.unwrap();
     assert!(hers.iter().all(|s| s.unread == 0), "{hers:?}");
+    phone.joined(&room).await;
+    for id in &ids {
+        phone.has_message(&room, *id).await;
+    }
+    let on_phone = phone.engine.room_summaries().await.unwrap();
+    assert!(on_phone.iter().all(|s| s.unread == 0), "{on_phone:?}");
 
     bob.engine.mark_read(room, ids[1]).await.unwrap();
     let s = bob.engine.room_summaries().await.unwrap();
@@ -197,8 +205,13 @@ async fn replies_point_at_their_target_and_edits_are_flagged() {
     let second = alice.engine.send_text(room, "unchanged").await.unwrap();
     bob.has_message(&room, first).await;
     bob.has_message(&room, second).await;
+    bob.engine.react(room, first, "👀").await.unwrap();
     alice.engine.edit(room, first, "Draft v2").await.unwrap();
-    bob.wait(|e| matches!(e, Event::Message(m) if m.id == first && m.body == "Draft v2" && m.edited)).await;
+    // The edited message in full: its reactions too.
+    let edited = bob.wait(|e| matches!(e, Event::Message(m) if m.id == first && m.body == "Draft v2")).await;
+    let Event::Message(edited) = edited else { unreachable!() };
+    assert!(edited.edited);
+    assert_eq!(edited.reactions, vec![ReactionView { key: "👀".into(), users: vec![bob_id.clone()] }]);
     for dev in [&alice, &bob] {
         let page = dev.engine.messages_before(&room, None, 10).await.unwrap();
         let flag = |id| page.iter().find(|m| m.id == id).map(|m| (m.body.clone(), m.edited));
