@@ -149,6 +149,16 @@ async fn a_room_whose_device_fetch_fails_does_not_hold_up_other_rooms() {
     let told = alice
         .wait(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("\"Stuck\"") && detail.contains("wait")))
         .await;
+    // Told once: another pass (another send) fails the same way, silently.
+    let more = alice.engine.send_text(room, "still there?").await.unwrap();
+    bob.has_message(&room, more).await;
+    let again: Vec<Event> = alice
+        .events_until_quiet(Duration::from_millis(500))
+        .await
+        .into_iter()
+        .filter(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("\"Stuck\"")))
+        .collect();
+    assert!(again.is_empty(), "{again:?}");
     // The held room's intents are still queued; its message still pending.
     assert!(alice.engine.pending_count().unwrap() > 0, "{told:?}");
     let mine = alice.engine.messages(&stuck, 10).await.unwrap();
