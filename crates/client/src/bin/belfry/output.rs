@@ -70,6 +70,11 @@ pub fn print_message(m: &MessageView, json: bool) {
 }
 
 pub fn print_room(r: &RoomView, json: bool) {
+    print_room_with(r, None, json);
+}
+
+/// A room, with its unread count when known.
+pub fn print_room_with(r: &RoomView, unread: Option<u32>, json: bool) {
     let members: Vec<&str> = r.members.keys().map(UserId::as_str).collect();
     if json {
         println!(
@@ -77,12 +82,13 @@ pub fn print_room(r: &RoomView, json: bool) {
             serde_json::json!({
                 "id": r.id.to_string(), "name": r.name, "kind": format!("{:?}", r.kind).to_lowercase(),
                 "members": members, "retention_secs": r.retention_secs, "classification": r.classification,
-                "conflict": r.conflict,
+                "conflict": r.conflict, "unread": unread,
             })
         );
     } else {
         let label = r.classification.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
-        println!("{}  {}{}  ({})", r.id, r.name, label, members.join(", "));
+        let unread = unread.filter(|n| *n > 0).map(|n| format!("  {n} unread")).unwrap_or_default();
+        println!("{}  {}{}  ({}){unread}", r.id, r.name, label, members.join(", "));
         if let Some(why) = &r.conflict {
             println!("  ! not sending: {why}");
         }
