@@ -74,15 +74,15 @@ impl Engine {
                     ReactionView { key, users }
                 })
                 .collect();
-            if v.status != MessageStatus::Received {
-                v.receipts = self
-                    .inner
-                    .store
-                    .receipts(&v.id)?
-                    .into_iter()
-                    .map(|r| ReceiptView { user: r.user, read: r.read, at: r.at })
-                    .collect();
-            }
+            // Only this user's own messages have receipts (from whichever
+            // of their devices they were sent).
+            v.receipts = self
+                .inner
+                .store
+                .receipts(&v.id)?
+                .into_iter()
+                .map(|r| ReceiptView { user: r.user, read: r.read, at: r.at })
+                .collect();
         }
         Ok(views)
     }

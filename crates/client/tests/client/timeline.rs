@@ -137,6 +137,14 @@ async fn unread_counts_follow_mark_read_and_never_count_own_messages() {
         };
         receipt(ids[0]) == Some(true) && receipt(ids[1]) == Some(true) && receipt(ids[2]) == Some(false)
     });
+    // Alice's other device sees the same receipts on her messages.
+    eventually!("the phone sees what Bob read", {
+        let mine = phone.engine.messages_before(&room, None, 10).await.unwrap();
+        let receipt = |id: MessageId| {
+            mine.iter().find(|m| m.id == id).and_then(|m| m.receipts.iter().find(|r| r.user == bob_id)).map(|r| r.read)
+        };
+        receipt(ids[0]) == Some(true) && receipt(ids[1]) == Some(true)
+    });
     bob.engine.mark_read(room, answer).await.unwrap();
     let s = bob.engine.room_summaries().await.unwrap();
     assert_eq!((s[0].unread, s[0].read_up_to), (0, Some(answer)));
