@@ -599,6 +599,7 @@ impl Engine {
         let account = store.account()?.ok_or_else(|| ClientError::Config("the profile has no device".into()))?;
         let device = Device::unpickle(&account, &pickle)?;
         let dir: Directory = de(&need(K_DIRECTORY)?, "directory")?;
+        timeline::move_legacy_reactions(&store)?;
         let rooms = rollback::stored_rooms(&store)?;
         let waiting = rollback::stored_waiting(&store)?;
         let prekeys_used = match store.value(K_PREKEYS_USED)? {
@@ -938,7 +939,10 @@ impl Engine {
             return Err(ClientError::Input("you are not a member of this room".into()));
         }
         let id = MessageId(rand::random());
-        let t = now();
+        // Strictly later than this device's previous message: a timeline
+        // in the senders' time shows one person's messages as they wrote
+        // them, however fast.
+        let t = self.stamp();
         let message = StoredMessage {
             id,
             room,
@@ -1027,13 +1031,7 @@ impl Engine {
             return Err(ClientError::NotFound(format!("no message {target} in this room")));
         }
         let me = self.user().await?;
-        let k = format!("reactions/{target}");
-        let mut map: BTreeMap<String, String> = match self.inner.store.value(&k)? {
-            Some(b) => de(&b, "reactions")?,
-            None => BTreeMap::new(),
-        };
-        map.insert(me.to_string(), key.to_owned());
-        let mut batch = Batch::new().with(value(&k, ser(&map)?));
+        let mut batch = Batch::new().with(Op::PutReaction { message: target, user: me, key: key.to_owned() });
         let st = self.state().await?;
         let reaction = RoomContent::Reaction { target, key: key.to_owned() };
         self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, reaction, Vec::new())?;
@@ -1047,10 +1045,7 @@ impl Engine {
     /// Reactions to a message, by person.
     pub fn reactions(&self, target: &MessageId) -> Result<BTreeMap<String, String>> {
         self.unlocked()?;
-        match self.inner.store.value(&format!("reactions/{target}"))? {
-            Some(b) => de(&b, "reactions"),
-            None => Ok(BTreeMap::new()),
-        }
+        Ok(self.inner.store.reactions(target)?.into_iter().map(|(user, key)| (user.to_string(), key)).collect())
     }
 
     async fn own_message(&self, room: RoomId, id: &MessageId) -> Result<StoredMessage> {

@@ -9,7 +9,10 @@
 -- 2. `edited`: its sender changed the text since it was first sent.
 -- 3. `receipts`: who (per member) received or read one of this device's
 --    own messages, and when; deleted with the message.
--- 4. `read_markers`: per room, the last message this user has read (the
+-- 4. `reactions`: one per member and message (a new one replaces theirs),
+--    deleted with the message (they were named values that outlived it;
+--    the engine moves those here when it opens the profile).
+-- 5. `read_markers`: per room, the last message this user has read (the
 --    timeline shows "new" below it). Unread counts come from the statuses
 --    (a message of someone else is Received until read), through a partial
 --    index that holds only unread messages.
@@ -21,6 +24,12 @@ CREATE TABLE receipts (
     user    TEXT NOT NULL,
     read    INTEGER NOT NULL,
     at      INTEGER NOT NULL,
+    PRIMARY KEY (message, user)
+) WITHOUT ROWID;
+CREATE TABLE reactions (
+    message BLOB NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    user    TEXT NOT NULL,
+    key     TEXT NOT NULL,
     PRIMARY KEY (message, user)
 ) WITHOUT ROWID;
 CREATE TABLE read_markers (

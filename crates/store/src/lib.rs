@@ -347,6 +347,18 @@ pub enum Op {
         /// The receipt.
         receipt: Receipt,
     },
+    /// A member's reaction to a message, replacing theirs (ignored if the
+    /// message is not stored; deleted with it).
+    PutReaction {
+        /// The message.
+        message: MessageId,
+        /// The member.
+        user: UserId,
+        /// The emoji or short word.
+        key: String,
+    },
+    /// Deletes a named value (missing is not an error).
+    DeleteValue(String),
     /// The last message of `room` this user has read.
     SetReadMarker {
         /// The room.
@@ -421,6 +433,13 @@ impl fmt::Debug for Op {
             Self::PutReceipt { message, receipt } => {
                 f.debug_struct("PutReceipt").field("message", message).field("receipt", receipt).finish()
             }
+            Self::PutReaction { message, user, key } => f
+                .debug_struct("PutReaction")
+                .field("message", message)
+                .field("user", user)
+                .field("key", &Len(key.len()))
+                .finish(),
+            Self::DeleteValue(key) => f.debug_tuple("DeleteValue").field(key).finish(),
             Self::SetReadMarker { room, message } => {
                 f.debug_struct("SetReadMarker").field("room", room).field("message", message).finish()
             }
@@ -502,6 +521,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn messages_after(&self, room: &RoomId, after: (Timestamp, MessageId), limit: usize) -> Result<Vec<StoredMessage>>;
     /// The receipts of a message, by member.
     fn receipts(&self, message: &MessageId) -> Result<Vec<Receipt>>;
+    /// The reactions to a message, as (member, key), by member.
+    fn reactions(&self, message: &MessageId) -> Result<Vec<(UserId, String)>>;
+    /// Every named value whose name starts with `prefix`, by name.
+    fn values_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
     /// How many messages of others than `me` each room holds unread
     /// (status [`MessageStatus::Received`]: `me`'s own, sent from another
     /// of their devices, never count); rooms with none are left out.

@@ -35,6 +35,8 @@ struct Data {
     next_arrival: u64,
     /// Receipts by message and member.
     receipts: BTreeMap<MessageId, BTreeMap<UserId, Receipt>>,
+    /// Reactions by message and member.
+    reactions: BTreeMap<MessageId, BTreeMap<UserId, String>>,
     read_markers: BTreeMap<RoomId, MessageId>,
 }
 
@@ -66,6 +68,7 @@ impl Data {
         }
         self.arrival.remove(id);
         self.receipts.remove(id);
+        self.reactions.remove(id);
         report.messages += 1;
         let mut files = Vec::new();
         self.attachments.retain(|_, a| {
@@ -212,6 +215,14 @@ impl Store for MemoryStore {
                         }
                     }
                 }
+                Op::PutReaction { message, user, key } => {
+                    if next.messages.contains_key(&message) {
+                        next.reactions.entry(message).or_default().insert(user, key);
+                    }
+                }
+                Op::DeleteValue(key) => {
+                    next.values.remove(&key);
+                }
                 Op::SetReadMarker { room, message } => {
                     next.read_markers.insert(room, message);
                 }
@@ -294,6 +305,25 @@ impl Store for MemoryStore {
 
     fn receipts(&self, message: &MessageId) -> Result<Vec<Receipt>> {
         Ok(self.data()?.receipts.get(message).map(|r| r.values().cloned().collect()).unwrap_or_default())
+    }
+
+    fn reactions(&self, message: &MessageId) -> Result<Vec<(UserId, String)>> {
+        Ok(self
+            .data()?
+            .reactions
+            .get(message)
+            .map(|r| r.iter().map(|(u, k)| (u.clone(), k.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    fn values_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(self
+            .data()?
+            .values
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     fn unread_counts(&self, me: &UserId) -> Result<Vec<(RoomId, u64)>> {

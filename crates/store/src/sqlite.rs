@@ -606,6 +606,7 @@ fn delete_message(tx: &Transaction<'_>, id: &MessageId, report: &mut PurgeReport
     report.attachments +=
         tx.prepare_cached("DELETE FROM attachments WHERE message = ?1")?.execute(params![id.as_bytes()])?;
     tx.prepare_cached("DELETE FROM receipts WHERE message = ?1")?.execute(params![id.as_bytes()])?;
+    tx.prepare_cached("DELETE FROM reactions WHERE message = ?1")?.execute(params![id.as_bytes()])?;
     if !take_unindexed(tx, seq)? {
         unindex_body(tx, seq, &body)?;
     }
@@ -770,6 +771,17 @@ impl Store for SqlStore {
                         receipt.read,
                         to_i64(receipt.at.0)?
                     ])?;
+                }
+                Op::PutReaction { message, user, key } => {
+                    tx.prepare_cached(
+                        "INSERT INTO reactions (message, user, key) \
+                         SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1) \
+                         ON CONFLICT (message, user) DO UPDATE SET key = excluded.key",
+                    )?
+                    .execute(params![message.as_bytes(), user.as_str(), key])?;
+                }
+                Op::DeleteValue(key) => {
+                    tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?.execute(params![key])?;
                 }
                 Op::SetReadMarker { room, message } => {
                     tx.prepare_cached("INSERT OR REPLACE INTO read_markers (room, message) VALUES (?1, ?2)")?
@@ -937,6 +949,33 @@ impl Store for SqlStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn reactions(&self, message: &MessageId) -> Result<Vec<(UserId, String)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT user, key FROM reactions WHERE message = ?1 ORDER BY user")?;
+        let bad = |what: &str| rusqlite::Error::InvalidColumnType(0, what.into(), rusqlite::types::Type::Text);
+        let rows = stmt.query_map(params![message.as_bytes()], |r| {
+            Ok((UserId::new(r.get::<_, String>(0)?).map_err(|_| bad("user"))?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn values_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let conn = self.conn()?;
+        // A range on the primary key (no LIKE: its wildcards would be read
+        // in the prefix): names from `prefix` up to the next prefix.
+        let mut stmt = conn.prepare_cached("SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key")?;
+        let rows = stmt.query_map(params![prefix], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, value) = row?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key, value));
+        }
+        Ok(out)
     }
 
     fn unread_counts(&self, me: &UserId) -> Result<Vec<(RoomId, u64)>> {

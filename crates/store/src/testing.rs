@@ -136,6 +136,10 @@ macro_rules! store_test_suite {
                 receipts_only_move_forward_and_leave_with_their_message_with(&$backend)
             }
             #[test]
+            fn reactions_replace_per_member_and_leave_with_their_message() {
+                reactions_replace_per_member_and_leave_with_their_message_with(&$backend)
+            }
+            #[test]
             fn punctuation_in_a_query_is_just_a_separator() {
                 punctuation_in_a_query_is_just_a_separator_with(&$backend)
             }
@@ -703,4 +707,37 @@ pub fn receipts_only_move_forward_and_leave_with_their_message_with(b: &dyn Back
     // Stored again with the same id, it starts with none.
     s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "mine", 10)))).unwrap();
     assert!(s.receipts(&mine).unwrap().is_empty());
+}
+
+#[allow(missing_docs)]
+pub fn reactions_replace_per_member_and_leave_with_their_message_with(b: &dyn Backend) {
+    let s = b.open();
+    let m = MessageId([1; 16]);
+    let react = |u: &str, k: &str| Op::PutReaction { message: m, user: user(u), key: k.into() };
+    s.commit(
+        Batch::new()
+            .with(Op::PutMessage(message(1, 1, "vote", 10)))
+            .with(react("bob", "👍"))
+            .with(react("carol", "👍"))
+            .with(react("bob", "👀"))
+            // For a message that is not stored: nothing, and no error.
+            .with(Op::PutReaction { message: MessageId([9; 16]), user: user("bob"), key: "x".into() })
+            .with(Op::PutValue { key: "reactions/a".into(), value: vec![1] })
+            .with(Op::PutValue { key: "reactions/b".into(), value: vec![2] })
+            .with(Op::PutValue { key: "reactionz".into(), value: vec![3] })
+            .with(Op::PutValue { key: "other".into(), value: vec![4] }),
+    )
+    .unwrap();
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.reactions(&m).unwrap(), vec![(user("bob"), "👀".to_string()), (user("carol"), "👍".to_string())]);
+    assert!(s.reactions(&MessageId([9; 16])).unwrap().is_empty());
+    let listed = s.values_with_prefix("reactions/").unwrap();
+    assert_eq!(listed, vec![("reactions/a".to_string(), vec![1]), ("reactions/b".to_string(), vec![2])]);
+    s.commit(Batch::new().with(Op::DeleteValue("reactions/a".into())).with(Op::DeleteValue("missing".into()))).unwrap();
+    assert_eq!(s.values_with_prefix("reactions/").unwrap().len(), 1);
+    s.commit(Batch::new().with(Op::DeleteMessage(m))).unwrap();
+    assert!(s.reactions(&m).unwrap().is_empty());
+    s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "vote", 10)))).unwrap();
+    assert!(s.reactions(&m).unwrap().is_empty());
 }

@@ -390,6 +390,19 @@ impl Engine {
         composes: Vec<Compose>,
     ) -> Result<(Batch, Vec<Event>)> {
         let t = now();
+        // A message carries the time it was written (stored with it), not
+        // when it was encrypted: a group encrypted together, or a message
+        // that waited offline, keeps its place in everyone's timeline.
+        let ids: Vec<MessageId> = composes.iter().map(|c| c.message).collect();
+        let written: HashMap<MessageId, Timestamp> = self
+            .inner
+            .store
+            .messages_by_id(&ids)?
+            .into_iter()
+            .flatten()
+            .filter(|m| m.sender == *st.device.user())
+            .map(|m| (m.id, m.sent_at))
+            .collect();
         let mut batch = Batch::new();
         let mut events = Vec::new();
         for c in claimed {
@@ -463,7 +476,8 @@ impl Engine {
             }
             let state_hash =
                 st.rooms.get(&room).and_then(RoomLog::state).map(RoomState::head).unwrap_or(Hash256([0; 32]));
-            let encrypted = session.encrypt(&st.device, c.message, state_hash, c.content, t)?;
+            let at = written.get(&c.message).copied().unwrap_or(t);
+            let encrypted = session.encrypt(&st.device, c.message, state_hash, c.content, at)?;
             // History for new members: the earlier state events, under a
             // one-off session shared with their devices only (the room
             // session's numbering stays the same for every member).

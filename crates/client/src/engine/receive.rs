@@ -424,13 +424,7 @@ impl Engine {
                     }
                     RoomContent::Reaction { target, key } => {
                         if self.message_in(batch, &target)?.is_some_and(|m| m.room == room) {
-                            let k = format!("reactions/{target}");
-                            let mut map: BTreeMap<String, String> = match self.value_in(batch, &k)? {
-                                Some(b) => de(&b, "reactions")?,
-                                None => BTreeMap::new(),
-                            };
-                            map.insert(sender.to_string(), key);
-                            batch.push(value(&k, ser(&map)?));
+                            batch.push(Op::PutReaction { message: target, user: sender, key });
                             events.push(Event::Reaction(target));
                         }
                         return Ok(());
@@ -521,19 +515,6 @@ impl Engine {
         let id = MessageId(rand::random());
         batch.push(Op::PutWaiting { id, message: encode(&msg) });
         st.waiting.push(Waiting { id, msg });
-    }
-
-    /// A named value as it will be once `batch` commits (two reactions to
-    /// one message in one frame must both count).
-    pub(super) fn value_in(&self, batch: &Batch, key: &str) -> Result<Option<Vec<u8>>> {
-        for op in batch.0.iter().rev() {
-            if let Op::PutValue { key: k, value } = op
-                && k == key
-            {
-                return Ok(Some(value.clone()));
-            }
-        }
-        Ok(self.inner.store.value(key)?)
     }
 
     /// A message as it will be once `batch` commits: the batch's own

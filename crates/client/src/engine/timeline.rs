@@ -46,6 +46,46 @@ pub struct RoomSummary {
     pub read_up_to: Option<MessageId>,
 }
 
+/// Where reactions were kept before they had a table: one named value per
+/// message, a map from member to key.
+const LEGACY_REACTIONS: &str = "reactions/";
+
+/// Moves reactions kept as named values (before store schema 9) into the
+/// store's table, where they are deleted with their message; those of
+/// messages gone already are dropped. One batch, on open.
+pub(super) fn move_legacy_reactions(store: &SqlStore) -> Result<()> {
+    let legacy = store.values_with_prefix(LEGACY_REACTIONS)?;
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    for (name, bytes) in legacy {
+        let message = name.strip_prefix(LEGACY_REACTIONS).and_then(hex_id);
+        let map: Option<BTreeMap<String, String>> = postcard::from_bytes(&bytes).ok();
+        if let (Some(message), Some(map)) = (message, map) {
+            for (user, key) in map {
+                if let Ok(user) = UserId::new(user) {
+                    batch.push(Op::PutReaction { message, user, key });
+                }
+            }
+        }
+        batch.push(Op::DeleteValue(name));
+    }
+    Ok(store.commit(batch)?)
+}
+
+/// A message id from its hex form (as `Display` writes it).
+fn hex_id(hex: &str) -> Option<MessageId> {
+    if hex.len() != 32 || !hex.is_ascii() {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(MessageId(id))
+}
+
 /// Where a message stands in its room's timeline.
 fn position(m: &StoredMessage) -> (Timestamp, MessageId) {
     (m.sent_at, m.id)
@@ -58,14 +98,8 @@ impl Engine {
         let mut views = self.with_attachments(stored.into_iter().map(Into::into).collect())?;
         for v in &mut views {
             let mut by_key: BTreeMap<String, Vec<UserId>> = BTreeMap::new();
-            if let Some(b) = self.inner.store.value(&format!("reactions/{}", v.id))? {
-                let map: BTreeMap<String, String> = de(&b, "reactions")?;
-                for (user, key) in map {
-                    // Names were checked when the reaction was taken.
-                    if let Ok(user) = UserId::new(user) {
-                        by_key.entry(key).or_default().push(user);
-                    }
-                }
+            for (user, key) in self.inner.store.reactions(&v.id)? {
+                by_key.entry(key).or_default().push(user);
             }
             v.reactions = by_key
                 .into_iter()

@@ -21,6 +21,18 @@ macro_rules! eventually {
     }};
 }
 
+/// A relay, Alice and Bob, and a room of `kind` Alice made with Bob, who
+/// has joined it.
+async fn alice_and_bob(kind: RoomKind) -> (TestRelay, Dev, Dev, belfry_protocol::UserId, belfry_protocol::RoomId) {
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await.unwrap();
+    let room = alice.engine.create_room(kind, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
+    bob.joined(&room).await;
+    (relay, alice, bob, bob_id, room)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_of_a_thousand_messages_have_no_gap_and_no_repeat() {
     let relay = TestRelay::start();
@@ -56,6 +68,8 @@ async fn pages_of_a_thousand_messages_have_no_gap_and_no_repeat() {
         alice.engine.send_text(other, "meanwhile").await.unwrap();
     }
     assert_eq!(seen.len(), 1000);
+    // One sender's messages in the order written, however fast.
+    assert_eq!(seen, sent);
     assert_eq!(seen.iter().collect::<BTreeSet<_>>(), sent.iter().collect::<BTreeSet<_>>(), "a gap or a repeat");
     // The same order as the newest 2,000 read at once.
     let all: Vec<MessageId> = alice.engine.messages(&room, 2000).await.unwrap().into_iter().map(|m| m.id).collect();
@@ -93,6 +107,13 @@ async fn unread_counts_follow_mark_read_and_never_count_own_messages() {
     }
     for id in &ids {
         bob.has_message(&room, *id).await;
+    }
+    // Sent in one burst (often in one millisecond, encrypted together):
+    // shown as written, on both sides.
+    for dev in [&alice, &bob] {
+        let shown: Vec<MessageId> =
+            dev.engine.messages_before(&room, None, 10).await.unwrap().into_iter().map(|m| m.id).collect();
+        assert_eq!(shown, ids);
     }
     let summaries = bob.engine.room_summaries().await.unwrap();
     // The busier room first; its last message is the newest.
@@ -203,12 +224,7 @@ async fn reactions_and_receipts_of_two_members() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_point_at_their_target_and_edits_are_flagged() {
-    let relay = TestRelay::start();
-    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
-    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await.unwrap();
-    let room = alice.engine.create_room(RoomKind::Group, "Desk", std::slice::from_ref(&bob_id)).await.unwrap();
-    bob.joined(&room).await;
+    let (_relay, alice, mut bob, bob_id, room) = alice_and_bob(RoomKind::Group).await;
     let first = alice.engine.send_text(room, "Draft v1").await.unwrap();
     let second = alice.engine.send_text(room, "unchanged").await.unwrap();
     bob.has_message(&room, first).await;
@@ -260,12 +276,7 @@ impl TestRelay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_message_is_sent_again_by_retry() {
-    let relay = TestRelay::start();
-    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
-    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let bob_id = bob.engine.user().await.unwrap();
-    let room = alice.engine.create_room(RoomKind::Direct, "a-b", std::slice::from_ref(&bob_id)).await.unwrap();
-    bob.joined(&room).await;
+    let (relay, mut alice, mut bob, _, room) = alice_and_bob(RoomKind::Direct).await;
     let first = alice.engine.send_text(room, "first").await.unwrap();
     bob.has_message(&room, first).await;
     alice.settle().await;
@@ -283,4 +294,48 @@ async fn a_failed_message_is_sent_again_by_retry() {
     bob.has_message(&room, lost).await;
     let at_bob = bob.engine.messages_before(&room, None, 10).await.unwrap();
     assert_eq!(at_bob.iter().find(|m| m.id == lost).map(|m| m.body.as_str()), Some("lost on the way"));
+}
+
+/// Reactions were kept as one named value per message before store schema
+/// 9, and outlived their message. Opening such a profile moves them into
+/// the table (where they go with their message) and leaves none behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_kept_the_old_way_move_into_the_store_on_open() {
+    use belfry_store::{Batch, Op, Store as _};
+    let (_relay, alice, mut bob, _, room) = alice_and_bob(RoomKind::Direct).await;
+    let id = alice.engine.send_text(room, "vote").await.unwrap();
+    bob.has_message(&room, id).await;
+    bob.shut().await;
+    let legacy = |pairs: &[(&str, &str)]| {
+        let map: std::collections::BTreeMap<String, String> =
+            pairs.iter().map(|(u, k)| (u.to_string(), k.to_string())).collect();
+        postcard::to_allocvec(&map).unwrap()
+    };
+    let gone = MessageId([7; 16]);
+    {
+        let store = belfry_client::profile::Profile::new(bob.profile_dir()).open(&key_source()).unwrap();
+        store
+            .commit(
+                Batch::new()
+                    .with(Op::PutValue {
+                        key: format!("reactions/{id}"),
+                        value: legacy(&[("alice", "👍"), ("carol", "🎉")]),
+                    })
+                    .with(Op::PutValue { key: format!("reactions/{gone}"), value: legacy(&[("alice", "👀")]) })
+                    .with(Op::PutValue { key: "reactions/damaged".into(), value: vec![0xff] }),
+            )
+            .unwrap();
+    }
+    bob.reopen().await;
+    let reactions = bob.engine.reactions(&id).unwrap();
+    assert_eq!(
+        reactions.into_iter().collect::<Vec<_>>(),
+        vec![("alice".to_string(), "👍".to_string()), ("carol".to_string(), "🎉".to_string())]
+    );
+    let shown = &bob.engine.messages_before(&room, None, 1).await.unwrap()[0];
+    assert_eq!(shown.reactions.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), vec!["🎉", "👍"]);
+    bob.shut().await;
+    let store = belfry_client::profile::Profile::new(bob.profile_dir()).open(&key_source()).unwrap();
+    assert!(store.values_with_prefix("reactions/").unwrap().is_empty());
+    assert!(store.reactions(&gone).unwrap().is_empty());
 }
