@@ -74,10 +74,8 @@ fn fill(store: &dyn Store, rooms: &[RoomId]) -> BTreeMap<RoomId, Vec<(Timestamp,
             batch.push(Op::PutReceipt { message: id, receipt });
         }
         if i.is_multiple_of(10) {
-            // As the engine keeps reactions: by person, under the message.
-            let map: BTreeMap<String, String> = [("bob".to_string(), "👍".to_string())].into();
-            let value = postcard::to_allocvec(&map).unwrap_or_else(|e| panic!("{e}"));
-            batch.push(Op::PutValue { key: format!("reactions/{id}"), value });
+            let user = UserId::new("bob").unwrap_or_else(|_| unreachable!());
+            batch.push(Op::PutReaction { message: id, user, key: "👍".into() });
         }
         if batch.0.len() >= 5000 {
             store.commit(std::mem::take(&mut batch)).unwrap_or_else(|e| panic!("{e}"));
