@@ -29,7 +29,10 @@ mod recovery;
 mod rollback;
 mod rooms;
 mod trust;
+mod unlock;
 mod verify;
+
+pub use unlock::EnrollOptions;
 
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
 
@@ -457,6 +460,18 @@ impl Engine {
         device_name: DisplayName,
         source: &KeySource,
     ) -> Result<Self> {
+        Self::enroll_with(profile, invitation, org, device_name, source, &EnrollOptions::default()).await
+    }
+
+    /// [`enroll`](Self::enroll) with options (an app passcode).
+    pub async fn enroll_with(
+        profile: Profile,
+        invitation: &Invitation,
+        org: Ed25519Public,
+        device_name: DisplayName,
+        source: &KeySource,
+        options: &EnrollOptions,
+    ) -> Result<Self> {
         let mut device = Device::enroll(invitation, &org, device_name, now())?;
         let cert = invitation.enrollment.peek_unverified().map_err(|e| ClientError::Input(e.to_string()))?;
         let target = RelayTarget { url: cert.relay.url.clone(), ca_der: invitation.relay_ca_der.clone() };
@@ -467,7 +482,10 @@ impl Engine {
         // The keys' secret halves are stored before the public halves leave.
         let one_time = device.generate_prekeys(PREKEY_BATCH);
         let fallback = device.generate_fallback_prekey();
-        let store = profile.create(source)?;
+        let store = match &options.passcode {
+            Some(passcode) => profile.create_with_passcode(source, passcode, options.passcode_cost)?,
+            None => profile.create(source)?,
+        };
         let batch = Batch::new()
             .with(Op::PutAccount(device.pickle(&pickle)?))
             .with(value(K_ORG, org.as_bytes().to_vec()))
@@ -530,14 +548,20 @@ impl Engine {
                 });
             }
         }
-        drop(store);
-        Self::open(profile, source).await
+        let engine = Self::from_store(profile, Arc::new(store)).await?;
+        engine.start().await;
+        Ok(engine)
     }
 
     /// Opens an enrolled profile; nothing is processed until
     /// [`start`](Self::start).
     pub async fn open_paused(profile: Profile, source: &KeySource) -> Result<Self> {
         let store = Arc::new(profile.open(source)?);
+        Self::from_store(profile, store).await
+    }
+
+    /// The engine on an opened store.
+    async fn from_store(profile: Profile, store: Arc<SqlStore>) -> Result<Self> {
         let need = |key: &str| -> Result<Vec<u8>> {
             store.value(key)?.ok_or_else(|| ClientError::Config(format!("the profile lacks its {key}")))
         };

@@ -32,9 +32,9 @@ pub use error::{Result, StoreError};
 pub use key::{KEYCHAIN_SERVICE, Keychain, KeychainBackend, OsKeychain, StoreKey};
 pub use memory::MemoryStore;
 pub use sqlite::{SCHEMA_VERSION, SqlStore};
-pub use wipe::MemoryProtection;
 #[cfg(feature = "testing")]
 pub use wipe::wiped_bytes;
+pub use wipe::{MemoryProtection, WipingAllocator};
 
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::{BlobId, DeviceId, Ed25519Public, Hash256, MessageId, RoomId, UserId};

@@ -11,6 +11,7 @@ mod files;
 mod group;
 mod hostile;
 mod invitations;
+mod lock;
 mod messaging;
 mod recovery;
 mod relay_enforced;
