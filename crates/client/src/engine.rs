@@ -20,7 +20,9 @@
 //! a device missed, asked of the user's own other devices), `direct`
 //! (to-device messages both of them send) and `files` (attachments).
 
+mod alerts;
 mod channels;
+mod devices;
 mod direct;
 mod directory;
 mod outbox;
@@ -32,6 +34,8 @@ mod trust;
 mod unlock;
 mod verify;
 
+pub use alerts::StoredAlert;
+pub use devices::{Contact, DeviceTrust, DeviceView, OwnState};
 pub use unlock::EnrollOptions;
 
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
@@ -72,8 +76,10 @@ fn now() -> Timestamp {
     )
 }
 
-/// Something the user should know about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something the user should know about. Every alert the engine emits is
+/// also kept in the store until dismissed ([`Engine::alerts`]); new kinds
+/// go at the end (the stored encoding numbers them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Alert {
     /// A device appeared for a contact or for this user.
     NewDevice {
@@ -228,6 +234,9 @@ pub enum Event {
     Room(RoomId),
     /// Something to tell the user.
     Alert(Alert),
+    /// An alert was kept in the store, under this id (follows its
+    /// [`Event::Alert`]): what a front end lists and dismisses.
+    AlertStored(StoredAlert),
     /// A file upload or download progressed.
     Transfer(Transfer),
     /// A person-to-person verification moved on.
@@ -241,6 +250,10 @@ pub enum Event {
         /// Where it stands now.
         state: VerificationState,
     },
+    /// This device was revoked (a statement signed by the organisation or
+    /// by another of this user's devices): the relay no longer serves it
+    /// and nobody encrypts to it. [`Engine::own_state`] says so from then on.
+    Revoked,
     /// This device was wiped by order; the engine has stopped.
     Wiped,
     /// A wipe order was obeyed but could not erase everything (the store
@@ -743,6 +756,9 @@ impl Engine {
     }
 
     fn emit(&self, e: Event) {
+        if let Event::Alert(a) = &e {
+            self.keep_alert(a.clone());
+        }
         let _ = self.inner.events.send(e);
     }
 

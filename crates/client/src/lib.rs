@@ -27,7 +27,8 @@ pub mod profile;
 pub mod secret_file;
 
 pub use engine::{
-    Alert, AttachmentInfo, DEFAULT_VERIFICATION_TIMEOUT, Direction, Engine, EnrollOptions, Event, FileError,
-    MessageView, PendingUpload, RoomView, SyncStatus, Transfer, VerificationState, VerificationView, describe_cancel,
+    Alert, AttachmentInfo, Contact, DEFAULT_VERIFICATION_TIMEOUT, DeviceTrust, DeviceView, Direction, Engine,
+    EnrollOptions, Event, FileError, MessageView, OwnState, PendingUpload, RoomView, StoredAlert, SyncStatus, Transfer,
+    VerificationState, VerificationView, describe_cancel,
 };
 pub use error::{ClientError, Result};

@@ -22,3 +22,4 @@ mod revocation;
 mod sessions;
 mod trust;
 mod verify;
+mod views;
