@@ -26,6 +26,7 @@ mod devices;
 mod direct;
 mod directory;
 mod outbox;
+mod preview;
 mod receive;
 mod recovery;
 mod rollback;
@@ -36,6 +37,7 @@ mod verify;
 
 pub use alerts::StoredAlert;
 pub use devices::{Contact, DeviceTrust, DeviceView, OwnState};
+pub use preview::{MAX_PREVIEW_BYTES, MAX_PREVIEW_PIXELS, MAX_PREVIEW_SIDE, Preview};
 pub use unlock::EnrollOptions;
 
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};

@@ -13,6 +13,7 @@ mod hostile;
 mod invitations;
 mod lock;
 mod messaging;
+mod previews;
 mod recovery;
 mod relay_enforced;
 mod resilience;
