@@ -241,7 +241,7 @@ impl Profile {
                 KeySource::Passphrase { .. } => "passphrase".into(),
             },
         };
-        let store = self.open_with(&file, source, None)?;
+        let store = self.open_with(&file, source)?;
         if let Some((passcode, cost)) = passcode {
             let sealed = belfry_crypto::seal::seal(&[0; 32], passcode.as_bytes(), cost, PASSCODE_AAD)
                 .map_err(|e| ClientError::Config(format!("cannot set the passcode: {e}")))?;
@@ -270,7 +270,11 @@ impl Profile {
     /// [`ClientError::PasscodeRequired`] here: open it with
     /// [`unlock`](Self::unlock).
     pub fn open(&self, source: &KeySource) -> Result<SqlStore> {
-        self.unlock(&Unlock::from(source))
+        let cost = match source {
+            KeySource::Passphrase { cost, .. } => *cost,
+            KeySource::Keychain => KdfCost::DEFAULT,
+        };
+        self.unlock_with(&Unlock::from(source), cost)
     }
 
     /// Opens the store with what the person gave. A wrong passphrase or
@@ -279,6 +283,12 @@ impl Profile {
     /// profile directory, so a restart does not reset it):
     /// [`ClientError::TooManyTries`], checked before anything is tried.
     pub fn unlock(&self, unlock: &Unlock) -> Result<SqlStore> {
+        self.unlock_with(unlock, KdfCost::DEFAULT)
+    }
+
+    /// `cost`: of a wrapped key written while opening (a key rotation
+    /// that crashed is finished by re-wrapping the new key).
+    fn unlock_with(&self, unlock: &Unlock, cost: KdfCost) -> Result<SqlStore> {
         crate::hardening::require()?;
         if self.wipe_pending() {
             tracing::warn!(profile = %self.dir.display(), "an earlier wipe did not complete; finishing it");
@@ -289,8 +299,8 @@ impl Profile {
         match (file.key.as_str(), unlock) {
             ("passphrase", Unlock::Passphrase(passphrase)) => {
                 self.throttle()?;
-                let source = KeySource::Passphrase { passphrase: passphrase.clone(), cost: KdfCost::DEFAULT };
-                match self.open_with(&file, &source, None) {
+                let source = KeySource::Passphrase { passphrase: passphrase.clone(), cost };
+                match self.open_with(&file, &source) {
                     Err(ClientError::Store(belfry_store::StoreError::WrongPassphrase)) => {
                         self.record_failure();
                         Err(ClientError::WrongSecret)
@@ -304,17 +314,40 @@ impl Profile {
             }
             ("keychain", Unlock::Keychain { passcode }) => {
                 let verifier = self.passcode_verifier()?;
-                let proven = match (&verifier, passcode) {
-                    (None, _) => None,
-                    (Some(_), None) => return Err(ClientError::PasscodeRequired),
-                    (Some(v), Some(p)) => {
-                        if !self.check_verifier(v, p)? {
+                if let Some(v) = &verifier {
+                    let p = passcode.as_ref().ok_or(ClientError::PasscodeRequired)?;
+                    if !self.check_verifier(v, p)? {
+                        return Err(ClientError::WrongSecret);
+                    }
+                }
+                let store = self.open_with(&file, &KeySource::Keychain)?;
+                // The store's copy decides: a file deleted or replaced
+                // behind the app's back opens nothing without the passcode.
+                use belfry_store::Store as _;
+                let kept: Option<belfry_crypto::seal::SealedKey> = store
+                    .value(K_PASSCODE)?
+                    .map(|b| serde_json::from_slice(&b))
+                    .transpose()
+                    .map_err(|e| ClientError::Config(format!("the stored passcode verifier is damaged: {e}")))?;
+                match (kept, verifier) {
+                    (None, _) => Ok(store),
+                    (Some(kept), Some(proven)) if kept == proven => Ok(store),
+                    (Some(_), Some(_)) => Err(ClientError::Config(
+                        "the passcode file was replaced; this profile opens only with its own passcode".into(),
+                    )),
+                    // The file is gone: the passcode is checked against the
+                    // store's copy, which is written back.
+                    (Some(kept), None) => {
+                        let p = passcode.as_ref().ok_or(ClientError::PasscodeRequired)?;
+                        if !self.check_verifier(&kept, p)? {
                             return Err(ClientError::WrongSecret);
                         }
-                        verifier.as_ref()
+                        let text = serde_json::to_vec_pretty(&kept).map_err(|e| ClientError::Config(e.to_string()))?;
+                        write_durably(&self.dir, PASSCODE_FILE, &text)
+                            .map_err(|e| ClientError::Config(format!("cannot restore the passcode file: {e}")))?;
+                        Ok(store)
                     }
-                };
-                self.open_with(&file, &KeySource::Keychain, Some(proven))
+                }
             }
             ("passphrase", Unlock::Keychain { .. }) => {
                 Err(ClientError::Config("this profile is protected by a passphrase: give it".into()))
@@ -410,36 +443,10 @@ impl Profile {
         Ok(self.read()?.key == "passphrase")
     }
 
-    /// `passcode`: `None` while the profile is being created; otherwise
-    /// the verifier the passcode was proven against (`Some(None)`: none
-    /// set), which must match the store's copy.
-    fn open_with(
-        &self,
-        file: &ProfileFile,
-        source: &KeySource,
-        passcode: Option<Option<&belfry_crypto::seal::SealedKey>>,
-    ) -> Result<SqlStore> {
+    fn open_with(&self, file: &ProfileFile, source: &KeySource) -> Result<SqlStore> {
         match (file.key.as_str(), source) {
             ("keychain", KeySource::Keychain) => {
-                let store = SqlStore::open_with_keychain(&self.database(), &self.keychain_of(file))?;
-                if let Some(proven) = passcode {
-                    use belfry_store::Store as _;
-                    let kept: Option<belfry_crypto::seal::SealedKey> =
-                        store.value(K_PASSCODE)?.map(|b| serde_json::from_slice(&b)).transpose().map_err(|e| {
-                            ClientError::Config(format!("the stored passcode verifier is damaged: {e}"))
-                        })?;
-                    match (kept, proven) {
-                        (None, _) => {}
-                        (Some(_), None) => return Err(ClientError::PasscodeRequired),
-                        (Some(kept), Some(proven)) if kept != *proven => {
-                            return Err(ClientError::Config(
-                                "the passcode file was replaced; this profile opens only with its own passcode".into(),
-                            ));
-                        }
-                        (Some(_), Some(_)) => {}
-                    }
-                }
-                Ok(store)
+                Ok(SqlStore::open_with_keychain(&self.database(), &self.keychain_of(file))?)
             }
             ("passphrase", KeySource::Passphrase { passphrase, cost }) => {
                 Ok(SqlStore::open_with_passphrase(&self.database(), passphrase, *cost)?)

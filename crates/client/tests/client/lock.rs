@@ -63,6 +63,11 @@ async fn a_deleted_or_replaced_passcode_file_does_not_open_the_profile() {
     std::fs::remove_file(&file).unwrap();
     let r = Engine::unlock(profile(), &Unlock::Keychain { passcode: None }).await;
     assert!(matches!(r, Err(ClientError::PasscodeRequired)), "a deleted passcode file: {r:?}");
+    let r = Engine::unlock(profile(), &passcode("a guess")).await;
+    assert!(matches!(r, Err(ClientError::WrongSecret)), "a deleted passcode file: {r:?}");
+    // The person who knows the passcode still gets in; the file comes back.
+    Engine::unlock(profile(), &passcode("4711 tulip")).await.unwrap().shutdown().await;
+    assert_eq!(std::fs::read(&file).unwrap(), genuine);
 
     // The file of another profile, whose passcode the attacker chose.
     let other = tempfile::tempdir().unwrap();
