@@ -404,11 +404,18 @@ impl Profile {
     }
 
     fn attempts(&self) -> Attempts {
-        // A damaged or missing count is the worst case, never a fresh start.
-        match std::fs::read(self.dir.join(ATTEMPTS_FILE)) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).unwrap_or(Attempts { failures: u32::MAX / 2, last_failure_ms: now_ms() })
-            }
+        let path = self.dir.join(ATTEMPTS_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                // Damaged: never a fresh start, nor a lock-out for good:
+                // the free tries are used up as of when it was written.
+                let written = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or_else(now_ms, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                Attempts { failures: FREE_TRIES, last_failure_ms: written }
+            }),
             Err(_) => Attempts::default(),
         }
     }

@@ -119,6 +119,15 @@ async fn wrong_secrets_back_off_and_the_back_off_survives_a_restart() {
     engine.shutdown().await;
     assert!(Profile::new(alice.profile_dir()).retry_after().is_none());
     assert!(!attempts.exists());
+
+    // A damaged count is no fresh start: the free tries are used up.
+    std::fs::write(&attempts, b"{ damaged").unwrap();
+    let r = Engine::unlock(Profile::new(alice.profile_dir()), &right).await;
+    assert!(matches!(r, Err(ClientError::TooManyTries { .. })), "{r:?}");
+    // Nor a lock-out for good: the wait counts from when it was written.
+    let written = std::time::SystemTime::now() - std::time::Duration::from_secs(31);
+    std::fs::File::options().write(true).open(&attempts).unwrap().set_modified(written).unwrap();
+    Engine::unlock(Profile::new(alice.profile_dir()), &right).await.unwrap().shutdown().await;
 }
 
 /// The 32-byte secrets (as JSON arrays of numbers) found under `key`

@@ -64,11 +64,17 @@ async fn a_png_and_a_jpeg_preview_at_their_shape_and_never_touch_the_disk() {
     let jpeg = encoded(&picture(300, 800), image::ImageFormat::Jpeg);
     let png_id = sent(&alice, &mut bob, room, "photo.png", &png).await;
     let jpeg_id = sent(&alice, &mut bob, room, "scan.jpg", &jpeg).await;
+    let gif = encoded(&picture(400, 100), image::ImageFormat::Gif);
+    let webp = encoded(&picture(100, 400), image::ImageFormat::WebP);
+    let gif_id = sent(&alice, &mut bob, room, "wave.gif", &gif).await;
+    let webp_id = sent(&alice, &mut bob, room, "chart.webp", &webp).await;
     let text_id = sent(&alice, &mut bob, room, "notes.txt", b"minutes of the meeting").await;
     let fake_id = sent(&alice, &mut bob, room, "fake.png", b"not a picture at all, only words").await;
 
     let mut previews = Vec::new();
-    for (id, side, want) in [(png_id, 256, (256, 192)), (jpeg_id, 256, (96, 256)), (png_id, 1024, (640, 480))] {
+    let cases =
+        [(png_id, 256, (256, 192)), (jpeg_id, 256, (96, 256)), (png_id, 1024, (640, 480)), (gif_id, 200, (200, 50))];
+    for (id, side, want) in cases.into_iter().chain([(webp_id, 200, (50, 200))]) {
         let p = bob.engine.attachment_preview(id, side).await.unwrap().expect("an image has a preview");
         assert_eq!((p.width, p.height), want);
         let decoded = image::load_from_memory_with_format(&p.png, image::ImageFormat::Png).unwrap().to_rgb8();
