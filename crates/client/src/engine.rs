@@ -805,8 +805,10 @@ impl Engine {
     /// Olm and Megolm sessions and room state (each zeroized on drop) and
     /// closes the store, whose key leaves memory with the connection.
     /// Every later call on any handle fails with [`ClientError::Locked`].
-    /// Unlock by opening the profile again ([`Engine::open`], with the
-    /// keychain or the passphrase).
+    /// Unlock by opening the profile again ([`Engine::unlock`], with the
+    /// passphrase or the app passcode). Once every handle is dropped, no
+    /// key, session or decrypted text of the profile is left in memory
+    /// (freed blocks are wiped: `belfry_store::WipingAllocator`).
     pub async fn lock(&self) {
         self.inner.locked.store(true, std::sync::atomic::Ordering::SeqCst);
         self.shutdown().await;
