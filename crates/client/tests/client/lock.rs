@@ -172,7 +172,6 @@ async fn lock_and_drop_leave_no_key_session_or_plaintext_in_memory() {
     let relay = TestRelay::start();
     let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
     let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
-    let alice_device = alice.engine.device_id().await.unwrap();
     let room = bob.engine.create_room(RoomKind::Direct, "Desk", &[alice.engine.user().await.unwrap()]).await.unwrap();
     alice.joined(&room).await;
     // Built in place: the needle is its only copy the test keeps.
@@ -185,11 +184,11 @@ async fn lock_and_drop_leave_no_key_session_or_plaintext_in_memory() {
     drop(text);
     // The keys are read in another process (this one must hold no copy of
     // its own): the profile's secrets, as hex, then decoded in place.
-    let session = relay.room_items_since("alice", alice_device.as_str(), 0).last().unwrap().1.session;
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "lock::child_reads_the_secrets", "--nocapture"])
         .env("BELFRY_TEST_PROFILE", alice.profile_dir())
-        .env("BELFRY_TEST_SESSION", session.to_base64())
+        .env("BELFRY_TEST_SENDER", bob.profile_dir())
+        .env("BELFRY_TEST_ROOM", room.to_string())
         .output()
         .unwrap();
     let stdout = Zeroizing::new(out.stdout);
@@ -246,7 +245,8 @@ async fn lock_and_drop_leave_no_key_session_or_plaintext_in_memory() {
 fn child_reads_the_secrets() {
     use belfry_store::Store as _;
     use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-    let (Ok(profile), Ok(session)) = (std::env::var("BELFRY_TEST_PROFILE"), std::env::var("BELFRY_TEST_SESSION"))
+    let (Ok(profile), Ok(sender), Ok(room)) =
+        (std::env::var("BELFRY_TEST_PROFILE"), std::env::var("BELFRY_TEST_SENDER"), std::env::var("BELFRY_TEST_ROOM"))
     else {
         return;
     };
@@ -270,7 +270,16 @@ fn child_reads_the_secrets() {
     drop(store);
     // Bob's room session as Alice holds it: its ratchet at the first index
     // she knows (an exported key is version, index, ratchet, signing key).
-    let session = belfry_protocol::Ed25519Public::from_base64(&session).unwrap();
+    // The session the sender encrypts the room's messages with.
+    let room = belfry_protocol::RoomId::from_hex(&room).unwrap();
+    let session = {
+        let sender = Profile::new(std::path::Path::new(&sender)).open(&key_source()).unwrap();
+        let secret: [u8; 32] = sender.value("pickle-key").unwrap().unwrap().as_slice().try_into().unwrap();
+        let pickle = sender.outbound_session(&room).unwrap().unwrap();
+        *belfry_crypto::OutboundRoomSession::unpickle(&pickle, &belfry_crypto::PickleKey::new(secret))
+            .unwrap()
+            .session_id()
+    };
     let insider = crate::support::Insider::open(profile);
     let belfry_protocol::ToDeviceContent::ForwardedRoomKey(k) = insider.inbound(&session).forward() else {
         panic!("not a forwarded key")
