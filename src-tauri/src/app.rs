@@ -162,7 +162,7 @@ pub fn run(config: HostConfig) -> Result<(), Box<dyn std::error::Error>> {
     let shell = Arc::new(DesktopShell::default());
     let host = Host::new(config, shell.clone());
     let first_args: Vec<String> = std::env::args().skip(1).collect();
-    let app = tauri::Builder::default()
+    let builder = tauri::Builder::default()
         // First: a second launch hands its link over here and exits.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             show_main(app);
@@ -173,9 +173,8 @@ pub fn run(config: HostConfig) -> Result<(), Box<dyn std::error::Error>> {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_dialog::init())
-        .plugin(tauri_plugin_notification::init())
-        .manage(host.clone())
-        .invoke_handler(crate::commands::handler())
+        .plugin(tauri_plugin_notification::init());
+    let app = crate::with_host(builder, host.clone())
         .on_window_event(|window, event| {
             let host = window.state::<Arc<Host>>();
             match event {
@@ -202,6 +201,7 @@ pub fn run(config: HostConfig) -> Result<(), Box<dyn std::error::Error>> {
                 open_link(&host, arg);
             }
             tauri::async_runtime::spawn(host.clone().idle_timer(std::time::Duration::from_secs(15)));
+            tauri::async_runtime::spawn(host.clone().unread_counter());
             Ok(())
         })
         .build(tauri::generate_context!())?;

@@ -111,13 +111,17 @@ impl From<ClientError> for UiError {
             ClientError::Offline(_) => ErrorCode::Offline,
             ClientError::Refused(p) => relay_code(p.code),
             ClientError::Wiped | ClientError::WipeIncomplete(_) => ErrorCode::Wiped,
-            ClientError::Store(StoreError::WrongPassphrase | StoreError::WrongKey { .. }) => ErrorCode::WrongSecret,
+            ClientError::Store(StoreError::WrongPassphrase | StoreError::WrongKey { .. })
+            | ClientError::WrongSecret
+            | ClientError::PasscodeRequired => ErrorCode::WrongSecret,
+            ClientError::TooManyTries { .. } => ErrorCode::TooManyTries,
             ClientError::State(_) => ErrorCode::Forbidden,
             ClientError::File(f) => match f {
                 FileError::DestinationExists(_) => ErrorCode::FileExists,
-                FileError::TooLarge { .. } | FileError::QuotaExceeded(_) | FileError::Oversized { .. } => {
-                    ErrorCode::TooLarge
-                }
+                FileError::TooLarge { .. }
+                | FileError::QuotaExceeded(_)
+                | FileError::Oversized { .. }
+                | FileError::PreviewTooLarge(_) => ErrorCode::TooLarge,
                 FileError::NoAttachment(_) => ErrorCode::NotFound,
                 FileError::Read { .. } | FileError::NotAFile(_) | FileError::UnsafeName(_) => ErrorCode::InvalidInput,
                 _ => ErrorCode::Internal,

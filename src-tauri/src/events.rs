@@ -6,6 +6,7 @@ use crate::views::{MessageStatus, MessageView, message_view};
 use belfry_client::{Alert, Engine, Event, VerificationState as S};
 use belfry_protocol::UserId;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use ts_rs::TS;
 
 /// Which way a file moves.
@@ -265,17 +266,25 @@ pub enum UiEvent {
     },
 }
 
-/// A user's name as the UI shows it: the user id until the engine's
-/// directory gives names.
-pub(crate) async fn sender_name(_engine: &Engine, user: &UserId) -> String {
-    user.to_string()
+/// People's names as their certificates give them (the engine's
+/// directory), by user id.
+pub(crate) async fn names(engine: &Engine) -> HashMap<UserId, String> {
+    engine
+        .directory_users()
+        .await
+        .map(|c| c.into_iter().map(|c| (c.user, c.display_name)).collect())
+        .unwrap_or_default()
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+/// A user's name as the UI shows it (the user id for someone this device
+/// knows no certificate of).
+pub(crate) fn name_in(names: &HashMap<UserId, String>, user: &UserId) -> String {
+    names.get(user).cloned().unwrap_or_else(|| user.to_string())
+}
+
+/// One user's name.
+pub(crate) async fn sender_name(engine: &Engine, user: &UserId) -> String {
+    name_in(&names(engine).await, user)
 }
 
 /// The window's view of an engine event (`None`: nothing to show).
@@ -296,10 +305,10 @@ pub(crate) async fn convert(host: &Host, engine: &Engine, me: &UserId, event: Ev
         Event::Removed(id) => UiEvent::Removed { message: id.to_string() },
         Event::Reaction(id) => UiEvent::Reaction { message: id.to_string() },
         Event::Room(id) => UiEvent::Room { room: id.to_string() },
-        Event::Alert(a) => {
-            let id = host.alert_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            UiEvent::Alert { alert: alert_view(id, now_ms(), &a) }
-        }
+        // Shown once kept, with the id that dismisses it.
+        Event::Alert(_) => return None,
+        Event::AlertStored(kept) => UiEvent::Alert { alert: alert_view(kept.id, kept.at.0, &kept.alert) },
+        Event::Revoked => UiEvent::Revoked,
         Event::Transfer(t) => UiEvent::Transfer {
             message: t.message.to_string(),
             direction: match t.direction {

@@ -7,7 +7,7 @@ use crate::commands::session::{AppState, KeyMode, Phase, ProfileSummary};
 use crate::commands::settings::{NotificationMode, Settings};
 use crate::error::{ErrorCode, UiError, UiResult};
 use crate::events::{self, UiEvent};
-use belfry_client::profile::{KeySource, Profile};
+use belfry_client::profile::{KeySource, Profile, Unlock};
 use belfry_client::{Engine, Event};
 use belfry_protocol::{Ed25519Public, MessageId, RoomId, UserId};
 use belfry_store::KeychainBackend;
@@ -98,6 +98,8 @@ pub struct Host {
     pub(crate) config: HostConfig,
     session: tokio::sync::Mutex<Session>,
     channel: Mutex<Option<Channel<UiEvent>>>,
+    /// Wakes the tray's unread counter.
+    unread: tokio::sync::Notify,
     /// Links that came before the window listened.
     kept: Mutex<Vec<UiEvent>>,
     settings: Mutex<Settings>,
@@ -108,8 +110,6 @@ pub struct Host {
     /// The seven emoji of flows being compared, kept for after this side
     /// confirmed (the engine shows them only while comparing).
     pub(crate) emojis: Mutex<HashMap<belfry_protocol::FlowId, Vec<events::EmojiView>>>,
-    /// Alerts seen while this app runs, numbered for the UI.
-    pub(crate) alert_seq: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Host {
@@ -127,12 +127,12 @@ impl Host {
             session: tokio::sync::Mutex::new(Session::default()),
             channel: Mutex::new(None),
             kept: Mutex::new(Vec::new()),
+            unread: tokio::sync::Notify::new(),
             settings: Mutex::new(settings),
             shell,
             activity: Mutex::new(Instant::now()),
             notified: Mutex::new(VecDeque::new()),
             emojis: Mutex::new(HashMap::new()),
-            alert_seq: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
@@ -187,7 +187,7 @@ impl Host {
             device_name: me.map(|m| m.device_name.clone()).unwrap_or_default(),
             org_name: self.config.org_name.clone(),
             key_mode,
-            has_passcode: false,
+            has_passcode: profile.has_passcode(),
         }
     }
 
@@ -217,7 +217,7 @@ impl Host {
 
     /// Opens the profile with `source` and starts forwarding its events.
     /// A wrong secret is `wrongSecret`; nothing stays open.
-    pub(crate) async fn open(self: &Arc<Self>, source: &KeySource) -> UiResult<()> {
+    pub(crate) async fn open(self: &Arc<Self>, unlock: &Unlock) -> UiResult<()> {
         let mut s = self.session.lock().await;
         if s.engine.is_some() {
             return Ok(());
@@ -225,7 +225,7 @@ impl Host {
         if let Some(_ended) = s.ended {
             return Err(self.closed_error(&s));
         }
-        let engine = match Engine::open_paused(self.profile(), source).await {
+        let engine = match Engine::unlock_paused(self.profile(), unlock).await {
             Ok(e) => e,
             Err(belfry_client::ClientError::Wiped) => {
                 s.ended = Some(Phase::Wiped);
@@ -241,6 +241,11 @@ impl Host {
                 return Err(e);
             }
         };
+        if engine.own_state().await.is_ok_and(|o| o.revoked) {
+            engine.lock().await;
+            s.ended = Some(Phase::Revoked);
+            return Err(self.closed_error(&s));
+        }
         let rx = engine.subscribe();
         engine.start().await;
         s.forwarder = Some(tokio::spawn(self.clone().forward(engine.clone(), rx)));
@@ -249,6 +254,7 @@ impl Host {
         drop(s);
         self.touch();
         self.shell.locked(false);
+        self.unread_changed();
         Ok(())
     }
 
@@ -391,6 +397,24 @@ impl Host {
         }
     }
 
+    /// The unread count may have changed: the tray is updated soon.
+    pub fn unread_changed(&self) {
+        self.unread.notify_one();
+    }
+
+    /// Keeps the tray's unread count (the sum over the room summaries),
+    /// at most twice a second, for the life of the app.
+    pub async fn unread_counter(self: Arc<Self>) {
+        loop {
+            self.unread.notified().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let Ok(engine) = self.engine().await else { continue };
+            if let Ok(rooms) = engine.room_summaries().await {
+                self.shell.unread(rooms.iter().map(|r| r.unread).fold(0u32, u32::saturating_add));
+            }
+        }
+    }
+
     /// Forwards the engine's events to the window until the engine locks.
     async fn forward(self: Arc<Self>, engine: Engine, mut rx: tokio::sync::broadcast::Receiver<Event>) {
         let me = match engine.user().await {
@@ -412,7 +436,16 @@ impl Host {
                     self.emit(UiEvent::Wiped);
                     return;
                 }
-                Event::Message(m) => self.maybe_notify(&engine, &me, m).await,
+                Event::Revoked => {
+                    self.end(Phase::Revoked).await;
+                    self.emit(UiEvent::Revoked);
+                    return;
+                }
+                Event::Message(m) => {
+                    self.maybe_notify(&engine, &me, m).await;
+                    self.unread_changed();
+                }
+                Event::Status(..) | Event::Removed(_) | Event::Room(_) | Event::CaughtUp => self.unread_changed(),
                 _ => {}
             }
             if let Some(ui) = events::convert(&self, &engine, &me, event).await {
@@ -473,18 +506,52 @@ pub(crate) async fn who(engine: &Engine) -> UiResult<Me> {
     })
 }
 
-/// The store key source for `mode` and `secret`.
-pub(crate) fn key_source(host: &Host, mode: KeyMode, secret: Option<&str>) -> UiResult<KeySource> {
+/// Shortest app passcode (keychain mode).
+pub const MIN_PASSCODE: usize = 4;
+
+/// How a new profile keeps its key, and the options, for `mode` and
+/// `secret` (the passphrase, or the app passcode in keychain mode).
+pub(crate) fn enroll_source(
+    host: &Host,
+    mode: KeyMode,
+    secret: Option<&str>,
+) -> UiResult<(KeySource, belfry_client::EnrollOptions, Unlock)> {
+    let secret = secret.unwrap_or_default();
+    crate::input::text("secret", secret, crate::input::MAX_SECRET, false)?;
+    let secret = zeroize::Zeroizing::new(secret.to_owned());
     match mode {
-        KeyMode::Passphrase => {
-            let secret = secret.unwrap_or_default();
-            crate::input::text("secret", secret, crate::input::MAX_SECRET, false)?;
-            Ok(KeySource::Passphrase { passphrase: zeroize::Zeroizing::new(secret.to_owned()), cost: host.config.kdf })
-        }
-        KeyMode::Keychain => Err(UiError::input(
-            "keychain mode needs an app passcode to unlock, which this build's engine does not support yet: choose \
-             a passphrase",
+        KeyMode::Passphrase => Ok((
+            KeySource::Passphrase { passphrase: secret.clone(), cost: host.config.kdf },
+            belfry_client::EnrollOptions::default(),
+            Unlock::Passphrase(secret),
         )),
+        KeyMode::Keychain => {
+            if secret.chars().count() < MIN_PASSCODE {
+                return Err(UiError::input(format!("secret: an app passcode has at least {MIN_PASSCODE} characters")));
+            }
+            let options =
+                belfry_client::EnrollOptions { passcode: Some(secret.clone()), passcode_cost: host.config.kdf };
+            Ok((KeySource::Keychain, options, Unlock::Keychain { passcode: Some(secret) }))
+        }
+    }
+}
+
+/// What opens the enrolled profile, from the person's `secret`. A
+/// keychain profile without an app passcode is not opened here: unlocking
+/// needs something the person knows.
+pub(crate) fn unlock_for(host: &Host, secret: &str) -> UiResult<Unlock> {
+    crate::input::text("secret", secret, crate::input::MAX_SECRET, false)?;
+    let secret = zeroize::Zeroizing::new(secret.to_owned());
+    let profile = host.profile();
+    match profile.needs_passphrase() {
+        Ok(true) => Ok(Unlock::Passphrase(secret)),
+        Ok(false) if profile.has_passcode() => Ok(Unlock::Keychain { passcode: Some(secret) }),
+        Ok(false) => Err(UiError::new(
+            ErrorCode::Forbidden,
+            "this profile keeps its key in the keychain without an app passcode; the desktop app unlocks only with \
+             something you know: enroll this device again from the app",
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod events;
 pub mod host;
 pub mod input;
 pub mod links;
+pub mod preview;
 pub mod views;
 
 pub use error::{ErrorCode, UiError};
@@ -30,5 +31,8 @@ pub use host::{Host, HostConfig, NoShell, Shell};
 /// Adds the host's commands and state to a Tauri builder (the desktop
 /// app and the tests share this).
 pub fn with_host<R: tauri::Runtime>(builder: tauri::Builder<R>, host: std::sync::Arc<Host>) -> tauri::Builder<R> {
-    builder.manage(host).invoke_handler(commands::handler())
+    builder
+        .manage(host)
+        .invoke_handler(commands::handler())
+        .register_asynchronous_uri_scheme_protocol(preview::SCHEME, preview::handle)
 }

@@ -2,8 +2,11 @@
 //! text form, times are milliseconds since the epoch.
 
 use crate::error::UiResult;
+use crate::events::{name_in, names};
 use belfry_client::Engine;
+use belfry_protocol::UserId;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use ts_rs::TS;
 
 /// Where a message stands.
@@ -121,60 +124,51 @@ impl std::fmt::Debug for MessageView {
     }
 }
 
-/// The message as the UI shows it: names, reactions, own or not.
-pub(crate) async fn message_view(
-    engine: &Engine,
-    me: &belfry_protocol::UserId,
+/// The message as the UI shows it: names, reactions, receipts, own or not.
+pub(crate) fn message_view_with(
+    names: &HashMap<UserId, String>,
+    me: &UserId,
     m: belfry_client::MessageView,
-) -> UiResult<MessageView> {
-    let reactions = reactions_of(engine, me, &m.id)?;
-    let sender_name = crate::events::sender_name(engine, &m.sender).await;
-    Ok(MessageView {
+) -> MessageView {
+    let reactions = m
+        .reactions
+        .into_iter()
+        .map(|r| ReactionView {
+            mine: r.users.contains(me),
+            key: r.key,
+            users: r.users.into_iter().map(|u| u.to_string()).collect(),
+        })
+        .collect();
+    let read_by = m.receipts.iter().filter(|r| r.read).map(|r| r.user.to_string()).collect();
+    MessageView {
         id: m.id.to_string(),
         room: m.room.to_string(),
         own: m.sender == *me,
+        sender_name: name_in(names, &m.sender),
         sender: m.sender.to_string(),
-        sender_name,
         sent_at: m.sent_at.0,
         status: m.status.into(),
         body: m.body,
-        reply_to: None,
-        edited: false,
+        reply_to: m.reply_to.map(|r| r.to_string()),
+        edited: m.edited,
         attachment: m.attachment.map(Into::into),
         reactions,
-        read_by: Vec::new(),
+        read_by,
         expires_at: None,
-    })
+    }
 }
 
-/// Many messages, in order.
+/// One message as the UI shows it.
+pub(crate) async fn message_view(engine: &Engine, me: &UserId, m: belfry_client::MessageView) -> UiResult<MessageView> {
+    Ok(message_view_with(&names(engine).await, me, m))
+}
+
+/// Many messages, in order (names looked up once).
 pub(crate) async fn message_views(
     engine: &Engine,
-    me: &belfry_protocol::UserId,
+    me: &UserId,
     ms: Vec<belfry_client::MessageView>,
 ) -> UiResult<Vec<MessageView>> {
-    let mut out = Vec::with_capacity(ms.len());
-    for m in ms {
-        out.push(message_view(engine, me, m).await?);
-    }
-    Ok(out)
-}
-
-fn reactions_of(
-    engine: &Engine,
-    me: &belfry_protocol::UserId,
-    id: &belfry_protocol::MessageId,
-) -> UiResult<Vec<ReactionView>> {
-    let by_user = engine.reactions(id)?;
-    let mut by_key: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
-    for (user, key) in by_user {
-        by_key.entry(key).or_default().push(user);
-    }
-    Ok(by_key
-        .into_iter()
-        .map(|(key, users)| {
-            let mine = users.iter().any(|u| u == me.as_str());
-            ReactionView { key, users, mine }
-        })
-        .collect())
+    let names = names(engine).await;
+    Ok(ms.into_iter().map(|m| message_view_with(&names, me, m)).collect())
 }

@@ -2,7 +2,7 @@
 
 use crate::error::UiResult;
 use crate::events::{VerificationView, verification_view};
-use crate::host::{Host, Me};
+use crate::host::Host;
 use crate::input;
 use belfry_client::Engine;
 use belfry_protocol::UserId;
@@ -83,19 +83,22 @@ pub struct CancelVerificationArgs {
     pub flow: String,
 }
 
-/// The devices of `user` as the engine trusts them.
-pub(crate) async fn device_views(engine: &Engine, me: &Me, user: &UserId) -> UiResult<Vec<DeviceView>> {
-    let own = *user == me.user;
+/// Every device of `user` with its trust (revoked ones too).
+pub(crate) async fn device_views(engine: &Engine, user: &UserId) -> UiResult<Vec<DeviceView>> {
     Ok(engine
-        .devices(user)
+        .device_list(user)
         .await?
         .into_iter()
-        .map(|(device, name, verified)| DeviceView {
-            current: own && device == me.device,
-            device: device.to_string(),
-            name,
-            trust: if verified { DeviceTrust::Verified } else { DeviceTrust::Trusted },
-            own,
+        .map(|d| DeviceView {
+            device: d.device.to_string(),
+            name: d.name,
+            trust: match d.trust {
+                belfry_client::DeviceTrust::Verified => DeviceTrust::Verified,
+                belfry_client::DeviceTrust::Trusted => DeviceTrust::Trusted,
+                belfry_client::DeviceTrust::Revoked => DeviceTrust::Revoked,
+            },
+            own: d.own,
+            current: d.current,
         })
         .collect())
 }
@@ -105,8 +108,7 @@ pub(crate) async fn device_views(engine: &Engine, me: &Me, user: &UserId) -> UiR
 pub async fn devices(host: State<'_, Arc<Host>>, args: DevicesArgs) -> UiResult<Vec<DeviceView>> {
     let user = input::user(&args.user)?;
     let engine = host.engine().await?;
-    let me = host.me().await?;
-    device_views(&engine, &me, &user).await
+    device_views(&engine, &user).await
 }
 
 /// `start_verification`: asks another device to compare emoji; the flow id.

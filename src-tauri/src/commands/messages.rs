@@ -23,6 +23,38 @@ pub struct SendTextArgs {
     pub reply_to: Option<String>,
 }
 
+/// `messages_before`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesBeforeArgs {
+    /// Room id.
+    pub room: String,
+    /// The oldest message shown so far (`null`: the newest page).
+    pub before: Option<String>,
+    /// Most messages.
+    pub limit: u32,
+}
+
+/// `messages_around`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesAroundArgs {
+    /// Room id.
+    pub room: String,
+    /// The message to put in the middle (a search hit).
+    pub message: String,
+    /// Most messages.
+    pub limit: u32,
+}
+
+/// `retry`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryArgs {
+    /// One of this user's failed messages.
+    pub message: String,
+}
+
 /// `edit_message`.
 #[derive(Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -109,13 +141,42 @@ pub struct SearchHit {
 /// room, or close to it).
 pub(crate) async fn fresh_view(host: &Host, engine: &Engine, room: &RoomId, id: MessageId) -> UiResult<MessageView> {
     let me = host.me().await?;
-    let recent = engine.messages(room, 64).await?;
+    let recent = engine.messages_before(room, None, 64).await?;
     let m = recent
         .into_iter()
         .rev()
         .find(|m| m.id == id)
         .ok_or_else(|| UiError::internal("the message was stored but is not in its room"))?;
     message_view(engine, &me.user, m).await
+}
+
+/// `messages_before`: a page of history just before `before`, oldest
+/// first.
+#[tauri::command]
+pub async fn messages_before(host: State<'_, Arc<Host>>, args: MessagesBeforeArgs) -> UiResult<Vec<MessageView>> {
+    let room = input::room(&args.room)?;
+    let before = args.before.as_deref().map(input::message).transpose()?;
+    let limit = input::limit("limit", args.limit, input::MAX_PAGE)?;
+    let engine = host.engine().await?;
+    let me = host.me().await?;
+    message_views(&engine, &me.user, engine.messages_before(&room, before, limit).await?).await
+}
+
+/// `messages_around`: a page with `message` in the middle, oldest first.
+#[tauri::command]
+pub async fn messages_around(host: State<'_, Arc<Host>>, args: MessagesAroundArgs) -> UiResult<Vec<MessageView>> {
+    let (room, message) = (input::room(&args.room)?, input::message(&args.message)?);
+    let limit = input::limit("limit", args.limit, input::MAX_PAGE)?;
+    let engine = host.engine().await?;
+    let me = host.me().await?;
+    message_views(&engine, &me.user, engine.messages_around(&room, message, limit).await?).await
+}
+
+/// `retry`: sends a failed message again.
+#[tauri::command]
+pub async fn retry(host: State<'_, Arc<Host>>, args: RetryArgs) -> UiResult<()> {
+    let message = input::message(&args.message)?;
+    Ok(host.engine().await?.retry(message).await?)
 }
 
 /// `send_text`: queues a message (or a reply); its view, pending.
@@ -160,7 +221,9 @@ pub async fn react(host: State<'_, Arc<Host>>, args: ReactArgs) -> UiResult<()> 
 #[tauri::command]
 pub async fn mark_read(host: State<'_, Arc<Host>>, args: MarkReadArgs) -> UiResult<()> {
     let (room, up_to) = (input::room(&args.room)?, input::message(&args.up_to)?);
-    Ok(host.engine().await?.mark_read(room, up_to).await?)
+    host.engine().await?.mark_read(room, up_to).await?;
+    host.unread_changed();
+    Ok(())
 }
 
 /// `search`: full-text search over every room.

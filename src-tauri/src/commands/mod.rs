@@ -48,7 +48,7 @@ macro_rules! command_table {
     };
 }
 
-use crate::events::UiEvent;
+use crate::events::{AlertView, UiEvent};
 use crate::views::MessageView;
 use devices::*;
 use files::*;
@@ -66,18 +66,23 @@ command_table! {
     session::events((); "channel": UiEvent) -> ();
     session::report_activity(()) -> ();
     session::status(()) -> StatusView;
+    rooms::room_summaries(()) -> Vec<RoomSummary>;
     rooms::room_details(RoomDetailsArgs) -> RoomDetails;
+    rooms::directory(()) -> Vec<Contact>;
     rooms::create_group(CreateGroupArgs) -> String;
     rooms::open_direct(OpenDirectArgs) -> String;
     rooms::add_member(AddMemberArgs) -> ();
     rooms::remove_member(RemoveMemberArgs) -> ();
     rooms::set_retention(SetRetentionArgs) -> ();
     rooms::set_classification(SetClassificationArgs) -> ();
+    messages::messages_before(MessagesBeforeArgs) -> Vec<MessageView>;
+    messages::messages_around(MessagesAroundArgs) -> Vec<MessageView>;
     messages::send_text(SendTextArgs) -> MessageView;
     messages::edit_message(EditMessageArgs) -> ();
     messages::delete_message(DeleteMessageArgs) -> ();
     messages::react(ReactArgs) -> ();
     messages::mark_read(MarkReadArgs) -> ();
+    messages::retry(RetryArgs) -> ();
     messages::search(SearchArgs) -> Vec<SearchHit>;
     files::send_file(SendFileArgs) -> MessageView;
     files::save_attachment(SaveAttachmentArgs) -> ();
@@ -90,6 +95,8 @@ command_table! {
     devices::verifications(()) -> Vec<VerificationView>;
     settings::settings(()) -> Settings;
     settings::set_settings(SetSettingsArgs) -> ();
+    settings::alerts(()) -> Vec<AlertView>;
+    settings::dismiss_alert(DismissAlertArgs) -> ();
 }
 
 use crate::events::VerificationView;

@@ -85,6 +85,64 @@ pub struct RoomDetails {
     pub members: Vec<MemberView>,
 }
 
+/// A room's newest message, as the room list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePreview {
+    /// Sender (user id).
+    pub sender: String,
+    /// Sender's name.
+    pub sender_name: String,
+    /// The text, shortened ("" when previews are off).
+    pub text: String,
+    /// When, ms.
+    #[ts(type = "number")]
+    pub at: u64,
+    /// It carries a file.
+    pub has_attachment: bool,
+}
+
+/// A room as the room list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomSummary {
+    /// Room id.
+    pub id: String,
+    /// Direct or group.
+    pub kind: RoomKind,
+    /// Name.
+    pub name: String,
+    /// Classification label.
+    pub classification: Option<String>,
+    /// Disappearing-message timer, seconds.
+    #[ts(type = "number | null")]
+    pub retention_secs: Option<u64>,
+    /// Why the room does not send now (its history is in conflict).
+    pub conflict: Option<String>,
+    /// Members.
+    pub member_count: u32,
+    /// The newest message.
+    pub last: Option<MessagePreview>,
+    /// Messages of others not read yet.
+    pub unread: u32,
+    /// Last activity, ms.
+    #[ts(type = "number")]
+    pub last_activity: u64,
+}
+
+/// A person of the organisation (for a new chat).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    /// User id.
+    pub user: String,
+    /// Name.
+    pub display_name: String,
+}
+
+/// Longest text of a room list preview, characters.
+pub const PREVIEW_CHARS: usize = 120;
+
 /// `room_details`.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -155,6 +213,50 @@ pub struct SetClassificationArgs {
 /// Longest disappearing timer: a year.
 const MAX_RETENTION_SECS: u64 = 365 * 24 * 3600;
 
+/// `room_summaries`: every room with its newest message and unread count,
+/// the most recently active first.
+#[tauri::command]
+pub async fn room_summaries(host: State<'_, Arc<Host>>) -> UiResult<Vec<RoomSummary>> {
+    let engine = host.engine().await?;
+    let show = host.settings().show_previews;
+    let names = crate::events::names(&engine).await;
+    Ok(engine
+        .room_summaries()
+        .await?
+        .into_iter()
+        .map(|s| RoomSummary {
+            id: s.room.id.to_string(),
+            kind: s.room.kind.into(),
+            name: s.room.name,
+            classification: s.room.classification,
+            retention_secs: s.room.retention_secs,
+            conflict: s.room.conflict,
+            member_count: u32::try_from(s.room.members.len()).unwrap_or(u32::MAX),
+            last: s.last.map(|m| MessagePreview {
+                sender_name: crate::events::name_in(&names, &m.sender),
+                sender: m.sender.to_string(),
+                text: if show { m.body.chars().take(PREVIEW_CHARS).collect() } else { String::new() },
+                at: m.sent_at.0,
+                has_attachment: m.attachment.is_some(),
+            }),
+            unread: s.unread,
+            last_activity: s.last_activity.0,
+        })
+        .collect())
+}
+
+/// `directory`: the organisation's people this device knows, by name.
+#[tauri::command]
+pub async fn directory(host: State<'_, Arc<Host>>) -> UiResult<Vec<Contact>> {
+    let engine = host.engine().await?;
+    Ok(engine
+        .directory_users()
+        .await?
+        .into_iter()
+        .map(|c| Contact { user: c.user.to_string(), display_name: c.display_name })
+        .collect())
+}
+
 /// `room_details`: a room, its members, their devices.
 #[tauri::command]
 pub async fn room_details(host: State<'_, Arc<Host>>, args: RoomDetailsArgs) -> UiResult<RoomDetails> {
@@ -163,11 +265,12 @@ pub async fn room_details(host: State<'_, Arc<Host>>, args: RoomDetailsArgs) -> 
     let me = host.me().await?;
     let view = engine.room(&room).await?;
     let mut members = Vec::with_capacity(view.members.len());
+    let names = crate::events::names(&engine).await;
     for (user, role) in &view.members {
-        let devices = device_views(&engine, &me, user).await?;
+        let devices = device_views(&engine, user).await?;
         members.push(MemberView {
             user: user.to_string(),
-            display_name: crate::events::sender_name(&engine, user).await,
+            display_name: crate::events::name_in(&names, user),
             role: (*role).into(),
             devices,
         });

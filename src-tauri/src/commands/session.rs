@@ -3,7 +3,7 @@
 
 use crate::error::{ErrorCode, UiError, UiResult};
 use crate::events::UiEvent;
-use crate::host::{Host, key_source};
+use crate::host::{Host, enroll_source, unlock_for};
 use crate::input;
 use belfry_client::Engine;
 use belfry_protocol::armor::{INVITATION_LABEL, dearmor};
@@ -280,7 +280,7 @@ pub async fn enroll(
         let _ = on_progress.send(s);
     };
     let name = input::display_name("deviceName", &args.device_name)?;
-    let source = key_source(&host, args.key_mode, args.secret.as_deref())?;
+    let (source, options, unlock) = enroll_source(&host, args.key_mode, args.secret.as_deref())?;
     if host.phase().await != crate::commands::session::Phase::Welcome {
         return Err(UiError::new(ErrorCode::AlreadyEnrolled, "a device is enrolled in this profile already"));
     }
@@ -290,7 +290,8 @@ pub async fn enroll(
     let org = host.config.org_key.ok_or_else(|| UiError::new(ErrorCode::InvitationOtherOrg, "no organisation key"))?;
     step(EnrollStep::Connecting);
     step(EnrollStep::Registering);
-    let engine = Engine::enroll(host.profile(), &invitation, org, name, &source).await.map_err(enroll_error)?;
+    let engine =
+        Engine::enroll_with(host.profile(), &invitation, org, name, &source, &options).await.map_err(enroll_error)?;
     drop(invitation);
     step(EnrollStep::StoringKeys);
     // The host's own open follows, with events subscribed before anything
@@ -298,7 +299,7 @@ pub async fn enroll(
     engine.lock().await;
     drop(engine);
     host.persist_settings();
-    host.open(&source).await?;
+    host.open(&unlock).await?;
     step(EnrollStep::Done);
     let me = host.me().await?;
     Ok(host.summary_of(Some(&me)))
@@ -308,7 +309,6 @@ pub async fn enroll(
 #[tauri::command]
 pub async fn unlock(host: State<'_, Arc<Host>>, args: UnlockArgs) -> UiResult<()> {
     input::text("secret", &args.secret, input::MAX_SECRET, false)?;
-    let summary = host.summary_of(None);
     match host.phase().await {
         Phase::Unlocked => return Ok(()),
         Phase::Locked => {}
@@ -316,8 +316,8 @@ pub async fn unlock(host: State<'_, Arc<Host>>, args: UnlockArgs) -> UiResult<()
         Phase::Wiped => return Err(UiError::new(ErrorCode::Wiped, "this device was wiped")),
         Phase::Revoked => return Err(UiError::new(ErrorCode::Revoked, "this device was revoked")),
     }
-    let source = key_source(&host, summary.key_mode, Some(&args.secret))?;
-    host.open(&source).await
+    let unlock = unlock_for(&host, &args.secret)?;
+    host.open(&unlock).await
 }
 
 /// `lock`: drops the engine (keys, sessions, plaintext) until unlocked.

@@ -1,6 +1,7 @@
 //! Settings: a plain JSON file in the profile directory (nothing secret).
 
 use crate::error::{UiError, UiResult};
+use crate::events::{AlertView, alert_view};
 use crate::host::Host;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -117,6 +118,31 @@ impl Settings {
 pub struct SetSettingsArgs {
     /// The new settings.
     pub settings: Settings,
+}
+
+/// `dismiss_alert`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DismissAlertArgs {
+    /// The alert's id.
+    #[ts(type = "number")]
+    pub id: u64,
+}
+
+/// `alerts`: the kept alerts, newest first.
+#[tauri::command]
+pub async fn alerts(host: State<'_, Arc<Host>>) -> UiResult<Vec<AlertView>> {
+    let engine = host.engine().await?;
+    Ok(engine.alerts()?.iter().map(|a| alert_view(a.id, a.at.0, &a.alert)).collect())
+}
+
+/// `dismiss_alert`: the alert is no longer listed.
+#[tauri::command]
+pub async fn dismiss_alert(host: State<'_, Arc<Host>>, args: DismissAlertArgs) -> UiResult<()> {
+    if args.id == 0 || args.id > (1 << 53) {
+        return Err(UiError::input("id: not an alert id"));
+    }
+    Ok(host.engine().await?.dismiss_alert(args.id)?)
 }
 
 /// `settings`: the current settings.

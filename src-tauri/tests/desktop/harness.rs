@@ -30,6 +30,12 @@ pub struct DesktopApp {
 impl DesktopApp {
     /// An app with an empty profile that trusts `org`.
     pub fn new(org: Option<Ed25519Public>) -> Self {
+        Self::with_keychain(org, None)
+    }
+
+    /// An app whose keychain-mode keys live in `keychain` (a test keychain,
+    /// never the developer's).
+    pub fn with_keychain(org: Option<Ed25519Public>, keychain: Option<Arc<dyn belfry_store::KeychainBackend>>) -> Self {
         belfry_client::hardening::harden_process();
         let home = tempfile::tempdir().unwrap();
         let config = HostConfig {
@@ -37,7 +43,7 @@ impl DesktopApp {
             org_key: org,
             org_name: "Test Ministry".into(),
             kdf: KdfCost::INSECURE_FAST,
-            keychain: None,
+            keychain,
         };
         let host = Host::new(config, Arc::new(NoShell));
         let (tx, channel) = std::sync::mpsc::channel();

@@ -14,7 +14,10 @@ const PASSPHRASE: &str = "correct horse battery staple";
 /// Enrolls the app as `user` from an invitation IT issued, through
 /// `inspect_invitation` and `enroll`, and subscribes to its events.
 fn enrolled_app(relay: &TestRelay, user: &str) -> DesktopApp {
-    let app = DesktopApp::new(Some(relay.org.public()));
+    enroll_app(DesktopApp::new(Some(relay.org.public())), relay, user, "passphrase", PASSPHRASE)
+}
+
+fn enroll_app(app: DesktopApp, relay: &TestRelay, user: &str, mode: &str, secret: &str) -> DesktopApp {
     assert_eq!(app.call("app_state", json!({})).unwrap()["phase"], "welcome");
     let text = armor(INVITATION_LABEL, &relay.invite(user).encode());
     let info = app.call_args("inspect_invitation", json!({ "text": text })).unwrap();
@@ -24,14 +27,14 @@ fn enrolled_app(relay: &TestRelay, user: &str) -> DesktopApp {
         .call(
             "enroll",
             json!({
-                "args": { "text": text, "deviceName": "Desk", "keyMode": "passphrase", "secret": PASSPHRASE },
+                "args": { "text": text, "deviceName": "Desk", "keyMode": mode, "secret": secret },
                 "onProgress": format!("__CHANNEL__:{PROGRESS}"),
             }),
         )
         .unwrap();
     assert_eq!(summary["user"], user);
     assert_eq!(summary["deviceName"], "Desk");
-    assert_eq!(summary["keyMode"], "passphrase");
+    assert_eq!(summary["keyMode"], mode);
     let steps: Vec<_> = app.drain(PROGRESS);
     assert_eq!(steps.first(), Some(&json!("checking")));
     assert_eq!(steps.last(), Some(&json!("done")));
@@ -92,6 +95,42 @@ fn enrolls_talks_locks_and_unlocks_through_the_commands() {
     let status = app.call("status", json!({})).unwrap();
     assert_eq!(status["user"], "alice");
     assert_eq!(status["online"], true);
+
+    // The room list: Bob's message unread until Alice reads it.
+    let rooms = app.call("room_summaries", json!({})).unwrap();
+    let summary = rooms.as_array().unwrap().iter().find(|r| r["id"] == json!(room)).unwrap().clone();
+    assert_eq!(summary["unread"], 1, "{summary}");
+    assert_eq!(summary["last"]["text"], "hello alice");
+    assert_eq!(summary["last"]["senderName"], "bob");
+    app.call_args("mark_read", json!({ "room": room, "upTo": got["message"]["id"] })).unwrap();
+    let rooms = app.call("room_summaries", json!({})).unwrap();
+    assert_eq!(rooms[0]["unread"], 0);
+    // History in pages, oldest first, without gap or repeat.
+    for i in 0..5 {
+        rt.block_on(bob.engine.send_text(room_id, &format!("page {i}"))).unwrap();
+    }
+    app.wait(EVENTS, |e| e["type"] == "message" && e["message"]["body"] == "page 4");
+    let newest = app.call_args("messages_before", json!({ "room": room, "before": null, "limit": 3 })).unwrap();
+    let bodies = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(bodies(&newest), ["page 2", "page 3", "page 4"]);
+    let older =
+        app.call_args("messages_before", json!({ "room": room, "before": newest[0]["id"], "limit": 3 })).unwrap();
+    assert_eq!(bodies(&older), ["hello alice", "page 0", "page 1"]);
+    let around =
+        app.call_args("messages_around", json!({ "room": room, "message": older[1]["id"], "limit": 3 })).unwrap();
+    assert_eq!(bodies(&around), ["hello alice", "page 0", "page 1"]);
+    // The directory and the devices with their trust.
+    let people = app.call("directory", json!({})).unwrap();
+    let users: Vec<_> = people.as_array().unwrap().iter().map(|c| c["user"].clone()).collect();
+    assert!(users.contains(&json!("bob")) && users.contains(&json!("alice")), "{people}");
+    let mine = app.call_args("devices", json!({ "user": "alice" })).unwrap();
+    assert_eq!(mine[0]["current"], true);
+    assert_eq!(mine[0]["trust"], "trusted");
+    let bobs = app.call_args("devices", json!({ "user": "bob" })).unwrap();
+    assert_eq!(bobs.as_array().unwrap().len(), 1);
+    assert_eq!(bobs[0]["own"], false);
 
     // The idle lock follows the setting and the activity the UI reports.
     let mut settings = app.call("settings", json!({})).unwrap();
@@ -190,4 +229,67 @@ fn an_invitation_from_another_organisation_is_refused() {
     );
     assert_eq!(app.call("app_state", json!({})).unwrap()["phase"], "welcome");
     assert!(!app.profile_dir().join("profile.json").exists());
+}
+
+/// Keychain mode: the app passcode set at enrollment is what unlocks; a
+/// wrong one is refused, and after five the app makes the person wait.
+#[test]
+fn keychain_mode_unlocks_with_the_passcode_only() {
+    let relay = TestRelay::start();
+    let keychain = std::sync::Arc::new(belfry_store::testing::TestKeychain::default());
+    let app = DesktopApp::with_keychain(Some(relay.org.public()), Some(keychain));
+    let app = enroll_app(app, &relay, "erin", "keychain", "2468");
+    let state = app.call("app_state", json!({})).unwrap();
+    assert_eq!(state["profile"]["hasPasscode"], true);
+    app.call("lock", json!({})).unwrap();
+    app.wait(EVENTS, |e| e["type"] == "locked");
+    assert_eq!(code(&app.call_args("unlock", json!({ "secret": "1357" }))), "wrongSecret");
+    app.call_args("unlock", json!({ "secret": "2468" })).unwrap();
+    assert_eq!(app.call("app_state", json!({})).unwrap()["phase"], "unlocked");
+    app.call("lock", json!({})).unwrap();
+    for _ in 0..5 {
+        assert_eq!(code(&app.call_args("unlock", json!({ "secret": "0000" }))), "wrongSecret");
+    }
+    // After five wrong ones, even the right passcode waits.
+    assert_eq!(code(&app.call_args("unlock", json!({ "secret": "2468" }))), "tooManyTries");
+    assert_eq!(app.call("app_state", json!({})).unwrap()["phase"], "locked");
+}
+
+/// An image a contact sends is previewed as a PNG the engine made in
+/// memory; a file that is no image has no preview.
+#[test]
+fn image_previews_come_re_encoded_from_the_engine() {
+    use base64::Engine as _;
+    let rt = runtime();
+    let relay = TestRelay::start();
+    let app = enrolled_app(&relay, "frank");
+    let bob = rt.block_on(Dev::enroll(&relay, "bob", "Bob laptop"));
+    let frank = belfry_protocol::UserId::new("frank").unwrap();
+    let room = rt.block_on(bob.engine.create_room(RoomKind::Direct, "b and f", std::slice::from_ref(&frank))).unwrap();
+    app.wait(EVENTS, |e| e["type"] == "room" && e["room"] == json!(room.to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    // A 1×1 PNG.
+    let png = base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+        .unwrap();
+    std::fs::write(dir.path().join("dot.png"), &png).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"not an image").unwrap();
+    let image = rt.block_on(bob.engine.send_file(room, &dir.path().join("dot.png"))).unwrap();
+    let text = rt.block_on(bob.engine.send_file(room, &dir.path().join("notes.txt"))).unwrap();
+    let shown = app.wait(EVENTS, |e| e["type"] == "message" && e["message"]["id"] == json!(image.to_string()));
+    assert_eq!(shown["message"]["attachment"]["isImage"], true);
+    app.wait(EVENTS, |e| e["type"] == "message" && e["message"]["id"] == json!(text.to_string()));
+    let preview = rt.block_on(belfry_desktop::preview::preview(&app.host, image)).expect("a preview");
+    assert!(preview.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert_ne!(preview, png, "the engine re-encodes; the bytes from the network are not passed through");
+    assert!(rt.block_on(belfry_desktop::preview::preview(&app.host, text)).is_none());
+    // Saved where the person chose, never over an existing file.
+    let out = dir.path().join("saved.png");
+    app.call_args("save_attachment", json!({ "message": image.to_string(), "path": out.display().to_string() }))
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), png);
+    let again =
+        app.call_args("save_attachment", json!({ "message": image.to_string(), "path": out.display().to_string() }));
+    assert_eq!(code(&again), "fileExists");
+    drop(bob);
 }
