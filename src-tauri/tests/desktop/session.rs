@@ -293,3 +293,30 @@ fn image_previews_come_re_encoded_from_the_engine() {
     assert_eq!(code(&again), "fileExists");
     drop(bob);
 }
+
+/// IT revokes this device: the window gets `revoked`, the phase says so,
+/// the engine stops (every command answers `revoked`), and reopening the
+/// app says so too.
+#[test]
+fn a_revoked_device_says_so_and_stops() {
+    let rt = runtime();
+    let relay = TestRelay::start();
+    let app = enrolled_app(&relay, "gina");
+    let bob = rt.block_on(Dev::enroll(&relay, "bob", "Bob laptop"));
+    let gina = belfry_protocol::UserId::new("gina").unwrap();
+    let room = rt.block_on(bob.engine.create_room(RoomKind::Group, "Desk", std::slice::from_ref(&gina))).unwrap();
+    app.wait(EVENTS, |e| e["type"] == "room" && e["room"] == json!(room.to_string()));
+    let device = app.call("status", json!({})).unwrap()["device"].as_str().unwrap().to_owned();
+    let revocation = belfry_protocol::Statement::Revocation(relay.org.revoke_device(
+        gina,
+        belfry_protocol::DeviceId::new(device).unwrap(),
+        belfry_protocol::DisplayName::new("Lost").unwrap(),
+        crate::support::now(),
+    ));
+    relay.distribute(&revocation);
+    app.wait(EVENTS, |e| e["type"] == "revoked");
+    assert_eq!(app.call("app_state", json!({})).unwrap()["phase"], "revoked");
+    assert_eq!(code(&app.call("status", json!({}))), "revoked");
+    assert_eq!(code(&app.call_args("unlock", json!({ "secret": PASSPHRASE }))), "revoked");
+    drop(bob);
+}
