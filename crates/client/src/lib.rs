@@ -28,7 +28,7 @@ pub mod secret_file;
 
 pub use engine::{
     Alert, AttachmentInfo, Contact, DEFAULT_VERIFICATION_TIMEOUT, DeviceTrust, DeviceView, Direction, Engine,
-    EnrollOptions, Event, FileError, MessageView, OwnState, PendingUpload, RoomView, StoredAlert, SyncStatus, Transfer,
-    VerificationState, VerificationView, describe_cancel,
+    EnrollOptions, Event, FileError, MessageView, OwnState, PendingUpload, ReactionView, ReceiptView, RoomSummary,
+    RoomView, StoredAlert, SyncStatus, Transfer, VerificationState, VerificationView, describe_cancel,
 };
 pub use error::{ClientError, Result};

@@ -26,7 +26,7 @@
 //! Progress is reported on the event stream as [`Event::Transfer`], in
 //! plaintext bytes, monotonic per transfer and ending at the file's size.
 
-use super::{Engine, Event, MessageView, de, now, ser, value};
+use super::{Engine, Event, MessageView, de, ser, value};
 use crate::blobs::{BlobClient, PutOutcome};
 use crate::error::{ClientError, Result};
 use crate::net::RelayTarget;
@@ -729,7 +729,7 @@ impl Engine {
             return Err(FileError::Changed(path.to_owned()).into());
         }
         let id = MessageId(rand::random());
-        let t = now();
+        let t = self.stamp();
         let (sender, expires_at, members) = {
             let st = self.state().await?;
             let record = st.rooms.get(&room).and_then(belfry_crypto::RoomLog::state);
@@ -745,6 +745,8 @@ impl Engine {
             status: MessageStatus::Pending,
             body: attachment_body(&name, size),
             expires_at,
+            reply_to: None,
+            edited: false,
         };
         let record = Attachment {
             id: blob,

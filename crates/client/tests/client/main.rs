@@ -18,6 +18,7 @@ mod recovery;
 mod relay_enforced;
 mod resilience;
 mod rooms;
+mod timeline;
 
 mod revocation;
 mod sessions;
