@@ -20,19 +20,28 @@
 //! a device missed, asked of the user's own other devices), `direct`
 //! (to-device messages both of them send) and `files` (attachments).
 
+mod alerts;
 mod channels;
+mod devices;
 mod direct;
 mod directory;
 mod outbox;
+mod preview;
 mod receive;
 mod recovery;
 mod rollback;
 mod rooms;
 mod timeline;
 mod trust;
+mod unlock;
 mod verify;
 
 pub use timeline::{ReactionView, ReceiptView, RoomSummary};
+pub use alerts::StoredAlert;
+pub use devices::{Contact, DeviceTrust, DeviceView, OwnState};
+pub use preview::{MAX_PREVIEW_BYTES, MAX_PREVIEW_PIXELS, MAX_PREVIEW_SIDE, Preview};
+pub use unlock::EnrollOptions;
+
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
 
 use crate::error::{ClientError, Result};
@@ -71,8 +80,10 @@ fn now() -> Timestamp {
     )
 }
 
-/// Something the user should know about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something the user should know about. Every alert the engine emits is
+/// also kept in the store until dismissed ([`Engine::alerts`]); new kinds
+/// go at the end (the stored encoding numbers them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Alert {
     /// A device appeared for a contact or for this user.
     NewDevice {
@@ -245,6 +256,9 @@ pub enum Event {
     Room(RoomId),
     /// Something to tell the user.
     Alert(Alert),
+    /// An alert was kept in the store, under this id (follows its
+    /// [`Event::Alert`]): what a front end lists and dismisses.
+    AlertStored(StoredAlert),
     /// A file upload or download progressed.
     Transfer(Transfer),
     /// A person-to-person verification moved on.
@@ -258,6 +272,10 @@ pub enum Event {
         /// Where it stands now.
         state: VerificationState,
     },
+    /// This device was revoked (a statement signed by the organisation or
+    /// by another of this user's devices): the relay no longer serves it
+    /// and nobody encrypts to it. [`Engine::own_state`] says so from then on.
+    Revoked,
     /// This device was wiped by order; the engine has stopped.
     Wiped,
     /// A wipe order was obeyed but could not erase everything (the store
@@ -480,6 +498,18 @@ impl Engine {
         device_name: DisplayName,
         source: &KeySource,
     ) -> Result<Self> {
+        Self::enroll_with(profile, invitation, org, device_name, source, &EnrollOptions::default()).await
+    }
+
+    /// [`enroll`](Self::enroll) with options (an app passcode).
+    pub async fn enroll_with(
+        profile: Profile,
+        invitation: &Invitation,
+        org: Ed25519Public,
+        device_name: DisplayName,
+        source: &KeySource,
+        options: &EnrollOptions,
+    ) -> Result<Self> {
         let mut device = Device::enroll(invitation, &org, device_name, now())?;
         let cert = invitation.enrollment.peek_unverified().map_err(|e| ClientError::Input(e.to_string()))?;
         let target = RelayTarget { url: cert.relay.url.clone(), ca_der: invitation.relay_ca_der.clone() };
@@ -490,7 +520,10 @@ impl Engine {
         // The keys' secret halves are stored before the public halves leave.
         let one_time = device.generate_prekeys(PREKEY_BATCH);
         let fallback = device.generate_fallback_prekey();
-        let store = profile.create(source)?;
+        let store = match &options.passcode {
+            Some(passcode) => profile.create_with_passcode(source, passcode, options.passcode_cost)?,
+            None => profile.create(source)?,
+        };
         let batch = Batch::new()
             .with(Op::PutAccount(device.pickle(&pickle)?))
             .with(value(K_ORG, org.as_bytes().to_vec()))
@@ -553,14 +586,20 @@ impl Engine {
                 });
             }
         }
-        drop(store);
-        Self::open(profile, source).await
+        let engine = Self::from_store(profile, Arc::new(store)).await?;
+        engine.start().await;
+        Ok(engine)
     }
 
     /// Opens an enrolled profile; nothing is processed until
     /// [`start`](Self::start).
     pub async fn open_paused(profile: Profile, source: &KeySource) -> Result<Self> {
         let store = Arc::new(profile.open(source)?);
+        Self::from_store(profile, store).await
+    }
+
+    /// The engine on an opened store.
+    async fn from_store(profile: Profile, store: Arc<SqlStore>) -> Result<Self> {
         let need = |key: &str| -> Result<Vec<u8>> {
             store.value(key)?.ok_or_else(|| ClientError::Config(format!("the profile lacks its {key}")))
         };
@@ -744,6 +783,9 @@ impl Engine {
     }
 
     fn emit(&self, e: Event) {
+        if let Event::Alert(a) = &e {
+            self.keep_alert(a.clone());
+        }
         let _ = self.inner.events.send(e);
     }
 
@@ -788,8 +830,10 @@ impl Engine {
     /// Olm and Megolm sessions and room state (each zeroized on drop) and
     /// closes the store, whose key leaves memory with the connection.
     /// Every later call on any handle fails with [`ClientError::Locked`].
-    /// Unlock by opening the profile again ([`Engine::open`], with the
-    /// keychain or the passphrase).
+    /// Unlock by opening the profile again ([`Engine::unlock`], with the
+    /// passphrase or the app passcode). Once every handle is dropped, no
+    /// key, session or decrypted text of the profile is left in memory
+    /// (freed blocks are wiped: `belfry_store::WipingAllocator`).
     pub async fn lock(&self) {
         self.inner.locked.store(true, std::sync::atomic::Ordering::SeqCst);
         self.shutdown().await;

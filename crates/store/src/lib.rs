@@ -32,9 +32,9 @@ pub use error::{Result, StoreError};
 pub use key::{KEYCHAIN_SERVICE, Keychain, KeychainBackend, OsKeychain, StoreKey};
 pub use memory::MemoryStore;
 pub use sqlite::{SCHEMA_VERSION, SqlStore};
-pub use wipe::MemoryProtection;
 #[cfg(feature = "testing")]
 pub use wipe::wiped_bytes;
+pub use wipe::{MemoryProtection, WipingAllocator};
 
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::{BlobId, DeviceId, Ed25519Public, Hash256, MessageId, RoomId, UserId};
@@ -375,6 +375,9 @@ pub enum Op {
     },
 }
 
+/// Alerts kept, at most: the oldest go first.
+pub const MAX_ALERTS: usize = 500;
+
 /// `<n bytes>`: what `Debug` shows of a secret or private value.
 struct Len(usize);
 
@@ -561,6 +564,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn inbox_cursor(&self) -> Result<u64>;
     /// A named value.
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Keeps an alert shown to the user (`alert` as the engine encodes
+    /// it, `at` this device's clock); returns its id, higher than every
+    /// earlier one. Only the newest [`MAX_ALERTS`] are kept.
+    fn put_alert(&self, at: Timestamp, alert: &[u8]) -> Result<u64>;
+    /// The user dismissed this alert (an unknown id is not an error).
+    fn dismiss_alert(&self, id: u64) -> Result<()>;
+    /// The kept alerts as (id, when, encoded alert), newest first.
+    fn alerts(&self) -> Result<Vec<(u64, Timestamp, Vec<u8>)>>;
     /// Every room's record, by room id.
     fn rooms(&self) -> Result<Vec<(RoomId, Vec<u8>)>>;
     /// The waiting room messages, oldest first.

@@ -29,6 +29,9 @@ struct Data {
     rooms: BTreeMap<RoomId, Vec<u8>>,
     /// In arrival order.
     waiting: Vec<(MessageId, Vec<u8>)>,
+    /// By id (ids never reused, as SQLite's AUTOINCREMENT).
+    alerts: BTreeMap<u64, (Timestamp, Vec<u8>)>,
+    next_alert: u64,
     attachments: BTreeMap<BlobId, Attachment>,
     /// Arrival order of each message (search returns the latest first).
     arrival: BTreeMap<MessageId, u64>,
@@ -236,6 +239,29 @@ impl Store for MemoryStore {
 
     fn account(&self) -> Result<Option<Vec<u8>>> {
         Ok(self.data()?.account.clone())
+    }
+
+    fn put_alert(&self, at: Timestamp, alert: &[u8]) -> Result<u64> {
+        if at.0 > i64::MAX as u64 {
+            return Err(StoreError::Corrupt("timestamp out of range".into()));
+        }
+        let mut data = self.data()?;
+        data.next_alert += 1;
+        let id = data.next_alert;
+        data.alerts.insert(id, (at, alert.to_vec()));
+        while data.alerts.len() > crate::MAX_ALERTS {
+            data.alerts.pop_first();
+        }
+        Ok(id)
+    }
+
+    fn dismiss_alert(&self, id: u64) -> Result<()> {
+        self.data()?.alerts.remove(&id);
+        Ok(())
+    }
+
+    fn alerts(&self) -> Result<Vec<(u64, Timestamp, Vec<u8>)>> {
+        Ok(self.data()?.alerts.iter().rev().map(|(id, (at, a))| (*id, *at, a.clone())).collect())
     }
 
     fn olm_sessions(&self, peer_user: &UserId, peer_device: &DeviceId) -> Result<Vec<(String, Vec<u8>)>> {

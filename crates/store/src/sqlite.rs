@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/007_outbox_sequence.sql"),
     include_str!("../migrations/008_inbound_sessions_by_sender.sql"),
     include_str!("../migrations/009_timeline.sql"),
+    include_str!("../migrations/010_alerts.sql"),
 ];
 
 /// Messages stored but not yet in the search index, above which a commit
@@ -1081,6 +1082,31 @@ impl Store for SqlStore {
         let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT id, message FROM waiting ORDER BY seq")?;
         let rows = stmt.query_map([], |r| Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_alert(&self, at: Timestamp, alert: &[u8]) -> Result<u64> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached("INSERT INTO alerts (at, alert) VALUES (?1, ?2)")?.execute(params![to_i64(at.0)?, alert])?;
+        let id = tx.last_insert_rowid();
+        tx.prepare_cached("DELETE FROM alerts WHERE id <= ?1")?.execute(params![id - crate::MAX_ALERTS as i64])?;
+        tx.commit()?;
+        Ok(id.unsigned_abs())
+    }
+
+    fn dismiss_alert(&self, id: u64) -> Result<()> {
+        let Ok(id) = i64::try_from(id) else { return Ok(()) };
+        self.conn()?.prepare_cached("DELETE FROM alerts WHERE id = ?1")?.execute(params![id])?;
+        Ok(())
+    }
+
+    fn alerts(&self) -> Result<Vec<(u64, Timestamp, Vec<u8>)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT id, at, alert FROM alerts ORDER BY id DESC")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?.unsigned_abs(), Timestamp(r.get::<_, i64>(1)?.unsigned_abs()), r.get(2)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -140,6 +140,10 @@ macro_rules! store_test_suite {
                 reactions_replace_per_member_and_leave_with_their_message_with(&$backend)
             }
             #[test]
+            fn alerts_are_kept_newest_first_bounded_and_dismissed() {
+                $crate::testing::alerts_are_kept_newest_first_bounded_and_dismissed_with(&$backend);
+            }
+            #[test]
             fn punctuation_in_a_query_is_just_a_separator() {
                 punctuation_in_a_query_is_just_a_separator_with(&$backend)
             }
@@ -564,6 +568,34 @@ impl crate::KeychainBackend for TestKeychain {
         self.entries.lock().unwrap().remove(&(service.into(), account.into()));
         Ok(())
     }
+}
+
+pub fn alerts_are_kept_newest_first_bounded_and_dismissed_with(b: &dyn Backend) {
+    let s = b.open();
+    let put = |s: &dyn Store, n: u64| s.put_alert(Timestamp(1000 + n), &n.to_be_bytes()).unwrap();
+    let ids: Vec<u64> = (0..3).map(|n| put(&*s, n)).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
+    let kept = s.alerts().unwrap();
+    assert_eq!(kept.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(), ids.iter().rev().copied().collect::<Vec<_>>());
+    assert_eq!(kept[0].1, Timestamp(1002));
+    assert_eq!(kept[0].2, 2u64.to_be_bytes().to_vec());
+    s.dismiss_alert(ids[1]).unwrap();
+    // Dismissing twice, or an unknown id, is not an error.
+    s.dismiss_alert(ids[1]).unwrap();
+    s.dismiss_alert(u64::MAX).unwrap();
+    drop(s);
+    let s = b.open();
+    let left: Vec<u64> = s.alerts().unwrap().iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(left, vec![ids[2], ids[0]]);
+    // Only the newest are kept; ids are never reused.
+    for n in 3..3 + crate::MAX_ALERTS as u64 {
+        put(&*s, n);
+    }
+    let kept = s.alerts().unwrap();
+    assert_eq!(kept.len(), crate::MAX_ALERTS);
+    assert_eq!(kept[0].2, (2 + crate::MAX_ALERTS as u64).to_be_bytes().to_vec());
+    assert_eq!(kept.last().unwrap().2, 3u64.to_be_bytes().to_vec());
+    assert!(kept.iter().all(|(id, _, _)| *id > ids[2]));
 }
 
 /// Where `needle` occurs in this process's private writable memory (heap,
