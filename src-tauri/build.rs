@@ -39,6 +39,7 @@ const COMMANDS: &[&str] = &[
     "confirm_verification",
     "cancel_verification",
     "verifications",
+    "export_device",
     "settings",
     "set_settings",
     "alerts",
