@@ -1,0 +1,349 @@
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { Icon } from "../components/Icon";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { Button } from "react-aria-components";
+import { call, toUiError } from "../api";
+import type { AlertView } from "../bindings/AlertView";
+import type { MessageView } from "../bindings/MessageView";
+import type { RoomSummary } from "../bindings/RoomSummary";
+import type { UiError } from "../bindings/UiError";
+import type { EventBus } from "../events";
+import { useI18n } from "../i18n";
+import { sameDay } from "../lib/format";
+import { useMain, type Jump } from "../screens/MainContext";
+import { AlertRow } from "./AlertRow";
+import { ErrorNote } from "./ErrorNote";
+import { MessageRow } from "./MessageRow";
+
+export const PAGE = 50;
+const GROUP_GAP_MS = 5 * 60_000;
+
+export type Row =
+  | { kind: "top"; key: string; more: boolean }
+  | { kind: "day"; key: string; at: number }
+  | { kind: "msg"; key: string; m: MessageView; grouped: boolean }
+  | { kind: "alert"; key: string; a: AlertView };
+
+/** Flattens messages and this room's alerts into rows: day separators, sender grouping. */
+export function buildRows(msgs: MessageView[], alerts: AlertView[], hasOlder: boolean): Row[] {
+  const rows: Row[] = [{ kind: "top", key: "top", more: hasOlder }];
+  const first = msgs[0]?.sentAt ?? Number.POSITIVE_INFINITY;
+  // Alerts older than the loaded window wait until their page is loaded.
+  const inline = alerts.filter((a) => !hasOlder || a.at >= first).sort((a, b) => a.at - b.at);
+  let ai = 0;
+  let prevAt: number | null = null;
+  let prevSender: string | null = null;
+  const pushDay = (at: number) => {
+    if (prevAt === null || !sameDay(prevAt, at)) {
+      rows.push({ kind: "day", key: `day-${at}`, at });
+      prevSender = null;
+    }
+  };
+  for (const m of msgs) {
+    while (ai < inline.length && inline[ai].at <= m.sentAt) {
+      const a = inline[ai++];
+      pushDay(a.at);
+      rows.push({ kind: "alert", key: `alert-${a.id}`, a });
+      prevAt = a.at;
+      prevSender = null;
+    }
+    pushDay(m.sentAt);
+    const grouped = prevSender === m.sender && prevAt !== null && m.sentAt - prevAt < GROUP_GAP_MS;
+    rows.push({ kind: "msg", key: `m-${m.id}`, m, grouped });
+    prevAt = m.sentAt;
+    prevSender = m.sender;
+  }
+  for (; ai < inline.length; ai++) {
+    const a = inline[ai];
+    pushDay(a.at);
+    rows.push({ kind: "alert", key: `alert-${a.id}`, a });
+    prevAt = a.at;
+    prevSender = null;
+  }
+  return rows;
+}
+
+export function Timeline({
+  room,
+  jump,
+  bus,
+  onReply,
+  onEdit,
+  initialHeight = 800,
+}: {
+  room: RoomSummary;
+  jump: Jump | null;
+  bus: EventBus;
+  onReply: (m: MessageView) => void;
+  onEdit: (m: MessageView) => void;
+  /** Height assumed before the first layout (and in tests, where nothing is laid out). */
+  initialHeight?: number;
+}) {
+  const { t, day } = useI18n();
+  const { alerts, jumpTo, profile } = useMain();
+  const [msgs, setMsgs] = useState<MessageView[]>([]);
+  const [hasOlder, setHasOlder] = useState(true);
+  const [atLatest, setAtLatest] = useState(true);
+  const [loading, setLoading] = useState(false);
+  const [highlight, setHighlight] = useState<string | null>(null);
+  const [error, setError] = useState<UiError | null>(null);
+  const [stuck, setStuck] = useState(true);
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const stuckRef = useRef(true);
+  const prepend = useRef<{ total: number; offset: number } | null>(null);
+  const pendingScroll = useRef<{ index: number; align: "end" | "center" } | null>(null);
+  const msgsRef = useRef(msgs);
+  msgsRef.current = msgs;
+
+  const roomAlerts = useMemo(() => alerts.filter((a) => a.room === room.id), [alerts, room.id]);
+  const rows = useMemo(() => buildRows(msgs, roomAlerts, hasOlder), [msgs, roomAlerts, hasOlder]);
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
+
+  const virtualizer = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: (i) => (rows[i]?.kind === "msg" ? (rows[i] as { grouped: boolean }).grouped ? 36 : 64 : 44),
+    getItemKey: (i) => rows[i]?.key ?? i,
+    overscan: 6,
+    initialRect: { width: 800, height: initialHeight },
+  });
+
+  const scrollToEnd = useCallback(() => {
+    pendingScroll.current = { index: rowsRef.current.length - 1, align: "end" };
+    virtualizer.scrollToIndex(rowsRef.current.length - 1, { align: "end" });
+  }, [virtualizer]);
+
+  // First page, or the page around a search hit / reply target.
+  const loadLatest = useCallback(async () => {
+    setLoading(true);
+    try {
+      const page = await call("messages_before", { room: room.id, before: null, limit: PAGE });
+      setMsgs(page);
+      setHasOlder(page.length === PAGE);
+      setAtLatest(true);
+      stuckRef.current = true;
+      setStuck(true);
+      pendingScroll.current = { index: Number.MAX_SAFE_INTEGER, align: "end" };
+    } catch (e) {
+      setError(toUiError(e));
+    } finally {
+      setLoading(false);
+    }
+  }, [room.id]);
+
+  useEffect(() => {
+    if (jump) return;
+    void loadLatest();
+  }, [loadLatest, jump]);
+
+  useEffect(() => {
+    if (!jump) return;
+    const local = msgsRef.current.findIndex((m) => m.id === jump.message);
+    if (local >= 0) {
+      setHighlight(jump.message);
+      const ri = rowsRef.current.findIndex((r) => r.kind === "msg" && r.m.id === jump.message);
+      virtualizer.scrollToIndex(ri, { align: "center" });
+      return;
+    }
+    let cancelled = false;
+    setLoading(true);
+    call("messages_around", { room: room.id, message: jump.message, limit: PAGE })
+      .then((page) => {
+        if (cancelled) return;
+        setMsgs(page);
+        setHasOlder(page.length > 0);
+        setAtLatest(false);
+        stuckRef.current = false;
+        setStuck(false);
+        setHighlight(jump.message);
+        pendingScroll.current = { index: -1, align: "center" };
+      })
+      .catch((e) => setError(toUiError(e)))
+      .finally(() => setLoading(false));
+    return () => {
+      cancelled = true;
+    };
+  }, [jump, room.id, virtualizer]);
+
+  const loadOlder = useCallback(async () => {
+    const first = msgsRef.current[0];
+    if (loading || !hasOlder || !first) return;
+    setLoading(true);
+    try {
+      const page = await call("messages_before", { room: room.id, before: first.id, limit: PAGE });
+      const el = scrollRef.current;
+      prepend.current = { total: virtualizer.getTotalSize(), offset: el?.scrollTop ?? 0 };
+      setMsgs((cur) => {
+        const seen = new Set(cur.map((m) => m.id));
+        return [...page.filter((m) => !seen.has(m.id)), ...cur];
+      });
+      setHasOlder(page.length === PAGE);
+    } catch (e) {
+      setError(toUiError(e));
+    } finally {
+      setLoading(false);
+    }
+  }, [hasOlder, loading, room.id, virtualizer]);
+
+  // Keep the view still when older rows are prepended: shift by the height they added.
+  useLayoutEffect(() => {
+    const p = prepend.current;
+    const el = scrollRef.current;
+    if (p && el) {
+      prepend.current = null;
+      el.scrollTop = p.offset + (virtualizer.getTotalSize() - p.total);
+    }
+    const s = pendingScroll.current;
+    if (s) {
+      pendingScroll.current = null;
+      const idx =
+        s.index === -1
+          ? rows.findIndex((r) => r.kind === "msg" && r.m.id === highlight)
+          : Math.min(s.index, rows.length - 1);
+      if (idx >= 0) {
+        virtualizer.scrollToIndex(idx, { align: s.align });
+        if (s.align === "end") requestAnimationFrame(() => virtualizer.scrollToIndex(rowsRef.current.length - 1, { align: "end" }));
+      }
+    }
+  }, [rows, virtualizer, highlight]);
+
+  // Live updates from the engine.
+  useEffect(
+    () =>
+      bus.on((e) => {
+        if (e.type === "message" && e.message.room === room.id) {
+          const m = e.message;
+          setMsgs((cur) => {
+            const i = cur.findIndex((x) => x.id === m.id);
+            if (i >= 0) {
+              const next = cur.slice();
+              next[i] = m;
+              return next;
+            }
+            return atLatestRef.current ? [...cur, m] : cur;
+          });
+          if (atLatestRef.current && (stuckRef.current || m.own)) pendingScroll.current = { index: Number.MAX_SAFE_INTEGER, align: "end" };
+        } else if (e.type === "reaction" && e.message.room === room.id) {
+          setMsgs((cur) => cur.map((x) => (x.id === e.message.id ? e.message : x)));
+        } else if (e.type === "status") {
+          setMsgs((cur) => {
+            const i = cur.findIndex((x) => x.id === e.message);
+            if (i < 0) return cur;
+            const next = cur.slice();
+            next[i] = { ...cur[i], status: e.status };
+            return next;
+          });
+        } else if (e.type === "removed") {
+          setMsgs((cur) => (cur.some((x) => x.id === e.message) ? cur.filter((x) => x.id !== e.message) : cur));
+        }
+      }),
+    [bus, room.id],
+  );
+  const atLatestRef = useRef(atLatest);
+  atLatestRef.current = atLatest;
+
+  // Read receipts: whatever is at the bottom of an open, visible room has been read.
+  const last = msgs[msgs.length - 1];
+  useEffect(() => {
+    if (!last || !atLatest || !stuck || last.own) return;
+    if (typeof document !== "undefined" && document.visibilityState === "hidden") return;
+    void call("mark_read", { room: room.id, upTo: last.id }).catch(() => undefined);
+  }, [last, atLatest, stuck, room.id]);
+
+  const items = virtualizer.getVirtualItems();
+  const firstIndex = items[0]?.index ?? 0;
+  useEffect(() => {
+    if (firstIndex <= 2 && hasOlder && msgs.length > 0 && !loading && !pendingScroll.current) void loadOlder();
+  }, [firstIndex, hasOlder, msgs.length, loading, loadOlder]);
+
+  const onScroll = () => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const near = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    stuckRef.current = near;
+    if (near !== stuck) setStuck(near);
+  };
+
+  const openReply = (id: string) => {
+    const ri = rows.findIndex((r) => r.kind === "msg" && r.m.id === id);
+    if (ri >= 0) {
+      setHighlight(id);
+      virtualizer.scrollToIndex(ri, { align: "center" });
+    } else {
+      jumpTo(room.id, id);
+    }
+  };
+
+  const byId = useMemo(() => new Map(msgs.map((m) => [m.id, m])), [msgs]);
+
+  return (
+    <div className="timeline">
+      <ErrorNote error={error} testId="timeline-error" />
+      <div
+        ref={scrollRef}
+        className="timeline-scroll"
+        onScroll={onScroll}
+        tabIndex={0}
+        role="region"
+        aria-label={t("timeline.label", { room: room.name })}
+        data-testid="timeline"
+      >
+        <ol className="timeline-list" style={{ height: virtualizer.getTotalSize() }}>
+          {items.map((vi) => {
+            const row = rows[vi.index];
+            return (
+              <li
+                key={vi.key}
+                data-index={vi.index}
+                ref={virtualizer.measureElement}
+                className={`trow trow-${row.kind}`}
+                style={{ transform: `translateY(${vi.start}px)` }}
+                data-testid={row.kind === "msg" ? "timeline-row" : undefined}
+              >
+                {row.kind === "top" ? (
+                  <p className="timeline-top muted">
+                    {row.more ? (loading ? t("timeline.loadingOlder") : t("timeline.scrollForOlder")) : t("timeline.beginning")}
+                  </p>
+                ) : row.kind === "day" ? (
+                  <div className="day-sep">
+                    <span>{dayLabel(row.at, t, day)}</span>
+                  </div>
+                ) : row.kind === "alert" ? (
+                  <AlertRow alert={row.a} />
+                ) : (
+                  <MessageRow
+                    m={row.m}
+                    grouped={row.grouped}
+                    replyTarget={row.m.replyTo ? byId.get(row.m.replyTo) ?? null : null}
+                    highlighted={highlight === row.m.id}
+                    onReply={onReply}
+                    onEdit={onEdit}
+                    onOpenReply={openReply}
+                    isMine={row.m.sender === profile.user || row.m.own}
+                  />
+                )}
+              </li>
+            );
+          })}
+        </ol>
+      </div>
+      {!atLatest || !stuck ? (
+        <Button
+          className="button button-small jump-latest"
+          onPress={() => (atLatest ? scrollToEnd() : void loadLatest())}
+          data-testid="timeline-jump-latest"
+        >
+          {t("timeline.jumpLatest")} <Icon name="down" size={16} />
+        </Button>
+      ) : null}
+    </div>
+  );
+}
+
+function dayLabel(at: number, t: (k: "timeline.today" | "timeline.yesterday") => string, day: (ms: number) => string): string {
+  const now = Date.now();
+  if (sameDay(at, now)) return t("timeline.today");
+  if (sameDay(at, now - 86_400_000)) return t("timeline.yesterday");
+  return day(at);
+}
