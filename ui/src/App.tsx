@@ -27,6 +27,7 @@ export interface AppContextValue {
   settings: Settings;
   policy: PolicyLocks;
   saveSettings: (s: Settings) => Promise<void>;
+  chooseLanguage: (l: Settings["language"]) => void;
   refreshState: () => Promise<void>;
   bus: EventBus;
 }
@@ -58,10 +59,11 @@ export function App({ policy = {} }: { policy?: PolicyLocks }) {
 
   // Settings are a plain file in the profile: readable while locked, so the lock screen speaks the
   // person's language.
+  const phase = state?.phase;
   useEffect(() => {
-    if (!state || state.phase === "welcome") return;
+    if (!phase) return;
     call("settings").then(setSettings, () => undefined);
-  }, [state]);
+  }, [phase]);
 
   useEffect(() => {
     let stop: (() => void) | undefined;
@@ -94,10 +96,15 @@ export function App({ policy = {} }: { policy?: PolicyLocks }) {
     setSettings(s);
     await call("set_settings", { settings: s });
   }, []);
+  /** Before enrollment there is no profile to keep settings in: the choice lives in memory. */
+  const chooseLanguage = useCallback((language: Settings["language"]) => {
+    setSettings((s) => ({ ...s, language }));
+    void call("set_settings", { settings: { ...settings, language } }).catch(() => undefined);
+  }, [settings]);
 
   const value = useMemo<AppContextValue | null>(
-    () => (state ? { state, settings, policy, saveSettings, refreshState, bus } : null),
-    [state, settings, policy, saveSettings, refreshState, bus],
+    () => (state ? { state, settings, policy, saveSettings, chooseLanguage, refreshState, bus } : null),
+    [state, settings, policy, saveSettings, chooseLanguage, refreshState, bus],
   );
 
   return (

@@ -7,7 +7,7 @@ import type { EventBus } from "../events";
 import { useI18n } from "../i18n";
 import type { Jump } from "../screens/MainContext";
 import { Avatar } from "./Avatar";
-import { ClassificationBadge } from "./ClassificationBadge";
+import { ClassificationBadge, classificationLevel } from "./ClassificationBadge";
 import { Composer, type ComposerMode } from "./Composer";
 import { RoomDetailsPanel } from "./RoomDetailsPanel";
 import { Timeline } from "./Timeline";
@@ -65,13 +65,13 @@ export function RoomView({ room, jump, bus }: { room: RoomSummary; jump: Jump | 
           </div>
         ) : null}
         {room.classification ? (
-          <div className="class-banner" data-testid="class-banner-top">
+          <div className={`class-banner class-banner-${classificationLevel(room.classification)}`} data-testid="class-banner-top">
             {room.classification}
           </div>
         ) : null}
         <Timeline room={room} jump={jump} bus={bus} onReply={reply} onEdit={edit} />
         {room.classification ? (
-          <div className="class-banner" data-testid="class-banner-bottom">
+          <div className={`class-banner class-banner-${classificationLevel(room.classification)}`} data-testid="class-banner-bottom">
             {room.classification}
           </div>
         ) : null}

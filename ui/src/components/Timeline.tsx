@@ -18,49 +18,49 @@ import { MessageRow } from "./MessageRow";
 export const PAGE = 50;
 const GROUP_GAP_MS = 5 * 60_000;
 
+/** A row is a message or an inline alert; a day separator belongs to the first row of its day. */
 export type Row =
-  | { kind: "top"; key: string; more: boolean }
-  | { kind: "day"; key: string; at: number }
-  | { kind: "msg"; key: string; m: MessageView; grouped: boolean }
-  | { kind: "alert"; key: string; a: AlertView };
+  | { kind: "msg"; key: string; m: MessageView; grouped: boolean; day: number | null }
+  | { kind: "alert"; key: string; a: AlertView; day: number | null };
 
-/** Flattens messages and this room's alerts into rows: day separators, sender grouping. */
+/** Height of the line above the first row ("beginning of the conversation" / "loading"). */
+export const TOP_HEIGHT = 56;
+
+/**
+ * Flattens messages and this room's alerts into rows: day separators, sender grouping. Keys are
+ * the messages' and alerts' own, so prepending a page keeps every key and the view can stay put.
+ */
 export function buildRows(msgs: MessageView[], alerts: AlertView[], hasOlder: boolean): Row[] {
-  const rows: Row[] = [{ kind: "top", key: "top", more: hasOlder }];
+  const rows: Row[] = [];
   const first = msgs[0]?.sentAt ?? Number.POSITIVE_INFINITY;
   // Alerts older than the loaded window wait until their page is loaded.
   const inline = alerts.filter((a) => !hasOlder || a.at >= first).sort((a, b) => a.at - b.at);
   let ai = 0;
   let prevAt: number | null = null;
   let prevSender: string | null = null;
-  const pushDay = (at: number) => {
-    if (prevAt === null || !sameDay(prevAt, at)) {
-      rows.push({ kind: "day", key: `day-${at}`, at });
-      prevSender = null;
-    }
+  const newDay = (at: number) => prevAt === null || !sameDay(prevAt, at);
+  const pushAlert = (a: AlertView) => {
+    rows.push({ kind: "alert", key: `alert-${a.id}`, a, day: newDay(a.at) ? a.at : null });
+    prevAt = a.at;
+    prevSender = null;
   };
   for (const m of msgs) {
-    while (ai < inline.length && inline[ai].at <= m.sentAt) {
-      const a = inline[ai++];
-      pushDay(a.at);
-      rows.push({ kind: "alert", key: `alert-${a.id}`, a });
-      prevAt = a.at;
-      prevSender = null;
-    }
-    pushDay(m.sentAt);
-    const grouped = prevSender === m.sender && prevAt !== null && m.sentAt - prevAt < GROUP_GAP_MS;
-    rows.push({ kind: "msg", key: `m-${m.id}`, m, grouped });
+    while (ai < inline.length && inline[ai].at <= m.sentAt) pushAlert(inline[ai++]);
+    const day = newDay(m.sentAt) ? m.sentAt : null;
+    const grouped = day === null && prevSender === m.sender && prevAt !== null && m.sentAt - prevAt < GROUP_GAP_MS;
+    rows.push({ kind: "msg", key: `m-${m.id}`, m, grouped, day });
     prevAt = m.sentAt;
     prevSender = m.sender;
   }
-  for (; ai < inline.length; ai++) {
-    const a = inline[ai];
-    pushDay(a.at);
-    rows.push({ kind: "alert", key: `alert-${a.id}`, a });
-    prevAt = a.at;
-    prevSender = null;
-  }
+  while (ai < inline.length) pushAlert(inline[ai++]);
   return rows;
+}
+
+function estimateRow(row: Row | undefined): number {
+  if (!row) return 44;
+  const sep = row.day !== null ? 40 : 0;
+  if (row.kind === "alert") return 56 + sep;
+  return (row.grouped ? 36 : 64) + sep;
 }
 
 export function Timeline({
@@ -88,10 +88,13 @@ export function Timeline({
   const [highlight, setHighlight] = useState<string | null>(null);
   const [error, setError] = useState<UiError | null>(null);
   const [stuck, setStuck] = useState(true);
+  // Older pages load only once the first scroll to the bottom (or to a jump target) has settled.
+  const [settled, setSettled] = useState(false);
   const scrollRef = useRef<HTMLDivElement>(null);
   const stuckRef = useRef(true);
-  const prepend = useRef<{ total: number; offset: number } | null>(null);
-  const pendingScroll = useRef<{ index: number; align: "end" | "center" } | null>(null);
+  // After a page is prepended, wait for the scroll position to be reported again before the next.
+  const awaitScroll = useRef(false);
+  const pendingScroll = useRef<{ align: "end" | "center" } | null>(null);
   const msgsRef = useRef(msgs);
   msgsRef.current = msgs;
 
@@ -103,28 +106,31 @@ export function Timeline({
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scrollRef.current,
-    estimateSize: (i) => (rows[i]?.kind === "msg" ? (rows[i] as { grouped: boolean }).grouped ? 36 : 64 : 44),
+    estimateSize: (i) => estimateRow(rows[i]),
+    scrollMargin: TOP_HEIGHT,
     getItemKey: (i) => rows[i]?.key ?? i,
     overscan: 6,
     initialRect: { width: 800, height: initialHeight },
+    // Chat mode: prepending older rows or re-measuring keeps what is on screen in place, and new
+    // rows follow the bottom when the view is already there.
+    anchorTo: "end",
+    followOnAppend: true,
   });
 
-  const scrollToEnd = useCallback(() => {
-    pendingScroll.current = { index: rowsRef.current.length - 1, align: "end" };
-    virtualizer.scrollToIndex(rowsRef.current.length - 1, { align: "end" });
-  }, [virtualizer]);
+  const scrollToEnd = useCallback(() => virtualizer.scrollToEnd(), [virtualizer]);
 
   // First page, or the page around a search hit / reply target.
   const loadLatest = useCallback(async () => {
     setLoading(true);
     try {
       const page = await call("messages_before", { room: room.id, before: null, limit: PAGE });
+      setSettled(false);
       setMsgs(page);
       setHasOlder(page.length === PAGE);
       setAtLatest(true);
       stuckRef.current = true;
       setStuck(true);
-      pendingScroll.current = { index: Number.MAX_SAFE_INTEGER, align: "end" };
+      pendingScroll.current = { align: "end" };
     } catch (e) {
       setError(toUiError(e));
     } finally {
@@ -151,13 +157,14 @@ export function Timeline({
     call("messages_around", { room: room.id, message: jump.message, limit: PAGE })
       .then((page) => {
         if (cancelled) return;
+        setSettled(false);
         setMsgs(page);
         setHasOlder(page.length > 0);
         setAtLatest(false);
         stuckRef.current = false;
         setStuck(false);
         setHighlight(jump.message);
-        pendingScroll.current = { index: -1, align: "center" };
+        pendingScroll.current = { align: "center" };
       })
       .catch((e) => setError(toUiError(e)))
       .finally(() => setLoading(false));
@@ -172,8 +179,7 @@ export function Timeline({
     setLoading(true);
     try {
       const page = await call("messages_before", { room: room.id, before: first.id, limit: PAGE });
-      const el = scrollRef.current;
-      prepend.current = { total: virtualizer.getTotalSize(), offset: el?.scrollTop ?? 0 };
+      awaitScroll.current = page.length > 0;
       setMsgs((cur) => {
         const seen = new Set(cur.map((m) => m.id));
         return [...page.filter((m) => !seen.has(m.id)), ...cur];
@@ -184,28 +190,19 @@ export function Timeline({
     } finally {
       setLoading(false);
     }
-  }, [hasOlder, loading, room.id, virtualizer]);
+  }, [hasOlder, loading, room.id]);
 
-  // Keep the view still when older rows are prepended: shift by the height they added.
+  // A first page goes to the bottom, a page around a message centres it.
   useLayoutEffect(() => {
-    const p = prepend.current;
-    const el = scrollRef.current;
-    if (p && el) {
-      prepend.current = null;
-      el.scrollTop = p.offset + (virtualizer.getTotalSize() - p.total);
-    }
     const s = pendingScroll.current;
-    if (s) {
-      pendingScroll.current = null;
-      const idx =
-        s.index === -1
-          ? rows.findIndex((r) => r.kind === "msg" && r.m.id === highlight)
-          : Math.min(s.index, rows.length - 1);
-      if (idx >= 0) {
-        virtualizer.scrollToIndex(idx, { align: s.align });
-        if (s.align === "end") requestAnimationFrame(() => virtualizer.scrollToIndex(rowsRef.current.length - 1, { align: "end" }));
-      }
+    if (!s) return;
+    pendingScroll.current = null;
+    if (s.align === "end") virtualizer.scrollToEnd();
+    else {
+      const idx = rows.findIndex((r) => r.kind === "msg" && r.m.id === highlight);
+      if (idx >= 0) virtualizer.scrollToIndex(idx, { align: "center" });
     }
+    requestAnimationFrame(() => setSettled(true));
   }, [rows, virtualizer, highlight]);
 
   // Live updates from the engine.
@@ -223,7 +220,8 @@ export function Timeline({
             }
             return atLatestRef.current ? [...cur, m] : cur;
           });
-          if (atLatestRef.current && (stuckRef.current || m.own)) pendingScroll.current = { index: Number.MAX_SAFE_INTEGER, align: "end" };
+          // followOnAppend keeps the bottom in view when already there; one's own message always shows.
+          if (atLatestRef.current && m.own && !stuckRef.current) requestAnimationFrame(() => virtualizer.scrollToEnd());
         } else if (e.type === "reaction" && e.message.room === room.id) {
           setMsgs((cur) => cur.map((x) => (x.id === e.message.id ? e.message : x)));
         } else if (e.type === "status") {
@@ -238,7 +236,7 @@ export function Timeline({
           setMsgs((cur) => (cur.some((x) => x.id === e.message) ? cur.filter((x) => x.id !== e.message) : cur));
         }
       }),
-    [bus, room.id],
+    [bus, room.id, virtualizer],
   );
   const atLatestRef = useRef(atLatest);
   atLatestRef.current = atLatest;
@@ -254,12 +252,13 @@ export function Timeline({
   const items = virtualizer.getVirtualItems();
   const firstIndex = items[0]?.index ?? 0;
   useEffect(() => {
-    if (firstIndex <= 2 && hasOlder && msgs.length > 0 && !loading && !pendingScroll.current) void loadOlder();
-  }, [firstIndex, hasOlder, msgs.length, loading, loadOlder]);
+    if (settled && !awaitScroll.current && firstIndex <= 2 && hasOlder && msgs.length > 0 && !loading) void loadOlder();
+  }, [settled, firstIndex, hasOlder, msgs.length, loading, loadOlder]);
 
   const onScroll = () => {
     const el = scrollRef.current;
     if (!el) return;
+    awaitScroll.current = false;
     const near = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
     stuckRef.current = near;
     if (near !== stuck) setStuck(near);
@@ -288,8 +287,12 @@ export function Timeline({
         role="region"
         aria-label={t("timeline.label", { room: room.name })}
         data-testid="timeline"
+        data-loaded={msgs.length}
       >
-        <ol className="timeline-list" style={{ height: virtualizer.getTotalSize() }}>
+        <p className="timeline-top muted">
+          {hasOlder ? (loading ? t("timeline.loadingOlder") : t("timeline.scrollForOlder")) : t("timeline.beginning")}
+        </p>
+        <ol className="timeline-list" style={{ height: virtualizer.getTotalSize() - TOP_HEIGHT }}>
           {items.map((vi) => {
             const row = rows[vi.index];
             return (
@@ -298,18 +301,15 @@ export function Timeline({
                 data-index={vi.index}
                 ref={virtualizer.measureElement}
                 className={`trow trow-${row.kind}`}
-                style={{ transform: `translateY(${vi.start}px)` }}
+                style={{ transform: `translateY(${vi.start - TOP_HEIGHT}px)` }}
                 data-testid={row.kind === "msg" ? "timeline-row" : undefined}
               >
-                {row.kind === "top" ? (
-                  <p className="timeline-top muted">
-                    {row.more ? (loading ? t("timeline.loadingOlder") : t("timeline.scrollForOlder")) : t("timeline.beginning")}
-                  </p>
-                ) : row.kind === "day" ? (
-                  <div className="day-sep">
-                    <span>{dayLabel(row.at, t, day)}</span>
+                {row.day !== null ? (
+                  <div className="day-sep" role="separator" aria-label={dayLabel(row.day, t, day)}>
+                    <span aria-hidden="true">{dayLabel(row.day, t, day)}</span>
                   </div>
-                ) : row.kind === "alert" ? (
+                ) : null}
+                {row.kind === "alert" ? (
                   <AlertRow alert={row.a} />
                 ) : (
                   <MessageRow

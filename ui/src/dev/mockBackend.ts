@@ -28,6 +28,8 @@ export interface MockOptions {
   liveReplies?: boolean;
   /** Size of the archive room (100,000 by default). */
   archiveSize?: number;
+  /** Answer every page request with at least this many messages (the 100,000-row test). */
+  minPage?: number;
   /** Fixed "now" so fixtures render the same every time. */
   now?: number;
 }
@@ -514,7 +516,7 @@ export function createMockBackend(opts: MockOptions = {}) {
       case "messages_before": {
         unlocked();
         const a = args as { room: string; before: string | null; limit: number };
-        return page(a.room, a.before, a.limit);
+        return page(a.room, a.before, Math.max(a.limit, opts.minPage ?? 0));
       }
       case "messages_around": {
         const a = args as { room: string; message: string; limit: number };
@@ -717,5 +719,7 @@ export function installMockBackend(): MockBackend {
   });
   backend.install();
   if (q.get("verify")) setTimeout(() => backend.incomingVerification(), 1500);
+  const room = q.get("room");
+  if (room) setTimeout(() => backend.emit({ type: "openRoom", room }), 300);
   return backend;
 }

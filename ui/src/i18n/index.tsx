@@ -20,6 +20,11 @@ export const languageNames: Record<Language, string> = {
   de: "Deutsch",
 };
 
+/** Where a key missing from a catalogue is reported (the tests listen; the app falls back to English). */
+export const missing = {
+  report: (_lang: Language, _key: string): void => undefined,
+};
+
 export type Translate = (key: MessageKey, vars?: Vars) => string;
 
 export interface I18n {
@@ -39,6 +44,7 @@ export function makeI18n(lang: Language): I18n {
   const cat = catalogues[lang];
   const rules = new Intl.PluralRules(lang);
   const t: Translate = (key, vars) => {
+    if (cat[key] === undefined) missing.report(lang, key);
     const entry = cat[key] ?? (en as Catalogue)[key];
     let text: string;
     if (entry === undefined) {

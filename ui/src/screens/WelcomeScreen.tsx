@@ -8,7 +8,8 @@ import type { KeyMode } from "../bindings/KeyMode";
 import type { UiError } from "../bindings/UiError";
 import { useApp } from "../App";
 import { ErrorNote } from "../components/ErrorNote";
-import { useI18n, type MessageKey } from "../i18n";
+import { languageNames, languages, useI18n, type MessageKey } from "../i18n";
+import type { Language } from "../bindings/Language";
 import { groupFingerprint, passphraseStrength } from "../lib/format";
 
 const STEPS: EnrollStep[] = ["checking", "connecting", "registering", "storingKeys", "done"];
@@ -33,7 +34,7 @@ export const INVITATION_LINK_EVENT = "invitation-link";
 
 export function WelcomeScreen() {
   const { t, dateTime } = useI18n();
-  const { refreshState } = useApp();
+  const { refreshState, settings, chooseLanguage } = useApp();
   const [text, setText] = useState("");
   const [info, setInfo] = useState<InvitationInfo | null>(null);
   const [error, setError] = useState<UiError | null>(null);
@@ -154,8 +155,28 @@ export function WelcomeScreen() {
   return (
     <main className="center-screen welcome">
       <section className="card" aria-labelledby="welcome-title">
-        <div className="brand" aria-hidden="true">
-          <span className="brand-mark">B</span>
+        <div className="card-top">
+          <div className="brand" aria-hidden="true">
+            <span className="brand-mark">B</span>
+          </div>
+          <div className="lang-pick">
+            <label htmlFor="welcome-language" className="visually-hidden">
+              {t("settings.language")}
+            </label>
+            <select
+              id="welcome-language"
+              className="input select"
+              value={settings.language}
+              onChange={(e) => chooseLanguage(e.target.value as Language)}
+              data-testid="welcome-language"
+            >
+              {languages.map((l) => (
+                <option key={l} value={l} lang={l}>
+                  {languageNames[l]}
+                </option>
+              ))}
+            </select>
+          </div>
         </div>
         <h1 id="welcome-title" className="card-title">
           {t("welcome.title")}
