@@ -7,7 +7,7 @@ import { mainReady, startApp } from "./fixtures";
 
 describe("timeline", () => {
   it("renders a bounded number of rows for 100,000 messages", async () => {
-    const user = userEvent.setup();
+    const user = userEvent.setup({ delay: null });
     startApp({ archiveSize: 100_000, minPage: 100_000 });
     await mainReady();
     await user.click(screen.getByTestId(`room-item-${ARCHIVE_ROOM}`));
@@ -24,7 +24,7 @@ describe("timeline", () => {
   });
 
   it("loads an older page when scrolled to the top, without dropping what it has", async () => {
-    const user = userEvent.setup();
+    const user = userEvent.setup({ delay: null });
     startApp({ archiveSize: 2_000 });
     await mainReady();
     await user.click(screen.getByTestId(`room-item-${ARCHIVE_ROOM}`));
@@ -39,7 +39,7 @@ describe("timeline", () => {
   });
 
   it("opens a search hit in its room with the page around it", async () => {
-    const user = userEvent.setup();
+    const user = userEvent.setup({ delay: null });
     startApp({ archiveSize: 2_000 });
     await mainReady();
     await user.keyboard("{Control>}f{/Control}");
