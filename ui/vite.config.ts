@@ -12,6 +12,7 @@ export default defineConfig(({ mode }) => ({
     sourcemap: false,
     // The CSP forbids inline scripts; keep every asset a separate file.
     assetsInlineLimit: 0,
+    chunkSizeWarningLimit: 800,
   },
   define: {
     __MOCK__: JSON.stringify(mode === "mock"),

@@ -3,6 +3,7 @@
  * component tests. It is never part of a production build: main.tsx imports it only when the
  * compile-time flag __MOCK__ is set, and the tests import it directly.
  */
+import { emit as emitTauriEvent } from "@tauri-apps/api/event";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { AlertView } from "../bindings/AlertView";
 import type { AppState } from "../bindings/AppState";
@@ -30,6 +31,8 @@ export interface MockOptions {
   archiveSize?: number;
   /** Answer every page request with at least this many messages (the 100,000-row test). */
   minPage?: number;
+  /** The relay's file size limit (100 MiB by default). */
+  maxFileSize?: number;
   /** Fixed "now" so fixtures render the same every time. */
   now?: number;
 }
@@ -389,7 +392,10 @@ export function createMockBackend(opts: MockOptions = {}) {
   const replies = ["Thank you, received.", "Verstanden, ich kümmere mich darum.", "Bien noté, merci.", "Prima, dank je."];
   let replyN = 0;
 
+  /** Every command received, for the tests. */
+  const calls: { cmd: string; args: unknown }[] = [];
   const handler = async (cmd: string, payload: Record<string, unknown> | undefined): Promise<unknown> => {
+    calls.push({ cmd, args: payload?.args });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const args = (payload?.args ?? {}) as any;
     const unlocked = () => {
@@ -623,7 +629,7 @@ export function createMockBackend(opts: MockOptions = {}) {
         return null;
       }
       case "max_file_size":
-        return 100 * 1024 * 1024;
+        return opts.maxFileSize ?? 100 * 1024 * 1024;
       case "devices":
         return devicesOf((args as { user: string }).user);
       case "start_verification": {
@@ -667,10 +673,6 @@ export function createMockBackend(opts: MockOptions = {}) {
         if (i >= 0) alerts.splice(i, 1);
         return null;
       }
-      case "plugin:event|listen":
-        return 1;
-      case "plugin:event|unlisten":
-        return null;
       case "plugin:dialog|open":
         return "/home/claire/Documents/briefing-note.pdf";
       case "plugin:dialog|save":
@@ -682,12 +684,17 @@ export function createMockBackend(opts: MockOptions = {}) {
 
   return {
     handler,
+    calls,
     emit,
     get phase() {
       return phase;
     },
     set phase(p: Phase) {
       phase = p;
+    },
+    /** Pretends the host handed over a belfry:// link (deep link or second launch). */
+    openLink(link: string) {
+      return emitTauriEvent("invitation-link", link);
     },
     /** Pretends a colleague started a verification with us. */
     incomingVerification() {
@@ -697,7 +704,7 @@ export function createMockBackend(opts: MockOptions = {}) {
       return flow;
     },
     install() {
-      mockIPC((cmd, payload) => handler(cmd, payload as Record<string, unknown> | undefined));
+      mockIPC((cmd, payload) => handler(cmd, payload as Record<string, unknown> | undefined), { shouldMockEvents: true });
     },
     uninstall() {
       clearMocks();
@@ -719,7 +726,27 @@ export function installMockBackend(): MockBackend {
   });
   backend.install();
   if (q.get("verify")) setTimeout(() => backend.incomingVerification(), 1500);
+  const invite = q.get("invite");
+  if (invite) setTimeout(() => void backend.openLink(invite), 600);
   const room = q.get("room");
   if (room) setTimeout(() => backend.emit({ type: "openRoom", room }), 300);
+  // For screenshots: `?click=testid,testid` presses those elements one after the other;
+  // `?type=text` types into the focused field afterwards.
+  const clicks = (q.get("click") ?? "").split(",").filter(Boolean);
+  const typed = q.get("type");
+  clicks.forEach((id, i) =>
+    setTimeout(() => {
+      document.querySelector<HTMLElement>(`[data-testid="${id}"]`)?.click();
+      if (i === clicks.length - 1 && typed) {
+        setTimeout(() => {
+          const el = document.activeElement as HTMLInputElement | HTMLTextAreaElement | null;
+          if (!el || !("value" in el)) return;
+          const setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(el), "value")?.set;
+          setter?.call(el, typed);
+          el.dispatchEvent(new Event("input", { bubbles: true }));
+        }, 300);
+      }
+    }, 700 + i * 500),
+  );
   return backend;
 }

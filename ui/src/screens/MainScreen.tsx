@@ -33,6 +33,7 @@ export function MainScreen() {
   const [connection, setConnection] = useState({ online: false, caughtUp: false });
   const [verifications, setVerifications] = useState<Record<string, VerificationView>>({});
   const [activeFlow, setActiveFlow] = useState<string | null>(null);
+  const [closedFlows, setClosedFlows] = useState<ReadonlySet<string>>(new Set());
   const [transfers, setTransfers] = useState<Record<string, Transfer>>({});
   const [dialog, setDialog] = useState<DialogKind | null>(null);
   const [maxFileSize, setMaxFileSize] = useState(0);
@@ -224,7 +225,7 @@ export function MainScreen() {
 
   const room = rooms.find((r) => r.id === selected) ?? null;
   const active = activeFlow ? verifications[activeFlow] : undefined;
-  const incoming = Object.values(verifications).filter((v) => !v.weStarted && v.state === "requested");
+  const incoming = Object.values(verifications).filter((v) => !v.weStarted && v.state === "requested" && !closedFlows.has(v.flow));
 
   return (
     <MainContext.Provider value={ctx}>
@@ -266,7 +267,15 @@ export function MainScreen() {
         void loadRooms();
         openRoom(id);
       }} /> : null}
-      {active && !dialog ? <VerificationDialog view={active} onClose={() => setActiveFlow(null)} /> : null}
+      {active && !dialog ? (
+        <VerificationDialog
+          view={active}
+          onClose={() => {
+            setClosedFlows((c) => new Set(c).add(active.flow));
+            setActiveFlow(null);
+          }}
+        />
+      ) : null}
     </MainContext.Provider>
   );
 }
