@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useCallback, useState } from "react";
 import { Icon } from "../components/Icon";
 import { Button } from "react-aria-components";
 import type { MessageView } from "../bindings/MessageView";
@@ -19,14 +19,14 @@ export function RoomView({ room, jump, bus }: { room: RoomSummary; jump: Jump | 
   const [details, setDetails] = useState(false);
   const [focusComposer, setFocusComposer] = useState(0);
 
-  const reply = (m: MessageView) => {
+  const reply = useCallback((m: MessageView) => {
     setMode({ kind: "reply", message: m });
     setFocusComposer((n) => n + 1);
-  };
-  const edit = (m: MessageView) => {
+  }, []);
+  const edit = useCallback((m: MessageView) => {
     setMode({ kind: "edit", message: m });
     setFocusComposer((n) => n + 1);
-  };
+  }, []);
 
   return (
     <div className={`room${details ? " room-with-details" : ""}`}>

@@ -80,7 +80,8 @@ export function Timeline({
   initialHeight?: number;
 }) {
   const { t, day } = useI18n();
-  const { alerts, jumpTo, profile } = useMain();
+  const { alerts, jumpTo, profile, refreshRooms } = useMain();
+  const markedRef = useRef<string | null>(null);
   const [msgs, setMsgs] = useState<MessageView[]>([]);
   const [hasOlder, setHasOlder] = useState(true);
   const [atLatest, setAtLatest] = useState(true);
@@ -246,8 +247,10 @@ export function Timeline({
   useEffect(() => {
     if (!last || !atLatest || !stuck || last.own) return;
     if (typeof document !== "undefined" && document.visibilityState === "hidden") return;
-    void call("mark_read", { room: room.id, upTo: last.id }).catch(() => undefined);
-  }, [last, atLatest, stuck, room.id]);
+    if (room.unread === 0 && markedRef.current === last.id) return;
+    markedRef.current = last.id;
+    call("mark_read", { room: room.id, upTo: last.id }).then(refreshRooms, () => undefined);
+  }, [last, atLatest, stuck, room.id, room.unread, refreshRooms]);
 
   const items = virtualizer.getVirtualItems();
   const firstIndex = items[0]?.index ?? 0;
@@ -264,7 +267,7 @@ export function Timeline({
     if (near !== stuck) setStuck(near);
   };
 
-  const openReply = (id: string) => {
+  const openReply = useCallback((id: string) => {
     const ri = rows.findIndex((r) => r.kind === "msg" && r.m.id === id);
     if (ri >= 0) {
       setHighlight(id);
@@ -272,7 +275,7 @@ export function Timeline({
     } else {
       jumpTo(room.id, id);
     }
-  };
+  }, [rows, virtualizer, jumpTo, room.id]);
 
   const byId = useMemo(() => new Map(msgs.map((m) => [m.id, m])), [msgs]);
 

@@ -28,6 +28,8 @@ export interface MainContextValue {
   dismissAlert: (id: number) => void;
   startVerification: (user: string, device: string) => void;
   showPreviews: boolean;
+  /** Asks for a fresh room list (after marking a room read, for instance). */
+  refreshRooms: () => void;
 }
 
 export const MainContext = createContext<MainContextValue | null>(null);

@@ -219,8 +219,9 @@ export function MainScreen() {
       dismissAlert,
       startVerification: (u, d) => void startVerification(u, d),
       showPreviews: settings.showPreviews,
+      refreshRooms: scheduleRooms,
     }),
-    [profile, rooms, nameOf, openRoom, jumpTo, transfers, maxFileSize, alerts, dismissAlert, startVerification, settings.showPreviews],
+    [profile, rooms, nameOf, openRoom, jumpTo, transfers, maxFileSize, alerts, dismissAlert, startVerification, settings.showPreviews, scheduleRooms],
   );
 
   const room = rooms.find((r) => r.id === selected) ?? null;
