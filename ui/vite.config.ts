@@ -23,5 +23,7 @@ export default defineConfig(({ mode }) => ({
     include: ["src/**/*.test.{ts,tsx}"],
     testTimeout: 20000,
     pool: "threads",
+    maxWorkers: 2,
+    minWorkers: 1,
   },
 }));

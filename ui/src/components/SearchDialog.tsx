@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import { call, toUiError } from "../api";
 import type { SearchHit } from "../bindings/SearchHit";
 import type { UiError } from "../bindings/UiError";
@@ -56,7 +56,9 @@ export function SearchDialog({ onClose }: { onClose: () => void }) {
                 {h.message.senderName} · {dateTime(h.message.sentAt)}
               </span>
             </span>
-            <span className="hit-body">{h.message.body || h.message.attachment?.name}</span>
+            <span className="hit-body">
+              <Highlight text={h.message.body || h.message.attachment?.name || ""} query={q.trim()} />
+            </span>
           </span>
         )}
         onPick={(h) => jumpTo(h.message.room, h.message.id)}
@@ -71,4 +73,20 @@ export function SearchDialog({ onClose }: { onClose: () => void }) {
       <ErrorNote error={error} testId="search-error" />
     </AppDialog>
   );
+}
+
+/** The text with each occurrence of the query marked (case-insensitive). */
+export function Highlight({ text, query }: { text: string; query: string }) {
+  if (!query) return <>{text}</>;
+  const lower = text.toLowerCase();
+  const q = query.toLowerCase();
+  const parts: ReactNode[] = [];
+  let at = 0;
+  for (let i = lower.indexOf(q); i >= 0 && parts.length < 40; i = lower.indexOf(q, at)) {
+    if (i > at) parts.push(text.slice(at, i));
+    parts.push(<mark key={i}>{text.slice(i, i + q.length)}</mark>);
+    at = i + q.length;
+  }
+  parts.push(text.slice(at));
+  return <>{parts}</>;
 }

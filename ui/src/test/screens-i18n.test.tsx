@@ -6,10 +6,11 @@ import { languages } from "../i18n";
 import { rawKeysIn, startApp, trackMissingKeys } from "./fixtures";
 import { SCREENS } from "./screens";
 
+// English is the reference catalogue (and what screens-axe.test.tsx renders); here the three others.
 describe("every screen in every language", () => {
   for (const s of SCREENS) {
-    it(`${s.name}: all four languages, no missing key`, async () => {
-      for (const lang of languages) {
+    it(`${s.name}: French, Dutch and German, no missing key`, async () => {
+      for (const lang of languages.filter((l) => l !== "en")) {
         const found = trackMissingKeys();
         const user = userEvent.setup({ delay: null });
         const { backend, unmount } = startApp({ phase: s.phase, lang: lang as Language });
