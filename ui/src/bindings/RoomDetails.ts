@@ -3,4 +3,4 @@ import type { RoomKind } from "./RoomKind";
 import type { Role } from "./Role";
 import type { MemberView } from "./MemberView";
 
-export type RoomDetails = { id: string; kind: RoomKind; name: string; classification: string | null; retentionSecs: number | null; conflict: boolean; myRole: Role; members: Array<MemberView> };
+export type RoomDetails = { id: string; kind: RoomKind; name: string; classification: string | null; retentionSecs: number | null; conflict: string | null; myRole: Role; members: Array<MemberView> };

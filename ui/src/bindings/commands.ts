@@ -13,7 +13,10 @@ import type { DeviceView } from "./DeviceView";
 import type { DevicesArgs } from "./DevicesArgs";
 import type { DismissAlertArgs } from "./DismissAlertArgs";
 import type { EditMessageArgs } from "./EditMessageArgs";
+import type { Channel } from "@tauri-apps/api/core";
 import type { EnrollArgs } from "./EnrollArgs";
+import type { EnrollStep } from "./EnrollStep";
+import type { UiEvent } from "./UiEvent";
 import type { InspectInvitationArgs } from "./InspectInvitationArgs";
 import type { InvitationInfo } from "./InvitationInfo";
 import type { MarkReadArgs } from "./MarkReadArgs";
@@ -44,14 +47,14 @@ import type { StatusView } from "./StatusView";
 import type { UnlockArgs } from "./UnlockArgs";
 import type { VerificationView } from "./VerificationView";
 
-// `enroll` also takes an `onProgress: Channel<EnrollStep>`; `events` takes `channel: Channel<UiEvent>`.
 export type Commands = {
   app_state: { args: null; result: AppState };
   inspect_invitation: { args: InspectInvitationArgs; result: InvitationInfo };
-  enroll: { args: EnrollArgs; result: ProfileSummary };
+  enroll: { args: EnrollArgs; result: ProfileSummary; channels: { onProgress: Channel<EnrollStep> } };
   unlock: { args: UnlockArgs; result: null };
   lock: { args: null; result: null };
-  events: { args: null; result: null };
+  events: { args: null; result: null; channels: { channel: Channel<UiEvent> } };
+  report_activity: { args: null; result: null };
   status: { args: null; result: StatusView };
   room_summaries: { args: null; result: Array<RoomSummary> };
   room_details: { args: RoomDetailsArgs; result: RoomDetails };

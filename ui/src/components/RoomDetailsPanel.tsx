@@ -76,6 +76,12 @@ export function RoomDetailsPanel({ room, bus, onClose }: { room: RoomSummary; bu
         <p className="muted">{t("app.loading")}</p>
       ) : (
         <div className="details-body">
+          {details.conflict ? (
+            <div className="note note-warning" role="status">
+              <p>{t("room.conflict")}</p>
+              <p className="note-detail">{details.conflict}</p>
+            </div>
+          ) : null}
           {details.kind === "group" ? (
             <form
               className="inline-form"

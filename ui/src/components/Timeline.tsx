@@ -223,8 +223,17 @@ export function Timeline({
           });
           // followOnAppend keeps the bottom in view when already there; one's own message always shows.
           if (atLatestRef.current && m.own && !stuckRef.current) requestAnimationFrame(() => virtualizer.scrollToEnd());
-        } else if (e.type === "reaction" && e.message.room === room.id) {
-          setMsgs((cur) => cur.map((x) => (x.id === e.message.id ? e.message : x)));
+        } else if (e.type === "reaction") {
+          // The event names the message; its new reactions come with a fresh read of it.
+          const id = e.message;
+          if (!msgsRef.current.some((x) => x.id === id)) return;
+          call("messages_around", { room: room.id, message: id, limit: 1 }).then(
+            (page) => {
+              const fresh = page.find((x) => x.id === id);
+              if (fresh) setMsgs((cur) => cur.map((x) => (x.id === id ? fresh : x)));
+            },
+            () => undefined,
+          );
         } else if (e.type === "status") {
           setMsgs((cur) => {
             const i = cur.findIndex((x) => x.id === e.message);

@@ -3,7 +3,6 @@
  * component tests. It is never part of a production build: main.tsx imports it only when the
  * compile-time flag __MOCK__ is set, and the tests import it directly.
  */
-import { emit as emitTauriEvent } from "@tauri-apps/api/event";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { AlertView } from "../bindings/AlertView";
 import type { AppState } from "../bindings/AppState";
@@ -441,6 +440,8 @@ export function createMockBackend(opts: MockOptions = {}) {
         phase = "locked";
         emit({ type: "locked" });
         return null;
+      case "report_activity":
+        return null;
       case "status":
         return {
           online: true,
@@ -465,7 +466,7 @@ export function createMockBackend(opts: MockOptions = {}) {
           name: r.name,
           classification: r.classification,
           retentionSecs: r.retentionSecs,
-          conflict: r.conflict,
+          conflict: r.conflict ? "Member list signed at version 12 differs from the relay's version 13." : null,
           myRole: r.members.find((m) => m.user === ME)?.role ?? "member",
           members: r.members.map((m) => ({ user: m.user, displayName: nameOf(m.user), role: m.role, devices: devicesOf(m.user) })),
         } satisfies RoomDetails;
@@ -529,12 +530,15 @@ export function createMockBackend(opts: MockOptions = {}) {
         if (a.room === ARCHIVE_ROOM) {
           const n = Number(a.message.slice(5));
           const out: MessageView[] = [];
-          for (let i = Math.max(0, n - a.limit / 2); i < Math.min(archiveSize, n + a.limit / 2); i++) out.push(archiveMsg(i));
+          const before = Math.floor((a.limit - 1) / 2);
+          for (let i = Math.max(0, n - before); i < Math.min(archiveSize, n + (a.limit - before)); i++) out.push(archiveMsg(i));
           return out;
         }
         const list = history[a.room] ?? [];
         const i = list.findIndex((m) => m.id === a.message);
-        return list.slice(Math.max(0, i - a.limit / 2), i + a.limit / 2);
+        if (i < 0) return [];
+        const before = Math.floor((a.limit - 1) / 2);
+        return list.slice(Math.max(0, i - before), i + (a.limit - before));
       }
       case "send_text": {
         const a = args as { room: string; body: string; replyTo: string | null };
@@ -581,7 +585,7 @@ export function createMockBackend(opts: MockOptions = {}) {
         } else {
           m.reactions = [...m.reactions, { key: a.key, users: [ME], mine: true }].sort((x, y) => x.key.localeCompare(y.key));
         }
-        emit({ type: "reaction", message: { ...m, reactions: m.reactions.map((x) => ({ ...x })) } });
+        emit({ type: "reaction", message: m.id });
         return null;
       }
       case "mark_read": {
@@ -694,7 +698,7 @@ export function createMockBackend(opts: MockOptions = {}) {
     },
     /** Pretends the host handed over a belfry:// link (deep link or second launch). */
     openLink(link: string) {
-      return emitTauriEvent("invitation-link", link);
+      emit({ type: "invitation", text: link });
     },
     /** Pretends a colleague started a verification with us. */
     incomingVerification() {
@@ -727,7 +731,7 @@ export function installMockBackend(): MockBackend {
   backend.install();
   if (q.get("verify")) setTimeout(() => backend.incomingVerification(), 1500);
   const invite = q.get("invite");
-  if (invite) setTimeout(() => void backend.openLink(invite), 600);
+  if (invite) setTimeout(() => backend.openLink(invite), 600);
   const room = q.get("room");
   if (room) setTimeout(() => backend.emit({ type: "openRoom", room }), 300);
   // For screenshots: `?click=testid,testid` presses those elements one after the other;

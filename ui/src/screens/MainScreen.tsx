@@ -204,7 +204,7 @@ export function MainScreen() {
     return () => window.removeEventListener("keydown", onKey);
   }, [lock]);
 
-  useIdleLock(settings.lockAfterMinutes, lock);
+  useActivityReport();
 
   const ctx = useMemo<MainContextValue>(
     () => ({
@@ -281,22 +281,22 @@ export function MainScreen() {
   );
 }
 
-/** Locks after the chosen idle minutes (0 = never). Activity is any key, pointer or wheel event. */
-function useIdleLock(minutes: number, lock: () => Promise<void>) {
-  const last = useRef(Date.now());
+/**
+ * Tells the host the person is here (any key, pointer or wheel event, at most every 15 seconds):
+ * the host counts the idle time and locks after the chosen minutes.
+ */
+function useActivityReport() {
+  const last = useRef(0);
   useEffect(() => {
     const touch = () => {
-      last.current = Date.now();
+      const now = Date.now();
+      if (now - last.current < 15_000) return;
+      last.current = now;
+      void call("report_activity").catch(() => undefined);
     };
     const evs = ["keydown", "pointerdown", "pointermove", "wheel"] as const;
     evs.forEach((n) => window.addEventListener(n, touch, { passive: true }));
+    touch();
     return () => evs.forEach((n) => window.removeEventListener(n, touch));
   }, []);
-  useEffect(() => {
-    if (minutes <= 0) return;
-    const id = window.setInterval(() => {
-      if (Date.now() - last.current >= minutes * 60_000) void lock();
-    }, 15_000);
-    return () => window.clearInterval(id);
-  }, [minutes, lock]);
 }

@@ -1,5 +1,4 @@
 import { useEffect, useRef, useState, type DragEvent } from "react";
-import { listen } from "@tauri-apps/api/event";
 import { Button, FieldError, Input, Label, Radio, RadioGroup, Text, TextArea, TextField } from "react-aria-components";
 import { call, enroll, toUiError } from "../api";
 import type { EnrollStep } from "../bindings/EnrollStep";
@@ -29,12 +28,10 @@ const strengthText = {
 export const MIN_PASSCODE = 6;
 export const MIN_PASSPHRASE = 12;
 
-/** The event the host emits when a belfry:// invitation link is opened while Belfry is on this screen. */
-export const INVITATION_LINK_EVENT = "invitation-link";
 
 export function WelcomeScreen() {
   const { t, dateTime } = useI18n();
-  const { refreshState, settings, chooseLanguage } = useApp();
+  const { refreshState, settings, chooseLanguage, bus } = useApp();
   const [text, setText] = useState("");
   const [info, setInfo] = useState<InvitationInfo | null>(null);
   const [error, setError] = useState<UiError | null>(null);
@@ -63,23 +60,16 @@ export function WelcomeScreen() {
     }
   };
 
-  // A belfry:// link handed over by the host (single instance or deep link).
+  // A belfry:// invitation link handed over by the host (deep link or a second launch).
   const inspectRef = useRef(inspect);
   inspectRef.current = inspect;
-  useEffect(() => {
-    let un: (() => void) | undefined;
-    let gone = false;
-    listen<string>(INVITATION_LINK_EVENT, (e) => {
-      void inspectRef.current(e.payload);
-    }).then(
-      (u) => (gone ? u() : (un = u)),
-      () => undefined,
-    );
-    return () => {
-      gone = true;
-      un?.();
-    };
-  }, []);
+  useEffect(
+    () =>
+      bus.on((e) => {
+        if (e.type === "invitation") void inspectRef.current(e.text);
+      }),
+    [bus],
+  );
 
   const readFile = async (file: File | undefined) => {
     if (!file) return;
