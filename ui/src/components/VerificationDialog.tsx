@@ -72,7 +72,7 @@ export function VerificationDialog({ view, onClose }: { view: VerificationView; 
             {t("verify.done", { name })}
           </p>
           <div className="row row-end">
-            <Button className="button button-primary" onPress={onClose} data-testid="verify-close" autoFocus>
+            <Button className="button button-primary" onPress={onClose} data-testid="verify-finish" autoFocus>
               {t("common.close")}
             </Button>
           </div>
@@ -84,7 +84,7 @@ export function VerificationDialog({ view, onClose }: { view: VerificationView; 
           </p>
           {view.cancelReason ? <p className="note-detail">{view.cancelReason}</p> : null}
           <div className="row row-end">
-            <Button className="button" onPress={onClose} data-testid="verify-close" autoFocus>
+            <Button className="button" onPress={onClose} data-testid="verify-finish" autoFocus>
               {t("common.close")}
             </Button>
           </div>

@@ -13,7 +13,7 @@ describe("every screen in every language", () => {
       for (const lang of languages.filter((l) => l !== "en")) {
         const found = trackMissingKeys();
         const user = userEvent.setup({ delay: null });
-        const { backend, unmount } = startApp({ phase: s.phase, lang: lang as Language });
+        const { backend, unmount } = startApp({ ...s.options, phase: s.phase, lang: lang as Language });
         await waitFor(() => expect(document.documentElement.lang).toBe(lang));
         await s.open(user, backend);
         expect(found, `${s.name} in ${lang}`).toEqual([]);

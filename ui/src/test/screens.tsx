@@ -2,7 +2,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { expect } from "vitest";
 import type { Phase } from "../bindings/Phase";
-import type { MockBackend } from "../dev/mockBackend";
+import type { MockBackend, MockOptions } from "../dev/mockBackend";
 import { mainReady } from "./fixtures";
 
 type User = ReturnType<typeof userEvent.setup>;
@@ -11,6 +11,7 @@ export interface ScreenCase {
   name: string;
   phase: Phase;
   open: (user: User, backend: MockBackend) => Promise<void>;
+  options?: MockOptions;
 }
 
 const openDialog = async (user: User, button: string, dialog: string) => {
@@ -49,6 +50,20 @@ export const SCREENS: ScreenCase[] = [
       await user.type(await screen.findByTestId("welcome-invitation-text"), "belfry expired");
       await user.click(screen.getByTestId("welcome-inspect"));
       await screen.findByTestId("welcome-error");
+    },
+  },
+  {
+    name: "enrolling",
+    phase: "welcome",
+    options: { delay: 2000 },
+    open: async (user) => {
+      await user.type(await screen.findByTestId("welcome-invitation-text"), "belfry:invitation-demo");
+      await user.click(screen.getByTestId("welcome-inspect"));
+      await user.type(await screen.findByTestId("welcome-device-name"), "Office laptop");
+      await user.type(screen.getByTestId("welcome-secret"), "246810");
+      await user.type(screen.getByTestId("welcome-secret-confirm"), "246810");
+      await user.click(screen.getByTestId("welcome-enroll"));
+      await screen.findByTestId("enroll-steps");
     },
   },
   { name: "lock", phase: "locked", open: async () => void (await screen.findByTestId("lock-secret")) },
@@ -102,6 +117,17 @@ export const SCREENS: ScreenCase[] = [
       backend.incomingVerification();
       await user.click(await screen.findByTestId("verify-accept"));
       await screen.findByTestId("verify-emojis");
+    },
+  },
+  {
+    name: "verification-done",
+    phase: "unlocked",
+    open: async (user, backend) => {
+      await mainReady();
+      backend.incomingVerification();
+      await user.click(await screen.findByTestId("verify-accept"));
+      await user.click(await screen.findByTestId("verify-match"));
+      await screen.findByTestId("verify-done");
     },
   },
   { name: "wiped", phase: "wiped", open: async () => void (await screen.findByTestId("wiped-screen")) },
