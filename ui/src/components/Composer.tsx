@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type ClipboardEvent, type DragEvent, type KeyboardEvent } from "react";
+import { useEffect, useRef, useState, type ClipboardEvent, type KeyboardEvent } from "react";
 import { Icon } from "../components/Icon";
 import { Button, Label, TextArea, TextField } from "react-aria-components";
 import { open } from "@tauri-apps/plugin-dialog";
@@ -17,18 +17,20 @@ export function Composer({
   mode,
   onModeChange,
   focusSignal,
+  filesRef,
 }: {
   room: RoomSummary;
   mode: ComposerMode;
   onModeChange: (m: ComposerMode) => void;
   focusSignal: number;
+  /** Where the room view hands over files dropped anywhere on it. */
+  filesRef?: { current: ((files: File[]) => void) | null };
 }) {
   const { t, bytes } = useI18n();
   const { maxFileSize } = useMain();
   const [text, setText] = useState("");
   const [error, setError] = useState<UiError | null>(null);
   const [refused, setRefused] = useState<string | null>(null);
-  const [dragging, setDragging] = useState(false);
   const area = useRef<HTMLTextAreaElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
 
@@ -72,6 +74,14 @@ export function Composer({
     }
   };
 
+  useEffect(() => {
+    if (!filesRef) return;
+    filesRef.current = (files) => void sendFiles(files);
+    return () => {
+      filesRef.current = null;
+    };
+  });
+
   const pickFile = async () => {
     try {
       const path = await open({ multiple: false, directory: false });
@@ -100,26 +110,9 @@ export function Composer({
       void sendFiles(files);
     }
   };
-  const onDrop = (e: DragEvent) => {
-    e.preventDefault();
-    setDragging(false);
-    const files = Array.from(e.dataTransfer.files);
-    if (files.length > 0) void sendFiles(files);
-  };
 
   return (
-    <div
-      className={`composer${dragging ? " composer-dragging" : ""}`}
-      onDragOver={(e) => {
-        if (e.dataTransfer.types.includes("Files")) {
-          e.preventDefault();
-          setDragging(true);
-        }
-      }}
-      onDragLeave={() => setDragging(false)}
-      onDrop={onDrop}
-      data-testid="composer"
-    >
+    <div className="composer" data-testid="composer">
       {mode.kind !== "new" ? (
         <div className="composer-mode" data-testid={`composer-mode-${mode.kind}`}>
           <span className="composer-mode-text">

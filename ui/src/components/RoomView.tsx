@@ -1,4 +1,4 @@
-import { useCallback, useState } from "react";
+import { useCallback, useRef, useState } from "react";
 import { Icon } from "../components/Icon";
 import { Button } from "react-aria-components";
 import type { MessageView } from "../bindings/MessageView";
@@ -18,6 +18,9 @@ export function RoomView({ room, jump, bus }: { room: RoomSummary; jump: Jump | 
   const [mode, setMode] = useState<ComposerMode>({ kind: "new" });
   const [details, setDetails] = useState(false);
   const [focusComposer, setFocusComposer] = useState(0);
+  const [dragging, setDragging] = useState(false);
+  const filesRef = useRef<((files: File[]) => void) | null>(null);
+  const dragDepth = useRef(0);
 
   const reply = useCallback((m: MessageView) => {
     setMode({ kind: "reply", message: m });
@@ -30,7 +33,34 @@ export function RoomView({ room, jump, bus }: { room: RoomSummary; jump: Jump | 
 
   return (
     <div className={`room${details ? " room-with-details" : ""}`}>
-      <section className="room-main" aria-labelledby="room-title">
+      <section
+        className={`room-main${dragging ? " room-dragging" : ""}`}
+        aria-labelledby="room-title"
+        onDragEnter={(e) => {
+          if (!e.dataTransfer.types.includes("Files")) return;
+          dragDepth.current += 1;
+          setDragging(true);
+        }}
+        onDragOver={(e) => {
+          if (e.dataTransfer.types.includes("Files")) e.preventDefault();
+        }}
+        onDragLeave={() => {
+          dragDepth.current = Math.max(0, dragDepth.current - 1);
+          if (dragDepth.current === 0) setDragging(false);
+        }}
+        onDrop={(e) => {
+          e.preventDefault();
+          dragDepth.current = 0;
+          setDragging(false);
+          const files = Array.from(e.dataTransfer.files);
+          if (files.length > 0) filesRef.current?.(files);
+        }}
+      >
+        {dragging ? (
+          <div className="drop-overlay" aria-hidden="true">
+            <p>{t("room.dropHere", { room: room.name })}</p>
+          </div>
+        ) : null}
         <header className="room-header">
           <Avatar id={room.id} name={room.name} />
           <div className="room-header-text">
@@ -75,7 +105,7 @@ export function RoomView({ room, jump, bus }: { room: RoomSummary; jump: Jump | 
             {room.classification}
           </div>
         ) : null}
-        <Composer room={room} mode={mode} onModeChange={setMode} focusSignal={focusComposer} />
+        <Composer room={room} mode={mode} onModeChange={setMode} focusSignal={focusComposer} filesRef={filesRef} />
       </section>
       {details ? <RoomDetailsPanel room={room} bus={bus} onClose={() => setDetails(false)} /> : null}
     </div>

@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from "@testing-library/react";
+import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { mainReady, startApp } from "./fixtures";
@@ -104,5 +104,19 @@ describe("messages", () => {
     await screen.findByTestId("welcome-invitation-text");
     await backend.openLink("belfry://invite/abc");
     expect(await screen.findByTestId("welcome-fingerprint")).toBeTruthy();
+  });
+});
+
+describe("drag and drop", () => {
+  it("a file dropped anywhere on the room is sent (and refused when too large)", async () => {
+    const { backend } = startApp({ maxFileSize: 1000 });
+    await mainReady();
+    const room = screen.getByTestId("timeline").closest("section")!;
+    const drop = (file: File) =>
+      fireEvent.drop(room, { dataTransfer: { files: [file], types: ["Files"], getData: () => "" } });
+    drop(new File([new Uint8Array(5000)], "too-big.zip"));
+    expect((await screen.findByTestId("composer-refused")).textContent).toContain("too-big.zip");
+    drop(new File([new Uint8Array(10)], "minutes.txt"));
+    await waitFor(() => expect(backend.calls.find((c) => c.cmd === "send_file_bytes")?.args).toMatchObject({ name: "minutes.txt" }));
   });
 });
