@@ -34,6 +34,10 @@ make_bin() {
     nextest) printf '#!%s\n[ "$1 $2" = "nextest --version" ] && exit 0\necho "cargo $*" >>"%s/calls"\n' \
             "$(command -v bash)" "$WORK" >"$bin/cargo" ;;
   esac
+  # dpkg-query knows the packages listed in $WORK/pkgs (set by `with_pkgs`).
+  printf '#!%s\ngrep -qx "$3" "%s/pkgs" 2>/dev/null && echo "install ok installed"\nexit 0\n' \
+    "$(command -v bash)" "$WORK" >"$bin/dpkg-query"
+  ln -s "$(command -v grep)" "$bin/grep"
   for tool in "$@"; do printf '#!/bin/sh\n' >"$bin/$tool"; done
   chmod +x "$bin"/*
 }
@@ -88,6 +92,37 @@ check "run deps, no compiler, not root" belfry_install_run_deps 0 \
   "sudo:" "$UPDATE" "sudo:" "$INSTALL build-essential $FRONTEND"
 make_bin 1000 bare cc
 check "run deps, everything installed" belfry_install_run_deps 0
+
+# The packages dpkg reports as installed, for the next checks.
+with_pkgs() { printf '%s\n' "$@" >"$WORK/pkgs"; }
+
+DESK_PKGS="libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev"
+with_pkgs
+make_bin 0 bare
+check "desktop build deps, nothing installed, root" belfry_install_desktop_build_deps 0 \
+  "$UPDATE" "$INSTALL build-essential pkg-config $DESK_PKGS nodejs npm $FRONTEND"
+with_pkgs libwebkit2gtk-4.1-dev libxdo-dev libssl-dev librsvg2-dev
+make_bin 1000 bare cc pkg-config node npm
+check "desktop build deps, only the tray library missing, not root" belfry_install_desktop_build_deps 0 \
+  "sudo:" "$UPDATE" "sudo:" "$INSTALL libayatana-appindicator3-dev $FRONTEND"
+with_pkgs $DESK_PKGS
+make_bin 0 bare cc pkg-config node
+check "desktop build deps, npm missing" belfry_install_desktop_build_deps 0 \
+  "$UPDATE" "$INSTALL npm $FRONTEND"
+make_bin 0 bare cc pkg-config node npm
+check "desktop build deps, everything installed" belfry_install_desktop_build_deps 0
+make_bin 0 none cc pkg-config node npm
+check "desktop build deps, no cargo" belfry_install_desktop_build_deps 1
+
+make_bin 0 bare
+check "desktop test deps, nothing installed, root" belfry_install_desktop_test_deps 0 \
+  "$UPDATE" "$INSTALL xvfb xauth webkit2gtk-driver $FRONTEND" \
+  "cargo install tauri-driver --version ^2 --locked"
+make_bin 1000 bare xvfb-run xauth WebKitWebDriver
+check "desktop test deps, only tauri-driver missing, not root" belfry_install_desktop_test_deps 0 \
+  "cargo install tauri-driver --version ^2 --locked"
+make_bin 0 bare xvfb-run xauth WebKitWebDriver tauri-driver
+check "desktop test deps, everything installed" belfry_install_desktop_test_deps 0
 
 if [ "$failures" -ne 0 ]; then
   echo "install script checks: $failures failed" >&2

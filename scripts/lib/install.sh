@@ -24,6 +24,11 @@ belfry_apt_install() {
   belfry_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
+# True when Debian package $1 is installed (dpkg's own record).
+belfry_have_pkg() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
 belfry_need_cargo() {
   if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust (rustup, toolchain >= 1.89) first" >&2
@@ -53,5 +58,38 @@ belfry_install_test_deps() {
   if ! cargo nextest --version >/dev/null 2>&1; then
     echo "==> installing cargo-nextest"
     cargo install cargo-nextest --locked
+  fi
+}
+
+# What building the desktop app needs: WebKitGTK and the other libraries
+# Tauri links against (see ../shared/MACHINE.md), and Node.js with npm for
+# the interface in ui/. Node.js 20 or later is used where present; Debian's
+# own nodejs (18) is enough for the pinned Vite 6 and Vitest 3.
+BELFRY_DESKTOP_PKGS=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev)
+belfry_install_desktop_build_deps() {
+  local need=() p
+  command -v cc >/dev/null || need+=(build-essential)
+  command -v pkg-config >/dev/null || need+=(pkg-config)
+  for p in "${BELFRY_DESKTOP_PKGS[@]}"; do
+    belfry_have_pkg "$p" || need+=("$p")
+  done
+  command -v node >/dev/null || need+=(nodejs)
+  command -v npm >/dev/null || need+=(npm)
+  belfry_apt_install "${need[@]}"
+  belfry_need_cargo
+}
+
+# What the desktop's end-to-end tests need on top: a virtual X server, the
+# WebKitGTK WebDriver, and tauri-driver between them.
+belfry_install_desktop_test_deps() {
+  local need=()
+  command -v xvfb-run >/dev/null || need+=(xvfb)
+  command -v xauth >/dev/null || need+=(xauth)
+  command -v WebKitWebDriver >/dev/null || need+=(webkit2gtk-driver)
+  belfry_apt_install "${need[@]}"
+  belfry_need_cargo
+  if ! command -v tauri-driver >/dev/null; then
+    echo "==> installing tauri-driver"
+    cargo install tauri-driver --version '^2' --locked
   fi
 }
