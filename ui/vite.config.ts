@@ -5,7 +5,8 @@ import { defineConfig } from "vite";
 export default defineConfig(({ mode }) => ({
   esbuild: { jsx: "automatic" },
   clearScreen: false,
-  server: { port: 5173, strictPort: true },
+  // The app's icon lives in the repository's icons/ (one source for the window, the tray and here).
+  server: { port: 5173, strictPort: true, fs: { allow: [".", "../icons"] } },
   build: {
     outDir: "dist",
     target: "es2022",

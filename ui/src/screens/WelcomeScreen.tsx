@@ -10,6 +10,7 @@ import { ErrorNote } from "../components/ErrorNote";
 import { languageNames, languages, useI18n, type MessageKey } from "../i18n";
 import type { Language } from "../bindings/Language";
 import { groupFingerprint, passphraseStrength } from "../lib/format";
+import logo from "../../../icons/icon.svg";
 
 const STEPS: EnrollStep[] = ["checking", "connecting", "registering", "storingKeys", "done"];
 const stepText: Record<EnrollStep, MessageKey> = {
@@ -146,8 +147,8 @@ export function WelcomeScreen() {
     <main className="center-screen welcome">
       <section className="card" aria-labelledby="welcome-title">
         <div className="card-top">
-          <div className="brand" aria-hidden="true">
-            <span className="brand-mark">B</span>
+          <div className="brand">
+            <img src={logo} alt="" className="brand-logo" width={48} height={48} />
           </div>
           <div className="lang-pick">
             <label htmlFor="welcome-language" className="visually-hidden">
