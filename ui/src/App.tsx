@@ -1,4 +1,4 @@
-import { createContext, useCallback, useContext, useEffect, useMemo, useState } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { call, subscribe } from "./api";
 import type { AppState } from "./bindings/AppState";
 import type { Settings } from "./bindings/Settings";
@@ -65,9 +65,13 @@ export function App({ policy = {} }: { policy?: PolicyLocks }) {
     call("settings").then(setSettings, () => undefined);
   }, [phase]);
 
+  // One event stream for the whole app. If the host refuses it (it may want a profile first),
+  // it is asked again at the next phase change; it ends only when the app does.
+  const stream = useRef<{ stop: (() => void) | null; asking: boolean }>({ stop: null, asking: false });
   useEffect(() => {
-    let stop: (() => void) | undefined;
-    let cancelled = false;
+    const st = stream.current;
+    if (st.stop || st.asking) return;
+    st.asking = true;
     const onEvent = (e: UiEvent) => {
       if (e.type === "locked") setState((s) => (s ? { ...s, phase: "locked" } : s));
       else if (e.type === "wiped") setState((s) => ({ phase: "wiped", profile: s?.profile ?? null }));
@@ -75,17 +79,16 @@ export function App({ policy = {} }: { policy?: PolicyLocks }) {
       bus.emit(e);
     };
     subscribe(onEvent).then(
-      (s) => {
-        if (cancelled) s();
-        else stop = s;
+      (stop) => {
+        st.stop = stop;
+        st.asking = false;
       },
-      () => undefined,
+      () => {
+        st.asking = false;
+      },
     );
-    return () => {
-      cancelled = true;
-      stop?.();
-    };
-  }, [bus]);
+  }, [bus, phase]);
+  useEffect(() => () => stream.current.stop?.(), []);
 
   useThemeAttribute(settings.theme);
   useEffect(() => {
