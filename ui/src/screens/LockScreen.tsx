@@ -7,9 +7,9 @@ import { useApp } from "../App";
 import { ErrorNote } from "../components/ErrorNote";
 import { useI18n } from "../i18n";
 
-/** Seconds to wait after too many tries: the host puts them in `detail` when it knows them. */
+/** Seconds to wait after too many tries: the first number in the host's `detail`, else 30. */
 export function backoffSeconds(e: UiError): number {
-  const n = Number.parseInt(e.detail ?? "", 10);
+  const n = Number.parseInt(/\d+/.exec(e.detail ?? "")?.[0] ?? "", 10);
   return Number.isFinite(n) && n > 0 ? n : 30;
 }
 
