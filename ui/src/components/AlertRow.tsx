@@ -1,5 +1,5 @@
 import { Button } from "react-aria-components";
-import { Icon } from "../components/Icon";
+import { Icon } from "./Icon";
 import type { AlertKind } from "../bindings/AlertKind";
 import type { AlertView } from "../bindings/AlertView";
 import { useI18n, type MessageKey } from "../i18n";

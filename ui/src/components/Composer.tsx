@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type ClipboardEvent, type KeyboardEvent } from "react";
-import { Icon } from "../components/Icon";
+import { Icon } from "./Icon";
 import { Button, Label, TextArea, TextField } from "react-aria-components";
 import { open } from "@tauri-apps/plugin-dialog";
 import { call, toUiError } from "../api";
@@ -18,6 +18,7 @@ export function Composer({
   onModeChange,
   focusSignal,
   filesRef,
+  lastOwnRef,
 }: {
   room: RoomSummary;
   mode: ComposerMode;
@@ -25,6 +26,8 @@ export function Composer({
   focusSignal: number;
   /** Where the room view hands over files dropped anywhere on it. */
   filesRef?: { current: ((files: File[]) => void) | null };
+  /** The newest own message, which Up in an empty composer edits. */
+  lastOwnRef?: { current: MessageView | null };
 }) {
   const { t, bytes } = useI18n();
   const { maxFileSize } = useMain();
@@ -95,6 +98,9 @@ export function Composer({
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       void send();
+    } else if (e.key === "ArrowUp" && text === "" && mode.kind === "new" && lastOwnRef?.current) {
+      e.preventDefault();
+      onModeChange({ kind: "edit", message: lastOwnRef.current });
     } else if (e.key === "Escape" && mode.kind !== "new") {
       e.preventDefault();
       e.stopPropagation();

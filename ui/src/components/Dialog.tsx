@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { Icon } from "../components/Icon";
+import { Icon } from "./Icon";
 import { Button, Dialog, Heading, Modal, ModalOverlay } from "react-aria-components";
 import { useI18n } from "../i18n";
 

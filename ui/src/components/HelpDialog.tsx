@@ -8,6 +8,7 @@ const SHORTCUTS: [string[], MessageKey][] = [
   [["Alt", "↓"], "help.nextRoom"],
   [["Enter"], "help.send"],
   [["Shift", "Enter"], "help.newline"],
+  [["↑"], "help.editLast"],
   [["Esc"], "help.close"],
   [["Ctrl", "L"], "help.lock"],
   [["Ctrl", ","], "help.settings"],

@@ -1,5 +1,5 @@
 import { memo, useState } from "react";
-import { Icon } from "../components/Icon";
+import { Icon } from "./Icon";
 import { Button, Menu, MenuItem, MenuTrigger, Popover, Separator } from "react-aria-components";
 import { save } from "@tauri-apps/plugin-dialog";
 import { call, previewUrl, toUiError } from "../api";

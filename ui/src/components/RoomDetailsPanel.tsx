@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { Icon } from "../components/Icon";
+import { Icon } from "./Icon";
 import { Button, Input, Label, TextField } from "react-aria-components";
 import { call, toUiError } from "../api";
 import type { Contact } from "../bindings/Contact";

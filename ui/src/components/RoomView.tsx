@@ -1,5 +1,5 @@
 import { useCallback, useRef, useState } from "react";
-import { Icon } from "../components/Icon";
+import { Icon } from "./Icon";
 import { Button } from "react-aria-components";
 import type { MessageView } from "../bindings/MessageView";
 import type { RoomSummary } from "../bindings/RoomSummary";
@@ -21,6 +21,7 @@ export function RoomView({ room, jump, bus }: { room: RoomSummary; jump: Jump | 
   const [dragging, setDragging] = useState(false);
   const filesRef = useRef<((files: File[]) => void) | null>(null);
   const dragDepth = useRef(0);
+  const lastOwnRef = useRef<MessageView | null>(null);
 
   const reply = useCallback((m: MessageView) => {
     setMode({ kind: "reply", message: m });
@@ -99,13 +100,13 @@ export function RoomView({ room, jump, bus }: { room: RoomSummary; jump: Jump | 
             {room.classification}
           </div>
         ) : null}
-        <Timeline room={room} jump={jump} bus={bus} onReply={reply} onEdit={edit} />
+        <Timeline room={room} jump={jump} bus={bus} onReply={reply} onEdit={edit} lastOwnRef={lastOwnRef} />
         {room.classification ? (
           <div className={`class-banner class-banner-${classificationLevel(room.classification)}`} data-testid="class-banner-bottom">
             {room.classification}
           </div>
         ) : null}
-        <Composer room={room} mode={mode} onModeChange={setMode} focusSignal={focusComposer} filesRef={filesRef} />
+        <Composer room={room} mode={mode} onModeChange={setMode} focusSignal={focusComposer} filesRef={filesRef} lastOwnRef={lastOwnRef} />
       </section>
       {details ? <RoomDetailsPanel room={room} bus={bus} onClose={() => setDetails(false)} /> : null}
     </div>

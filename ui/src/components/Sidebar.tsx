@@ -1,5 +1,5 @@
 import { Button } from "react-aria-components";
-import { Icon } from "../components/Icon";
+import { Icon } from "./Icon";
 import { useMain } from "../screens/MainContext";
 import type { DialogKind } from "../screens/MainScreen";
 import { useI18n } from "../i18n";

@@ -1,5 +1,5 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { Icon } from "../components/Icon";
+import { Icon } from "./Icon";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Button } from "react-aria-components";
 import { call, toUiError } from "../api";
@@ -69,6 +69,7 @@ export function Timeline({
   bus,
   onReply,
   onEdit,
+  lastOwnRef,
   initialHeight = 800,
 }: {
   room: RoomSummary;
@@ -76,6 +77,8 @@ export function Timeline({
   bus: EventBus;
   onReply: (m: MessageView) => void;
   onEdit: (m: MessageView) => void;
+  /** Told the newest own text message loaded (for Up in an empty composer). */
+  lastOwnRef?: { current: MessageView | null };
   /** Height assumed before the first layout (and in tests, where nothing is laid out). */
   initialHeight?: number;
 }) {
@@ -285,6 +288,18 @@ export function Timeline({
       jumpTo(room.id, id);
     }
   }, [rows, virtualizer, jumpTo, room.id]);
+
+  useEffect(() => {
+    if (!lastOwnRef) return;
+    let found: MessageView | null = null;
+    for (let i = msgs.length - 1; i >= 0 && i >= msgs.length - 200; i--) {
+      if (msgs[i].own && !msgs[i].attachment && msgs[i].status !== "pending") {
+        found = msgs[i];
+        break;
+      }
+    }
+    lastOwnRef.current = atLatest ? found : null;
+  }, [msgs, atLatest, lastOwnRef]);
 
   const byId = useMemo(() => new Map(msgs.map((m) => [m.id, m])), [msgs]);
 

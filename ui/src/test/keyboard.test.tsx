@@ -68,6 +68,19 @@ describe("keyboard only", () => {
     });
   });
 
+  it("edits the last own message with Up in an empty composer, and leaves with Esc", async () => {
+    const user = userEvent.setup({ delay: null });
+    startApp();
+    await mainReady();
+    await tabTo(user, "composer-input");
+    await user.keyboard("{ArrowUp}");
+    await screen.findByTestId("composer-mode-edit");
+    expect((document.activeElement as HTMLTextAreaElement).value).toBe("Yes, on it. You will have it by 15:45.");
+    await user.keyboard("{Escape}");
+    await waitFor(() => expect(screen.queryByTestId("composer-mode-edit")).toBeNull());
+    expect((document.activeElement as HTMLTextAreaElement).value).toBe("");
+  });
+
   it("opens a room with the quick switcher (Ctrl+K)", async () => {
     const user = userEvent.setup({ delay: null });
     startApp();
