@@ -1,3 +1,4 @@
+import type { KeyboardEvent } from "react";
 import { Button } from "react-aria-components";
 import { Icon } from "./Icon";
 import { useMain } from "../screens/MainContext";
@@ -21,6 +22,18 @@ export function Sidebar({
   const { rooms, openRoom, profile, showPreviews } = useMain();
   const conn = !connection.online ? "offline" : connection.caughtUp ? "online" : "syncing";
   const connText = conn === "offline" ? t("conn.offline") : conn === "online" ? t("conn.online") : t("conn.syncing");
+
+  const onListKey = (e: KeyboardEvent<HTMLUListElement>) => {
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    const buttons = Array.from(e.currentTarget.querySelectorAll<HTMLButtonElement>("button.room-item"));
+    const at = buttons.indexOf(document.activeElement as HTMLButtonElement);
+    if (at < 0) return;
+    const next =
+      e.key === "ArrowDown" ? Math.min(buttons.length - 1, at + 1) : e.key === "ArrowUp" ? Math.max(0, at - 1) : e.key === "Home" ? 0 : e.key === "End" ? buttons.length - 1 : -1;
+    if (next < 0) return;
+    e.preventDefault();
+    buttons[next].focus();
+  };
 
   return (
     <nav className="sidebar" aria-label={t("sidebar.label")}>
@@ -60,9 +73,11 @@ export function Sidebar({
       </div>
 
       <h2 className="visually-hidden">{t("sidebar.rooms")}</h2>
-      <ul className="room-list" data-testid="room-list">
-        {rooms.map((r) => {
+      {/* One Tab stop for the whole list; the arrow keys, Home and End move within it. */}
+      <ul className="room-list" data-testid="room-list" onKeyDown={onListKey}>
+        {rooms.map((r, i) => {
           const isSel = r.id === selected;
+          const tabStop = isSel || (!rooms.some((x) => x.id === selected) && i === 0);
           const preview = !showPreviews || !r.last ? "" : r.last.text || (r.last.hasAttachment ? t("sidebar.attachment") : "");
           const when = r.lastActivity ? shortWhen(r.lastActivity) : "";
           return (
@@ -71,6 +86,7 @@ export function Sidebar({
                 type="button"
                 className={`room-item${isSel ? " room-item-selected" : ""}${r.unread > 0 ? " room-item-unread" : ""}`}
                 aria-current={isSel ? "page" : undefined}
+                tabIndex={tabStop ? 0 : -1}
                 onClick={() => openRoom(r.id)}
                 data-testid={`room-item-${r.id}`}
                 data-room-name={r.name}

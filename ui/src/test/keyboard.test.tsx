@@ -93,6 +93,19 @@ describe("keyboard only", () => {
     expect(screen.queryByTestId("switcher")).toBeNull();
   });
 
+  it("walks the room list with the arrow keys and opens a room with Enter", async () => {
+    const user = userEvent.setup({ delay: null });
+    startApp();
+    await mainReady();
+    const first = screen.getByTestId("room-title").textContent;
+    await tabTo(user, "room-item-room-crisis");
+    await user.keyboard("{ArrowDown}");
+    expect(document.activeElement?.getAttribute("data-testid")).toBe("room-item-room-archive");
+    await user.keyboard("{End}{Enter}");
+    await waitFor(() => expect(screen.getByTestId("room-title").textContent).not.toBe(first));
+    expect(document.activeElement?.getAttribute("aria-current")).toBe("page");
+  });
+
   it("moves between rooms with Alt+Down and Alt+Up", async () => {
     const user = userEvent.setup({ delay: null });
     startApp();
