@@ -416,7 +416,7 @@ export function createMockBackend(opts: MockOptions = {}) {
         if (/expired/i.test(text)) fail("invitationExpired");
         if (/revoked/i.test(text)) fail("invitationRevoked");
         if (/other/i.test(text)) fail("invitationOtherOrg");
-        if (!/^belfry/i.test(text.trim())) fail("invitationMalformed", "expected a text starting with 'belfry'");
+        if (!/BEGIN BELFRY INVITATION|^belfry/i.test(text.trim())) fail("invitationMalformed", "no BELFRY INVITATION block and no belfry:// link");
         return { orgName: ORG, orgFingerprint: FINGERPRINT, relayUrl: "https://relay.diplo.example:8443", user: ME, expiresAt: now + 3 * 86_400_000 };
       }
       case "enroll": {

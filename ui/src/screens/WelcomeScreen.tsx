@@ -202,7 +202,7 @@ export function WelcomeScreen() {
               <input
                 ref={fileInput}
                 type="file"
-                accept=".belfry,.txt,application/octet-stream,text/plain"
+                accept=".belfry-invite,.txt,text/plain"
                 className="visually-hidden"
                 tabIndex={-1}
                 aria-hidden="true"
