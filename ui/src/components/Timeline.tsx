@@ -257,7 +257,7 @@ export function Timeline({
   // Read receipts: whatever is at the bottom of an open, visible room has been read.
   const last = msgs[msgs.length - 1];
   useEffect(() => {
-    if (!last || !atLatest || !stuck || last.own) return;
+    if (!last || !atLatest || !stuck) return;
     if (typeof document !== "undefined" && document.visibilityState === "hidden") return;
     if (room.unread === 0 && markedRef.current === last.id) return;
     markedRef.current = last.id;

@@ -120,3 +120,12 @@ describe("drag and drop", () => {
     await waitFor(() => expect(backend.calls.find((c) => c.cmd === "send_file_bytes")?.args).toMatchObject({ name: "minutes.txt" }));
   });
 });
+
+describe("read state", () => {
+  it("opening a room at its newest message marks it read and clears its badge", async () => {
+    const { backend } = startApp();
+    await mainReady();
+    await waitFor(() => expect(backend.calls.some((c) => c.cmd === "mark_read")).toBe(true));
+    await waitFor(() => expect(screen.queryByTestId("room-unread-room-crisis")).toBeNull());
+  });
+});
