@@ -20,16 +20,27 @@
 //! a device missed, asked of the user's own other devices), `direct`
 //! (to-device messages both of them send) and `files` (attachments).
 
+mod alerts;
 mod channels;
+mod devices;
 mod direct;
 mod directory;
 mod outbox;
+mod preview;
 mod receive;
 mod recovery;
 mod rollback;
 mod rooms;
+mod timeline;
 mod trust;
+mod unlock;
 mod verify;
+
+pub use timeline::{ReactionView, ReceiptView, RoomSummary};
+pub use alerts::StoredAlert;
+pub use devices::{Contact, DeviceTrust, DeviceView, OwnState};
+pub use preview::{MAX_PREVIEW_BYTES, MAX_PREVIEW_PIXELS, MAX_PREVIEW_SIDE, Preview};
+pub use unlock::EnrollOptions;
 
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};
 
@@ -69,8 +80,10 @@ fn now() -> Timestamp {
     )
 }
 
-/// Something the user should know about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something the user should know about. Every alert the engine emits is
+/// also kept in the store until dismissed ([`Engine::alerts`]); new kinds
+/// go at the end (the stored encoding numbers them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Alert {
     /// A device appeared for a contact or for this user.
     NewDevice {
@@ -149,10 +162,19 @@ pub struct MessageView {
     pub sent_at: Timestamp,
     /// Where it stands.
     pub status: MessageStatus,
-    /// The text.
+    /// The text (a reply's own text: what it answers is `reply_to`).
     pub body: String,
     /// The attached file, if any.
     pub attachment: Option<AttachmentInfo>,
+    /// The message it replies to.
+    pub reply_to: Option<MessageId>,
+    /// Its sender changed the text since it was first sent.
+    pub edited: bool,
+    /// Reactions, one entry per key (sorted), with who reacted.
+    pub reactions: Vec<ReactionView>,
+    /// For this user's own messages: each member's receipt (delivered or
+    /// read, and when), by member.
+    pub receipts: Vec<ReceiptView>,
 }
 
 impl std::fmt::Debug for MessageView {
@@ -165,6 +187,10 @@ impl std::fmt::Debug for MessageView {
             .field("status", &self.status)
             .field("body", &format_args!("<{} bytes>", self.body.len()))
             .field("attachment", &self.attachment)
+            .field("reply_to", &self.reply_to)
+            .field("edited", &self.edited)
+            .field("reactions", &self.reactions.len())
+            .field("receipts", &self.receipts)
             .finish()
     }
 }
@@ -179,6 +205,10 @@ impl From<StoredMessage> for MessageView {
             status: m.status,
             body: m.body,
             attachment: None,
+            reply_to: m.reply_to,
+            edited: m.edited,
+            reactions: Vec::new(),
+            receipts: Vec::new(),
         }
     }
 }
@@ -215,7 +245,8 @@ pub enum Event {
     CaughtUp,
     /// A message arrived or changed.
     Message(MessageView),
-    /// A message's status changed.
+    /// A message's status changed, or (for this user's own messages) a
+    /// member's receipt arrived: read its receipts again.
     Status(MessageId, MessageStatus),
     /// A message was deleted (by its sender, or its time was up).
     Removed(MessageId),
@@ -225,6 +256,9 @@ pub enum Event {
     Room(RoomId),
     /// Something to tell the user.
     Alert(Alert),
+    /// An alert was kept in the store, under this id (follows its
+    /// [`Event::Alert`]): what a front end lists and dismisses.
+    AlertStored(StoredAlert),
     /// A file upload or download progressed.
     Transfer(Transfer),
     /// A person-to-person verification moved on.
@@ -238,6 +272,10 @@ pub enum Event {
         /// Where it stands now.
         state: VerificationState,
     },
+    /// This device was revoked (a statement signed by the organisation or
+    /// by another of this user's devices): the relay no longer serves it
+    /// and nobody encrypts to it. [`Engine::own_state`] says so from then on.
+    Revoked,
     /// This device was wiped by order; the engine has stopped.
     Wiped,
     /// A wipe order was obeyed but could not erase everything (the store
@@ -328,6 +366,9 @@ struct Inner {
     clock: std::sync::Mutex<u64>,
     /// Attachment uploads and downloads.
     files: files::Files,
+    /// Rooms whose messages could not be prepared the last time, and why
+    /// (the user is told once per room and reason; see `outbox`).
+    failing_rooms: std::sync::Mutex<BTreeMap<RoomId, String>>,
 }
 
 /// The engine. Cheap to clone; every clone drives the same device.
@@ -457,6 +498,18 @@ impl Engine {
         device_name: DisplayName,
         source: &KeySource,
     ) -> Result<Self> {
+        Self::enroll_with(profile, invitation, org, device_name, source, &EnrollOptions::default()).await
+    }
+
+    /// [`enroll`](Self::enroll) with options (an app passcode).
+    pub async fn enroll_with(
+        profile: Profile,
+        invitation: &Invitation,
+        org: Ed25519Public,
+        device_name: DisplayName,
+        source: &KeySource,
+        options: &EnrollOptions,
+    ) -> Result<Self> {
         let mut device = Device::enroll(invitation, &org, device_name, now())?;
         let cert = invitation.enrollment.peek_unverified().map_err(|e| ClientError::Input(e.to_string()))?;
         let target = RelayTarget { url: cert.relay.url.clone(), ca_der: invitation.relay_ca_der.clone() };
@@ -467,7 +520,10 @@ impl Engine {
         // The keys' secret halves are stored before the public halves leave.
         let one_time = device.generate_prekeys(PREKEY_BATCH);
         let fallback = device.generate_fallback_prekey();
-        let store = profile.create(source)?;
+        let store = match &options.passcode {
+            Some(passcode) => profile.create_with_passcode(source, passcode, options.passcode_cost)?,
+            None => profile.create(source)?,
+        };
         let batch = Batch::new()
             .with(Op::PutAccount(device.pickle(&pickle)?))
             .with(value(K_ORG, org.as_bytes().to_vec()))
@@ -530,14 +586,20 @@ impl Engine {
                 });
             }
         }
-        drop(store);
-        Self::open(profile, source).await
+        let engine = Self::from_store(profile, Arc::new(store)).await?;
+        engine.start().await;
+        Ok(engine)
     }
 
     /// Opens an enrolled profile; nothing is processed until
     /// [`start`](Self::start).
     pub async fn open_paused(profile: Profile, source: &KeySource) -> Result<Self> {
         let store = Arc::new(profile.open(source)?);
+        Self::from_store(profile, store).await
+    }
+
+    /// The engine on an opened store.
+    async fn from_store(profile: Profile, store: Arc<SqlStore>) -> Result<Self> {
         let need = |key: &str| -> Result<Vec<u8>> {
             store.value(key)?.ok_or_else(|| ClientError::Config(format!("the profile lacks its {key}")))
         };
@@ -576,6 +638,7 @@ impl Engine {
         let account = store.account()?.ok_or_else(|| ClientError::Config("the profile has no device".into()))?;
         let device = Device::unpickle(&account, &pickle)?;
         let dir: Directory = de(&need(K_DIRECTORY)?, "directory")?;
+        timeline::move_legacy_reactions(&store)?;
         let rooms = rollback::stored_rooms(&store)?;
         let waiting = rollback::stored_waiting(&store)?;
         let prekeys_used = match store.value(K_PREKEYS_USED)? {
@@ -646,6 +709,7 @@ impl Engine {
                 committer,
                 flush_wanted: tokio::sync::Notify::new(),
                 files,
+                failing_rooms: std::sync::Mutex::new(BTreeMap::new()),
             }),
         };
         *engine.inner.paused.lock().await = Some(pushes);
@@ -719,6 +783,9 @@ impl Engine {
     }
 
     fn emit(&self, e: Event) {
+        if let Event::Alert(a) = &e {
+            self.keep_alert(a.clone());
+        }
         let _ = self.inner.events.send(e);
     }
 
@@ -763,8 +830,10 @@ impl Engine {
     /// Olm and Megolm sessions and room state (each zeroized on drop) and
     /// closes the store, whose key leaves memory with the connection.
     /// Every later call on any handle fails with [`ClientError::Locked`].
-    /// Unlock by opening the profile again ([`Engine::open`], with the
-    /// keychain or the passphrase).
+    /// Unlock by opening the profile again ([`Engine::unlock`], with the
+    /// passphrase or the app passcode). Once every handle is dropped, no
+    /// key, session or decrypted text of the profile is left in memory
+    /// (freed blocks are wiped: `belfry_store::WipingAllocator`).
     pub async fn lock(&self) {
         self.inner.locked.store(true, std::sync::atomic::Ordering::SeqCst);
         self.shutdown().await;
@@ -898,8 +967,12 @@ impl Engine {
     async fn send_content(&self, room: RoomId, content: RoomContent, shown: Option<String>) -> Result<MessageId> {
         let body = match (&content, shown) {
             (_, Some(s)) => s,
-            (RoomContent::Text { body }, None) => body.clone(),
+            (RoomContent::Text { body } | RoomContent::Reply { body, .. }, None) => body.clone(),
             _ => String::new(),
+        };
+        let reply_to = match &content {
+            RoomContent::Reply { to, .. } => Some(*to),
+            _ => None,
         };
         if body.len() > belfry_protocol::limits::MAX_TEXT_LEN + 64 {
             return Err(ClientError::Input("the message is too long".into()));
@@ -910,7 +983,10 @@ impl Engine {
             return Err(ClientError::Input("you are not a member of this room".into()));
         }
         let id = MessageId(rand::random());
-        let t = now();
+        // Strictly later than this device's previous message: a timeline
+        // in the senders' time shows one person's messages as they wrote
+        // them, however fast.
+        let t = self.stamp();
         let message = StoredMessage {
             id,
             room,
@@ -919,6 +995,8 @@ impl Engine {
             status: MessageStatus::Pending,
             body,
             expires_at: record.retention_secs().map(|s| t.plus_ms(s.saturating_mul(1000))),
+            reply_to,
+            edited: false,
         };
         let mut batch = Batch::new().with(Op::PutMessage(message.clone()));
         self.queue_compose(&st, &mut batch, id, room, content, Vec::new())?;
@@ -940,8 +1018,10 @@ impl Engine {
 
     /// Replies to `to` in `room`.
     pub async fn reply(&self, room: RoomId, to: MessageId, body: &str) -> Result<MessageId> {
-        let shown = format!("↪ {}: {body}", short(&to));
-        self.send_content(room, RoomContent::Reply { to, body: body.to_owned() }, Some(shown)).await
+        if self.inner.store.message(&to)?.is_none_or(|m| m.room != room) {
+            return Err(ClientError::NotFound(format!("no message {to} in this room")));
+        }
+        self.send_content(room, RoomContent::Reply { to, body: body.to_owned() }, None).await
     }
 
     /// Replaces the text of one of this user's messages, for everyone.
@@ -951,13 +1031,16 @@ impl Engine {
         }
         let mut m = self.own_message(room, &target).await?;
         m.body = body.to_owned();
+        m.edited = true;
         let mut batch = Batch::new().with(Op::PutMessage(m.clone()));
         let st = self.state().await?;
         let edit = RoomContent::Edit { target, body: body.to_owned() };
         self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, edit, Vec::new())?;
         drop(st);
         self.commit(batch).await?;
-        self.emit(Event::Message(m.into()));
+        for view in self.views(vec![m])? {
+            self.emit(Event::Message(view));
+        }
         self.kick_flush();
         Ok(())
     }
@@ -992,13 +1075,7 @@ impl Engine {
             return Err(ClientError::NotFound(format!("no message {target} in this room")));
         }
         let me = self.user().await?;
-        let k = format!("reactions/{target}");
-        let mut map: BTreeMap<String, String> = match self.inner.store.value(&k)? {
-            Some(b) => de(&b, "reactions")?,
-            None => BTreeMap::new(),
-        };
-        map.insert(me.to_string(), key.to_owned());
-        let mut batch = Batch::new().with(value(&k, ser(&map)?));
+        let mut batch = Batch::new().with(Op::PutReaction { message: target, user: me, key: key.to_owned() });
         let st = self.state().await?;
         let reaction = RoomContent::Reaction { target, key: key.to_owned() };
         self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, reaction, Vec::new())?;
@@ -1012,10 +1089,7 @@ impl Engine {
     /// Reactions to a message, by person.
     pub fn reactions(&self, target: &MessageId) -> Result<BTreeMap<String, String>> {
         self.unlocked()?;
-        match self.inner.store.value(&format!("reactions/{target}"))? {
-            Some(b) => de(&b, "reactions"),
-            None => Ok(BTreeMap::new()),
-        }
+        Ok(self.inner.store.reactions(target)?.into_iter().map(|(user, key)| (user.to_string(), key)).collect())
     }
 
     async fn own_message(&self, room: RoomId, id: &MessageId) -> Result<StoredMessage> {
@@ -1041,15 +1115,15 @@ impl Engine {
     /// The newest `limit` messages of a room, oldest first.
     pub async fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<MessageView>> {
         self.unlocked()?;
-        let mut m: Vec<MessageView> = self.inner.store.messages(room, limit)?.into_iter().map(Into::into).collect();
+        let mut m = self.inner.store.messages(room, limit)?;
         m.reverse();
-        self.with_attachments(m)
+        self.views(m)
     }
 
     /// Full-text search over every room.
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<MessageView>> {
         self.unlocked()?;
-        self.with_attachments(self.inner.store.search(query, limit)?.into_iter().map(Into::into).collect())
+        self.views(self.inner.store.search(query, limit)?)
     }
 
     /// Trusted devices of `user`, as (device, name, SAS-verified).
@@ -1252,11 +1326,6 @@ async fn group_commit(
             let _ = reply.send(outcome.clone());
         }
     }
-}
-
-/// The first hex digits of an id, as shown in a reply.
-fn short(id: &MessageId) -> String {
-    id.to_string().chars().take(8).collect()
 }
 
 fn state_alert(room: RoomId, e: &StateError) -> Alert {

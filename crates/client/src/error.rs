@@ -59,6 +59,20 @@ pub enum ClientError {
     /// to unlock.
     #[error("this device is locked; unlock it (open the profile again) to continue")]
     Locked,
+    /// The passphrase or app passcode given is wrong (counted: see
+    /// [`crate::profile::FREE_TRIES`]).
+    #[error("wrong passphrase or passcode")]
+    WrongSecret,
+    /// Too many wrong passphrases or passcodes: nothing is tried until
+    /// `retry_after` has passed.
+    #[error("too many wrong tries; try again in {} s", .retry_after.as_secs().max(1))]
+    TooManyTries {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
+    /// This profile has an app passcode: give it to open the profile.
+    #[error("this profile is protected by an app passcode: give it to unlock")]
+    PasscodeRequired,
 }
 
 /// Result alias.

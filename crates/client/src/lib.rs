@@ -11,6 +11,13 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
+/// Every block this program frees is wiped first: what the engine held
+/// and let go (decrypted text, keys on their way into a pickle, events in
+/// a channel) is not left in freed memory once it is locked and dropped.
+/// Installed here, so no host can forget it.
+#[global_allocator]
+static ALLOCATOR: belfry_store::WipingAllocator = belfry_store::WipingAllocator;
+
 mod blobs;
 pub mod engine;
 pub mod error;
@@ -20,7 +27,8 @@ pub mod profile;
 pub mod secret_file;
 
 pub use engine::{
-    Alert, AttachmentInfo, DEFAULT_VERIFICATION_TIMEOUT, Direction, Engine, Event, FileError, MessageView,
-    PendingUpload, RoomView, SyncStatus, Transfer, VerificationState, VerificationView, describe_cancel,
+    Alert, AttachmentInfo, Contact, DEFAULT_VERIFICATION_TIMEOUT, DeviceTrust, DeviceView, Direction, Engine,
+    EnrollOptions, Event, FileError, MessageView, OwnState, PendingUpload, ReactionView, ReceiptView, RoomSummary,
+    RoomView, StoredAlert, SyncStatus, Transfer, VerificationState, VerificationView, describe_cancel,
 };
 pub use error::{ClientError, Result};

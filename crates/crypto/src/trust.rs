@@ -408,6 +408,23 @@ impl Directory {
             .collect()
     }
 
+    /// Every user with a device in this directory (trusted or not).
+    pub fn users(&self) -> impl Iterator<Item = &UserId> {
+        self.devices.keys()
+    }
+
+    /// Every device of a user this directory holds, with whether it is
+    /// trusted now: revoked ones (by id, key or enrollment key, ordered
+    /// wiped, or under a burned enrollment key) are listed too, as `false`.
+    pub fn devices_of(&self, user: &UserId) -> Vec<(&VerifiedDevice, bool)> {
+        self.devices
+            .get(user)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .map(|k| (&k.device, self.check_not_revoked(&k.device).is_ok()))
+            .collect()
+    }
+
     /// The device an enrollment key certified, if this directory has seen it.
     pub fn enrolled_by(&self, key: &Ed25519Public) -> Option<(UserId, DeviceId)> {
         self.enrollments.get(key).map(|d| (d.user.clone(), d.device.clone()))

@@ -35,6 +35,8 @@ fn message(i: u64, rng: &mut impl Rng) -> StoredMessage {
         status: MessageStatus::Received,
         body: body(rng),
         expires_at: None,
+        reply_to: None,
+        edited: false,
     }
 }
 

@@ -32,9 +32,9 @@ pub use error::{Result, StoreError};
 pub use key::{KEYCHAIN_SERVICE, Keychain, KeychainBackend, OsKeychain, StoreKey};
 pub use memory::MemoryStore;
 pub use sqlite::{SCHEMA_VERSION, SqlStore};
-pub use wipe::MemoryProtection;
 #[cfg(feature = "testing")]
 pub use wipe::wiped_bytes;
+pub use wipe::{MemoryProtection, WipingAllocator};
 
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::{BlobId, DeviceId, Ed25519Public, Hash256, MessageId, RoomId, UserId};
@@ -101,6 +101,22 @@ pub struct StoredMessage {
     pub body: String,
     /// When it disappears, if the room has a retention timer.
     pub expires_at: Option<Timestamp>,
+    /// The message it replies to, if it is a reply.
+    pub reply_to: Option<MessageId>,
+    /// Its sender changed the text since it was first sent.
+    pub edited: bool,
+}
+
+/// A member's receipt for one of this device's own messages: delivered to
+/// (or read on) one of their devices, at their device's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The member.
+    pub user: UserId,
+    /// Read (not only delivered).
+    pub read: bool,
+    /// When, as the member's device said.
+    pub at: Timestamp,
 }
 
 impl fmt::Debug for StoredMessage {
@@ -113,6 +129,8 @@ impl fmt::Debug for StoredMessage {
             .field("status", &self.status)
             .field("body", &format_args!("<{} bytes>", self.body.len()))
             .field("expires_at", &self.expires_at.map(|t| t.0))
+            .field("reply_to", &self.reply_to)
+            .field("edited", &self.edited)
             .finish()
     }
 }
@@ -320,6 +338,34 @@ pub enum Op {
     },
     /// A waiting message decrypted or given up (missing is not an error).
     DeleteWaiting(MessageId),
+    /// A member's receipt for a message (ignored if the message is not
+    /// stored). It only moves forward: a "delivered" after a "read" of
+    /// the same member changes nothing.
+    PutReceipt {
+        /// The message.
+        message: MessageId,
+        /// The receipt.
+        receipt: Receipt,
+    },
+    /// A member's reaction to a message, replacing theirs (ignored if the
+    /// message is not stored; deleted with it).
+    PutReaction {
+        /// The message.
+        message: MessageId,
+        /// The member.
+        user: UserId,
+        /// The emoji or short word.
+        key: String,
+    },
+    /// Deletes a named value (missing is not an error).
+    DeleteValue(String),
+    /// The last message of `room` this user has read.
+    SetReadMarker {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        message: MessageId,
+    },
     /// A named value: settings, the device directory.
     PutValue {
         /// Its name.
@@ -328,6 +374,9 @@ pub enum Op {
         value: Vec<u8>,
     },
 }
+
+/// Alerts kept, at most: the oldest go first.
+pub const MAX_ALERTS: usize = 500;
 
 /// `<n bytes>`: what `Debug` shows of a secret or private value.
 struct Len(usize);
@@ -384,6 +433,19 @@ impl fmt::Debug for Op {
                 f.debug_struct("PutWaiting").field("id", id).field("message", &Len(message.len())).finish()
             }
             Self::DeleteWaiting(id) => f.debug_tuple("DeleteWaiting").field(id).finish(),
+            Self::PutReceipt { message, receipt } => {
+                f.debug_struct("PutReceipt").field("message", message).field("receipt", receipt).finish()
+            }
+            Self::PutReaction { message, user, key } => f
+                .debug_struct("PutReaction")
+                .field("message", message)
+                .field("user", user)
+                .field("key", &Len(key.len()))
+                .finish(),
+            Self::DeleteValue(key) => f.debug_tuple("DeleteValue").field(key).finish(),
+            Self::SetReadMarker { room, message } => {
+                f.debug_struct("SetReadMarker").field("room", room).field("message", message).finish()
+            }
             Self::PutValue { key, value } => {
                 f.debug_struct("PutValue").field("key", key).field("value", &Len(value.len())).finish()
             }
@@ -449,6 +511,38 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
     /// The newest `limit` messages of a room, newest first.
     fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<StoredMessage>>;
+    /// Up to `limit` messages of a room placed before `before` (a
+    /// message's `(sent_at, id)`: the timeline's order), newest first;
+    /// `None`: the newest.
+    fn messages_before(
+        &self,
+        room: &RoomId,
+        before: Option<(Timestamp, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>>;
+    /// Up to `limit` messages of a room placed after `after`, oldest first.
+    fn messages_after(&self, room: &RoomId, after: (Timestamp, MessageId), limit: usize) -> Result<Vec<StoredMessage>>;
+    /// The receipts of a message, by member.
+    fn receipts(&self, message: &MessageId) -> Result<Vec<Receipt>>;
+    /// The reactions to a message, as (member, key), by member.
+    fn reactions(&self, message: &MessageId) -> Result<Vec<(UserId, String)>>;
+    /// Every named value whose name starts with `prefix`, by name.
+    fn values_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// How many messages of others than `me` each room holds unread
+    /// (status [`MessageStatus::Received`]: `me`'s own, sent from another
+    /// of their devices, never count); rooms with none are left out.
+    fn unread_counts(&self, me: &UserId) -> Result<Vec<(RoomId, u64)>>;
+    /// Up to `limit` unread messages of others than `me` in a room, placed
+    /// at or before `up_to`, newest first.
+    fn unread_up_to(
+        &self,
+        room: &RoomId,
+        me: &UserId,
+        up_to: (Timestamp, MessageId),
+        limit: usize,
+    ) -> Result<Vec<MessageId>>;
+    /// The last message of a room this user has read.
+    fn read_marker(&self, room: &RoomId) -> Result<Option<MessageId>>;
     /// Messages whose text contains every word of `query`, the most
     /// recently stored first (arrival order: an edit keeps a message's
     /// place; a message deleted and stored again is new).
@@ -470,6 +564,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn inbox_cursor(&self) -> Result<u64>;
     /// A named value.
     fn value(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Keeps an alert shown to the user (`alert` as the engine encodes
+    /// it, `at` this device's clock); returns its id, higher than every
+    /// earlier one. Only the newest [`MAX_ALERTS`] are kept.
+    fn put_alert(&self, at: Timestamp, alert: &[u8]) -> Result<u64>;
+    /// The user dismissed this alert (an unknown id is not an error).
+    fn dismiss_alert(&self, id: u64) -> Result<()>;
+    /// The kept alerts as (id, when, encoded alert), newest first.
+    fn alerts(&self) -> Result<Vec<(u64, Timestamp, Vec<u8>)>>;
     /// Every room's record, by room id.
     fn rooms(&self) -> Result<Vec<(RoomId, Vec<u8>)>>;
     /// The waiting room messages, oldest first.
@@ -497,6 +599,7 @@ pub(crate) fn check(op: &Op) -> Result<()> {
         Op::PutMessage(m) => too_big(&m.sent_at) || m.expires_at.as_ref().is_some_and(too_big),
         Op::Enqueue { queued, .. } => too_big(queued),
         Op::PutAttachment(a) => a.size > i64::MAX as u64,
+        Op::PutReceipt { receipt, .. } => too_big(&receipt.at),
         _ => false,
     };
     if bad { Err(StoreError::Corrupt("timestamp out of range".into())) } else { Ok(()) }

@@ -1,7 +1,10 @@
 //! The in-memory store: the same contract, for engine tests.
 
 use crate::error::{Result, StoreError};
-use crate::{Attachment, AttachmentData, AttachmentFile, Batch, Op, PurgeReport, Store, StoredMessage, query_terms};
+use crate::{
+    Attachment, AttachmentData, AttachmentFile, Batch, MessageStatus, Op, PurgeReport, Receipt, Store, StoredMessage,
+    query_terms,
+};
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::{BlobId, DeviceId, Ed25519Public, MessageId, RoomId, UserId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,10 +29,18 @@ struct Data {
     rooms: BTreeMap<RoomId, Vec<u8>>,
     /// In arrival order.
     waiting: Vec<(MessageId, Vec<u8>)>,
+    /// By id (ids never reused, as SQLite's AUTOINCREMENT).
+    alerts: BTreeMap<u64, (Timestamp, Vec<u8>)>,
+    next_alert: u64,
     attachments: BTreeMap<BlobId, Attachment>,
     /// Arrival order of each message (search returns the latest first).
     arrival: BTreeMap<MessageId, u64>,
     next_arrival: u64,
+    /// Receipts by message and member.
+    receipts: BTreeMap<MessageId, BTreeMap<UserId, Receipt>>,
+    /// Reactions by message and member.
+    reactions: BTreeMap<MessageId, BTreeMap<UserId, String>>,
+    read_markers: BTreeMap<RoomId, MessageId>,
 }
 
 impl std::fmt::Debug for Data {
@@ -59,6 +70,8 @@ impl Data {
             return Vec::new();
         }
         self.arrival.remove(id);
+        self.receipts.remove(id);
+        self.reactions.remove(id);
         report.messages += 1;
         let mut files = Vec::new();
         self.attachments.retain(|_, a| {
@@ -197,6 +210,25 @@ impl Store for MemoryStore {
                 Op::PutValue { key, value } => {
                     next.values.insert(key, value);
                 }
+                Op::PutReceipt { message, receipt } => {
+                    if next.messages.contains_key(&message) {
+                        let held = next.receipts.entry(message).or_default();
+                        if held.get(&receipt.user).is_none_or(|r| receipt.read && !r.read) {
+                            held.insert(receipt.user.clone(), receipt);
+                        }
+                    }
+                }
+                Op::PutReaction { message, user, key } => {
+                    if next.messages.contains_key(&message) {
+                        next.reactions.entry(message).or_default().insert(user, key);
+                    }
+                }
+                Op::DeleteValue(key) => {
+                    next.values.remove(&key);
+                }
+                Op::SetReadMarker { room, message } => {
+                    next.read_markers.insert(room, message);
+                }
             }
         }
         *data = next;
@@ -207,6 +239,29 @@ impl Store for MemoryStore {
 
     fn account(&self) -> Result<Option<Vec<u8>>> {
         Ok(self.data()?.account.clone())
+    }
+
+    fn put_alert(&self, at: Timestamp, alert: &[u8]) -> Result<u64> {
+        if at.0 > i64::MAX as u64 {
+            return Err(StoreError::Corrupt("timestamp out of range".into()));
+        }
+        let mut data = self.data()?;
+        data.next_alert += 1;
+        let id = data.next_alert;
+        data.alerts.insert(id, (at, alert.to_vec()));
+        while data.alerts.len() > crate::MAX_ALERTS {
+            data.alerts.pop_first();
+        }
+        Ok(id)
+    }
+
+    fn dismiss_alert(&self, id: u64) -> Result<()> {
+        self.data()?.alerts.remove(&id);
+        Ok(())
+    }
+
+    fn alerts(&self) -> Result<Vec<(u64, Timestamp, Vec<u8>)>> {
+        Ok(self.data()?.alerts.iter().rev().map(|(id, (at, a))| (*id, *at, a.clone())).collect())
     }
 
     fn olm_sessions(&self, peer_user: &UserId, peer_device: &DeviceId) -> Result<Vec<(String, Vec<u8>)>> {
@@ -248,6 +303,84 @@ impl Store for MemoryStore {
     fn messages(&self, room: &RoomId, limit: usize) -> Result<Vec<StoredMessage>> {
         let all = self.data()?.messages.values().filter(|m| m.room == *room).cloned().collect();
         Ok(newest_first(all, limit))
+    }
+
+    fn messages_before(
+        &self,
+        room: &RoomId,
+        before: Option<(Timestamp, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let all = self
+            .data()?
+            .messages
+            .values()
+            .filter(|m| m.room == *room && before.is_none_or(|b| (m.sent_at, m.id) < b))
+            .cloned()
+            .collect();
+        Ok(newest_first(all, limit))
+    }
+
+    fn messages_after(&self, room: &RoomId, after: (Timestamp, MessageId), limit: usize) -> Result<Vec<StoredMessage>> {
+        let mut v: Vec<StoredMessage> =
+            self.data()?.messages.values().filter(|m| m.room == *room && (m.sent_at, m.id) > after).cloned().collect();
+        v.sort_by_key(|m| (m.sent_at, m.id));
+        v.truncate(limit);
+        Ok(v)
+    }
+
+    fn receipts(&self, message: &MessageId) -> Result<Vec<Receipt>> {
+        Ok(self.data()?.receipts.get(message).map(|r| r.values().cloned().collect()).unwrap_or_default())
+    }
+
+    fn reactions(&self, message: &MessageId) -> Result<Vec<(UserId, String)>> {
+        Ok(self
+            .data()?
+            .reactions
+            .get(message)
+            .map(|r| r.iter().map(|(u, k)| (u.clone(), k.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    fn values_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(self
+            .data()?
+            .values
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn unread_counts(&self, me: &UserId) -> Result<Vec<(RoomId, u64)>> {
+        let mut counts: BTreeMap<RoomId, u64> = BTreeMap::new();
+        for m in self.data()?.messages.values().filter(|m| m.status == MessageStatus::Received && m.sender != *me) {
+            *counts.entry(m.room).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    fn unread_up_to(
+        &self,
+        room: &RoomId,
+        me: &UserId,
+        up_to: (Timestamp, MessageId),
+        limit: usize,
+    ) -> Result<Vec<MessageId>> {
+        let all = self
+            .data()?
+            .messages
+            .values()
+            .filter(|m| {
+                m.room == *room && m.status == MessageStatus::Received && m.sender != *me && (m.sent_at, m.id) <= up_to
+            })
+            .cloned()
+            .collect();
+        Ok(newest_first(all, limit).into_iter().map(|m| m.id).collect())
+    }
+
+    fn read_marker(&self, room: &RoomId) -> Result<Option<MessageId>> {
+        Ok(self.data()?.read_markers.get(room).copied())
     }
 
     fn search(&self, query: &str, limit: usize) -> Result<Vec<StoredMessage>> {

@@ -5,7 +5,7 @@ use crate::key::{KeyHome, Keychain, Slot, StoreKey};
 use crate::passphrase::{KdfCost, PassphraseHome};
 use crate::wipe::{self, MemoryProtection};
 use crate::{
-    Attachment, AttachmentData, AttachmentFile, Batch, MessageStatus, Op, PurgeReport, Store, StoredMessage,
+    Attachment, AttachmentData, AttachmentFile, Batch, MessageStatus, Op, PurgeReport, Receipt, Store, StoredMessage,
     query_terms,
 };
 use belfry_protocol::cert::Timestamp;
@@ -28,6 +28,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/006_outbox_order_index.sql"),
     include_str!("../migrations/007_outbox_sequence.sql"),
     include_str!("../migrations/008_inbound_sessions_by_sender.sql"),
+    include_str!("../migrations/009_timeline.sql"),
+    include_str!("../migrations/010_alerts.sql"),
 ];
 
 /// Messages stored but not yet in the search index, above which a commit
@@ -428,14 +430,27 @@ fn message_from(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
             .map(|t| u64::try_from(t).map(Timestamp))
             .transpose()
             .map_err(|_| bad("expires_at"))?,
+        reply_to: row.get::<_, Option<[u8; 16]>>(7)?.map(MessageId),
+        edited: row.get::<_, i64>(8)? != 0,
     })
+}
+
+/// The rows of a message query, up to `limit` (no `LIMIT ?` in the SQL:
+/// see `outbox_head_sql`).
+fn take_messages(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    p: impl rusqlite::Params,
+    limit: usize,
+) -> Result<Vec<StoredMessage>> {
+    let rows = stmt.query_map(p, message_from)?;
+    Ok(rows.take(limit).collect::<Result<_, _>>()?)
 }
 
 /// The message columns, in `message_from` order (a macro so every query
 /// stays a string literal: SQL is never built from data).
 macro_rules! message_columns {
     () => {
-        "id, room, sender, sent_at, status, body, expires_at"
+        "id, room, sender, sent_at, status, body, expires_at, reply_to, edited"
     };
 }
 
@@ -530,8 +545,8 @@ fn put_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<()> {
     let expires_at = m.expires_at.map(|t| to_i64(t.0)).transpose()?;
     let inserted = tx
         .prepare_cached(
-            "INSERT INTO messages (id, room, sender, sent_at, status, body, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO messages (id, room, sender, sent_at, status, body, expires_at, reply_to, edited) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
             m.id.as_bytes(),
@@ -540,7 +555,9 @@ fn put_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<()> {
             sent_at,
             m.status.code(),
             m.body,
-            expires_at
+            expires_at,
+            m.reply_to.as_ref().map(MessageId::as_bytes),
+            m.edited
         ])?;
     if inserted == 1 {
         return defer_index(tx, tx.last_insert_rowid());
@@ -551,10 +568,20 @@ fn put_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<()> {
         .prepare_cached("SELECT seq, body FROM messages WHERE id = ?1")?
         .query_row(params![m.id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))?;
     tx.prepare_cached(
-        "UPDATE messages SET room = ?2, sender = ?3, sent_at = ?4, status = ?5, body = ?6, expires_at = ?7 \
-         WHERE seq = ?1",
+        "UPDATE messages SET room = ?2, sender = ?3, sent_at = ?4, status = ?5, body = ?6, expires_at = ?7, \
+         reply_to = ?8, edited = ?9 WHERE seq = ?1",
     )?
-    .execute(params![seq, m.room.as_bytes(), m.sender.as_str(), sent_at, m.status.code(), m.body, expires_at])?;
+    .execute(params![
+        seq,
+        m.room.as_bytes(),
+        m.sender.as_str(),
+        sent_at,
+        m.status.code(),
+        m.body,
+        expires_at,
+        m.reply_to.as_ref().map(MessageId::as_bytes),
+        m.edited
+    ])?;
     if old_body != m.body && !is_unindexed(tx, seq)? {
         unindex_body(tx, seq, &old_body)?;
         index_body(tx, seq, &m.body)?;
@@ -579,6 +606,8 @@ fn delete_message(tx: &Transaction<'_>, id: &MessageId, report: &mut PurgeReport
         .collect::<Result<Vec<_>>>()?;
     report.attachments +=
         tx.prepare_cached("DELETE FROM attachments WHERE message = ?1")?.execute(params![id.as_bytes()])?;
+    tx.prepare_cached("DELETE FROM receipts WHERE message = ?1")?.execute(params![id.as_bytes()])?;
+    tx.prepare_cached("DELETE FROM reactions WHERE message = ?1")?.execute(params![id.as_bytes()])?;
     if !take_unindexed(tx, seq)? {
         unindex_body(tx, seq, &body)?;
     }
@@ -728,6 +757,37 @@ impl Store for SqlStore {
                 Op::DeleteWaiting(id) => {
                     tx.prepare_cached("DELETE FROM waiting WHERE id = ?1")?.execute(params![id.as_bytes()])?;
                 }
+                Op::PutReceipt { message, receipt } => {
+                    // Only for a stored message; a read is never undone by
+                    // a later "delivered".
+                    tx.prepare_cached(
+                        "INSERT INTO receipts (message, user, read, at) \
+                         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1) \
+                         ON CONFLICT (message, user) DO UPDATE SET read = excluded.read, at = excluded.at \
+                         WHERE excluded.read > receipts.read",
+                    )?
+                    .execute(params![
+                        message.as_bytes(),
+                        receipt.user.as_str(),
+                        receipt.read,
+                        to_i64(receipt.at.0)?
+                    ])?;
+                }
+                Op::PutReaction { message, user, key } => {
+                    tx.prepare_cached(
+                        "INSERT INTO reactions (message, user, key) \
+                         SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1) \
+                         ON CONFLICT (message, user) DO UPDATE SET key = excluded.key",
+                    )?
+                    .execute(params![message.as_bytes(), user.as_str(), key])?;
+                }
+                Op::DeleteValue(key) => {
+                    tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?.execute(params![key])?;
+                }
+                Op::SetReadMarker { room, message } => {
+                    tx.prepare_cached("INSERT OR REPLACE INTO read_markers (room, message) VALUES (?1, ?2)")?
+                        .execute(params![room.as_bytes(), message.as_bytes()])?;
+                }
                 Op::PutValue { key, value } => {
                     tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?
                         .execute(params![key, value])?;
@@ -831,6 +891,131 @@ impl Store for SqlStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn messages_before(
+        &self,
+        room: &RoomId,
+        before: Option<(Timestamp, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let conn = self.conn()?;
+        // Both walk the index on (room, sent_at, id), from the anchor on.
+        match before {
+            None => {
+                let sql = concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE room = ?1 ORDER BY sent_at DESC, id DESC"
+                );
+                take_messages(&mut conn.prepare_cached(sql)?, params![room.as_bytes()], limit)
+            }
+            Some((at, id)) => {
+                let sql = concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE room = ?1 AND (sent_at, id) < (?2, ?3) ORDER BY sent_at DESC, id DESC"
+                );
+                take_messages(
+                    &mut conn.prepare_cached(sql)?,
+                    params![room.as_bytes(), to_i64(at.0)?, id.as_bytes()],
+                    limit,
+                )
+            }
+        }
+    }
+
+    fn messages_after(
+        &self,
+        room: &RoomId,
+        (at, id): (Timestamp, MessageId),
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let conn = self.conn()?;
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE room = ?1 AND (sent_at, id) > (?2, ?3) ORDER BY sent_at, id"
+        );
+        take_messages(&mut conn.prepare_cached(sql)?, params![room.as_bytes(), to_i64(at.0)?, id.as_bytes()], limit)
+    }
+
+    fn receipts(&self, message: &MessageId) -> Result<Vec<Receipt>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT user, read, at FROM receipts WHERE message = ?1 ORDER BY user")?;
+        let bad = |what: &str| rusqlite::Error::InvalidColumnType(0, what.into(), rusqlite::types::Type::Text);
+        let rows = stmt.query_map(params![message.as_bytes()], |r| {
+            Ok(Receipt {
+                user: UserId::new(r.get::<_, String>(0)?).map_err(|_| bad("user"))?,
+                read: r.get(1)?,
+                at: Timestamp(u64::try_from(r.get::<_, i64>(2)?).map_err(|_| bad("at"))?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn reactions(&self, message: &MessageId) -> Result<Vec<(UserId, String)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT user, key FROM reactions WHERE message = ?1 ORDER BY user")?;
+        let bad = |what: &str| rusqlite::Error::InvalidColumnType(0, what.into(), rusqlite::types::Type::Text);
+        let rows = stmt.query_map(params![message.as_bytes()], |r| {
+            Ok((UserId::new(r.get::<_, String>(0)?).map_err(|_| bad("user"))?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn values_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let conn = self.conn()?;
+        // A range on the primary key (no LIKE: its wildcards would be read
+        // in the prefix): names from `prefix` up to the next prefix.
+        let mut stmt = conn.prepare_cached("SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key")?;
+        let rows = stmt.query_map(params![prefix], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, value) = row?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    fn unread_counts(&self, me: &UserId) -> Result<Vec<(RoomId, u64)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT room, count(*) FROM messages WHERE status = 5 AND sender != ?1 GROUP BY room ORDER BY room",
+        )?;
+        let rows = stmt.query_map(params![me.as_str()], |r| {
+            Ok((RoomId(r.get::<_, [u8; 16]>(0)?), u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn unread_up_to(
+        &self,
+        room: &RoomId,
+        me: &UserId,
+        (at, id): (Timestamp, MessageId),
+        limit: usize,
+    ) -> Result<Vec<MessageId>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM messages WHERE room = ?1 AND status = 5 AND sender != ?4 AND (sent_at, id) <= (?2, ?3) \
+             ORDER BY sent_at DESC, id DESC",
+        )?;
+        let rows = stmt.query_map(params![room.as_bytes(), to_i64(at.0)?, id.as_bytes(), me.as_str()], |r| {
+            Ok(MessageId(r.get::<_, [u8; 16]>(0)?))
+        })?;
+        Ok(rows.take(limit).collect::<Result<_, _>>()?)
+    }
+
+    fn read_marker(&self, room: &RoomId) -> Result<Option<MessageId>> {
+        let conn = self.conn()?;
+        Ok(conn
+            .prepare_cached("SELECT message FROM read_markers WHERE room = ?1")?
+            .query_row(params![room.as_bytes()], |r| Ok(MessageId(r.get::<_, [u8; 16]>(0)?)))
+            .optional()?)
+    }
+
     fn search(&self, query: &str, limit: usize) -> Result<Vec<StoredMessage>> {
         // Each term is one index token (letters and digits only), quoted:
         // user input is never parsed as FTS5 syntax.
@@ -897,6 +1082,31 @@ impl Store for SqlStore {
         let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT id, message FROM waiting ORDER BY seq")?;
         let rows = stmt.query_map([], |r| Ok((MessageId(r.get::<_, [u8; 16]>(0)?), r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_alert(&self, at: Timestamp, alert: &[u8]) -> Result<u64> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached("INSERT INTO alerts (at, alert) VALUES (?1, ?2)")?.execute(params![to_i64(at.0)?, alert])?;
+        let id = tx.last_insert_rowid();
+        tx.prepare_cached("DELETE FROM alerts WHERE id <= ?1")?.execute(params![id - crate::MAX_ALERTS as i64])?;
+        tx.commit()?;
+        Ok(id.unsigned_abs())
+    }
+
+    fn dismiss_alert(&self, id: u64) -> Result<()> {
+        let Ok(id) = i64::try_from(id) else { return Ok(()) };
+        self.conn()?.prepare_cached("DELETE FROM alerts WHERE id = ?1")?.execute(params![id])?;
+        Ok(())
+    }
+
+    fn alerts(&self) -> Result<Vec<(u64, Timestamp, Vec<u8>)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT id, at, alert FROM alerts ORDER BY id DESC")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?.unsigned_abs(), Timestamp(r.get::<_, i64>(1)?.unsigned_abs()), r.get(2)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -128,6 +128,22 @@ macro_rules! store_test_suite {
                 search_returns_the_latest_stored_first_with(&$backend)
             }
             #[test]
+            fn timeline_pages_replies_edits_and_unread() {
+                timeline_pages_replies_edits_and_unread_with(&$backend)
+            }
+            #[test]
+            fn receipts_only_move_forward_and_leave_with_their_message() {
+                receipts_only_move_forward_and_leave_with_their_message_with(&$backend)
+            }
+            #[test]
+            fn reactions_replace_per_member_and_leave_with_their_message() {
+                reactions_replace_per_member_and_leave_with_their_message_with(&$backend)
+            }
+            #[test]
+            fn alerts_are_kept_newest_first_bounded_and_dismissed() {
+                $crate::testing::alerts_are_kept_newest_first_bounded_and_dismissed_with(&$backend);
+            }
+            #[test]
             fn punctuation_in_a_query_is_just_a_separator() {
                 punctuation_in_a_query_is_just_a_separator_with(&$backend)
             }
@@ -152,6 +168,8 @@ pub fn message(n: u8, room: u8, body: &str, sent_at: u64) -> StoredMessage {
         status: MessageStatus::Received,
         body: body.into(),
         expires_at: None,
+        reply_to: None,
+        edited: false,
     }
 }
 
@@ -552,6 +570,34 @@ impl crate::KeychainBackend for TestKeychain {
     }
 }
 
+pub fn alerts_are_kept_newest_first_bounded_and_dismissed_with(b: &dyn Backend) {
+    let s = b.open();
+    let put = |s: &dyn Store, n: u64| s.put_alert(Timestamp(1000 + n), &n.to_be_bytes()).unwrap();
+    let ids: Vec<u64> = (0..3).map(|n| put(&*s, n)).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
+    let kept = s.alerts().unwrap();
+    assert_eq!(kept.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(), ids.iter().rev().copied().collect::<Vec<_>>());
+    assert_eq!(kept[0].1, Timestamp(1002));
+    assert_eq!(kept[0].2, 2u64.to_be_bytes().to_vec());
+    s.dismiss_alert(ids[1]).unwrap();
+    // Dismissing twice, or an unknown id, is not an error.
+    s.dismiss_alert(ids[1]).unwrap();
+    s.dismiss_alert(u64::MAX).unwrap();
+    drop(s);
+    let s = b.open();
+    let left: Vec<u64> = s.alerts().unwrap().iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(left, vec![ids[2], ids[0]]);
+    // Only the newest are kept; ids are never reused.
+    for n in 3..3 + crate::MAX_ALERTS as u64 {
+        put(&*s, n);
+    }
+    let kept = s.alerts().unwrap();
+    assert_eq!(kept.len(), crate::MAX_ALERTS);
+    assert_eq!(kept[0].2, (2 + crate::MAX_ALERTS as u64).to_be_bytes().to_vec());
+    assert_eq!(kept.last().unwrap().2, 3u64.to_be_bytes().to_vec());
+    assert!(kept.iter().all(|(id, _, _)| *id > ids[2]));
+}
+
 /// Where `needle` occurs in this process's private writable memory (heap,
 /// thread arenas, stacks), outside `skip` (the needle itself and the scan
 /// buffer, so that looking does not find its own copies). Test support for
@@ -602,4 +648,128 @@ pub fn memory_occurrences(needle: &[u8], buf: &mut [u8]) -> Vec<usize> {
     found.sort_unstable();
     found.dedup();
     found
+}
+
+#[allow(missing_docs)]
+pub fn timeline_pages_replies_edits_and_unread_with(b: &dyn Backend) {
+    let s = b.open();
+    let mut batch = Batch::new();
+    // Ten messages in room 1, two of them at the same time (ordered by id),
+    // and one in room 2.
+    for n in 1..=10u8 {
+        let at = if n == 6 { 50 } else { u64::from(n) * 10 };
+        let mut m = message(n, 1, &format!("note {n}"), at);
+        if n == 7 {
+            m.reply_to = Some(MessageId([3; 16]));
+            m.edited = true;
+        }
+        batch.push(Op::PutMessage(m));
+    }
+    batch.push(Op::PutMessage(message(20, 2, "elsewhere", 5)));
+    // This user's own, sent from another of their devices: never unread.
+    let mut own = message(21, 1, "from my other laptop", 55);
+    own.sender = user("me");
+    batch.push(Op::PutMessage(own));
+    s.commit(batch).unwrap();
+    drop(s);
+    let s = b.open();
+    let ids = |v: &[StoredMessage]| v.iter().map(|m| m.id.0[0]).collect::<Vec<_>>();
+    let room = RoomId([1; 16]);
+    let newest = s.messages_before(&room, None, 4).unwrap();
+    assert_eq!(ids(&newest), vec![10, 9, 8, 7]);
+    let anchor = |m: &StoredMessage| (m.sent_at, m.id);
+    let older = s.messages_before(&room, Some(anchor(&newest[3])), 4).unwrap();
+    // 6 and 5 share a time: the higher id is the later.
+    assert_eq!(ids(&older), vec![21, 6, 5, 4]);
+    let oldest = s.messages_before(&room, Some(anchor(&older[3])), 4).unwrap();
+    assert_eq!(ids(&oldest), vec![3, 2, 1]);
+    let after = s.messages_after(&room, anchor(&older[2]), 3).unwrap();
+    assert_eq!(ids(&after), vec![6, 21, 7]);
+    let seven = s.message(&MessageId([7; 16])).unwrap().unwrap();
+    assert_eq!((seven.reply_to, seven.edited), (Some(MessageId([3; 16])), true));
+    assert!(!s.message(&MessageId([8; 16])).unwrap().unwrap().edited);
+    // Unread up to 7: never this user's own (21, from their other device).
+    let me = user("me");
+    let up_to_seven = s.unread_up_to(&room, &me, anchor(&seven), 100).unwrap();
+    assert_eq!(up_to_seven.iter().map(|m| m.0[0]).collect::<Vec<_>>(), vec![7, 6, 5, 4, 3, 2, 1]);
+    // All unread (others' messages, received); reading up to 5 leaves 5.
+    assert_eq!(s.unread_counts(&me).unwrap(), vec![(room, 10), (RoomId([2; 16]), 1)]);
+    let five = s.message(&MessageId([5; 16])).unwrap().unwrap();
+    let up_to = s.unread_up_to(&room, &me, anchor(&five), 100).unwrap();
+    assert_eq!(up_to.iter().map(|m| m.0[0]).collect::<Vec<_>>(), vec![5, 4, 3, 2, 1]);
+    let mut batch = Batch::new();
+    for id in up_to {
+        batch.push(Op::SetStatus { id, status: MessageStatus::Read });
+    }
+    batch.push(Op::SetReadMarker { room, message: five.id });
+    s.commit(batch).unwrap();
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.unread_counts(&me).unwrap(), vec![(room, 5), (RoomId([2; 16]), 1)]);
+    assert_eq!(s.read_marker(&room).unwrap(), Some(five.id));
+    assert_eq!(s.read_marker(&RoomId([2; 16])).unwrap(), None);
+}
+
+#[allow(missing_docs)]
+pub fn receipts_only_move_forward_and_leave_with_their_message_with(b: &dyn Backend) {
+    let s = b.open();
+    let mine = MessageId([1; 16]);
+    let receipt = |u: &str, read: bool, at: u64| crate::Receipt { user: user(u), read, at: Timestamp(at) };
+    s.commit(
+        Batch::new()
+            .with(Op::PutMessage(message(1, 1, "mine", 10)))
+            .with(Op::PutReceipt { message: mine, receipt: receipt("bob", false, 11) })
+            .with(Op::PutReceipt { message: mine, receipt: receipt("carol", true, 12) })
+            // For a message that is not stored: nothing, and no error.
+            .with(Op::PutReceipt { message: MessageId([9; 16]), receipt: receipt("bob", true, 13) }),
+    )
+    .unwrap();
+    s.commit(
+        Batch::new()
+            .with(Op::PutReceipt { message: mine, receipt: receipt("bob", true, 14) })
+            .with(Op::PutReceipt { message: mine, receipt: receipt("carol", false, 15) }),
+    )
+    .unwrap();
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.receipts(&mine).unwrap(), vec![receipt("bob", true, 14), receipt("carol", true, 12)]);
+    assert!(s.receipts(&MessageId([9; 16])).unwrap().is_empty());
+    s.commit(Batch::new().with(Op::DeleteMessage(mine))).unwrap();
+    assert!(s.receipts(&mine).unwrap().is_empty());
+    // Stored again with the same id, it starts with none.
+    s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "mine", 10)))).unwrap();
+    assert!(s.receipts(&mine).unwrap().is_empty());
+}
+
+#[allow(missing_docs)]
+pub fn reactions_replace_per_member_and_leave_with_their_message_with(b: &dyn Backend) {
+    let s = b.open();
+    let m = MessageId([1; 16]);
+    let react = |u: &str, k: &str| Op::PutReaction { message: m, user: user(u), key: k.into() };
+    s.commit(
+        Batch::new()
+            .with(Op::PutMessage(message(1, 1, "vote", 10)))
+            .with(react("bob", "👍"))
+            .with(react("carol", "👍"))
+            .with(react("bob", "👀"))
+            // For a message that is not stored: nothing, and no error.
+            .with(Op::PutReaction { message: MessageId([9; 16]), user: user("bob"), key: "x".into() })
+            .with(Op::PutValue { key: "reactions/a".into(), value: vec![1] })
+            .with(Op::PutValue { key: "reactions/b".into(), value: vec![2] })
+            .with(Op::PutValue { key: "reactionz".into(), value: vec![3] })
+            .with(Op::PutValue { key: "other".into(), value: vec![4] }),
+    )
+    .unwrap();
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.reactions(&m).unwrap(), vec![(user("bob"), "👀".to_string()), (user("carol"), "👍".to_string())]);
+    assert!(s.reactions(&MessageId([9; 16])).unwrap().is_empty());
+    let listed = s.values_with_prefix("reactions/").unwrap();
+    assert_eq!(listed, vec![("reactions/a".to_string(), vec![1]), ("reactions/b".to_string(), vec![2])]);
+    s.commit(Batch::new().with(Op::DeleteValue("reactions/a".into())).with(Op::DeleteValue("missing".into()))).unwrap();
+    assert_eq!(s.values_with_prefix("reactions/").unwrap().len(), 1);
+    s.commit(Batch::new().with(Op::DeleteMessage(m))).unwrap();
+    assert!(s.reactions(&m).unwrap().is_empty());
+    s.commit(Batch::new().with(Op::PutMessage(message(1, 1, "vote", 10)))).unwrap();
+    assert!(s.reactions(&m).unwrap().is_empty());
 }

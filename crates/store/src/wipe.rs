@@ -150,6 +150,45 @@ unsafe fn wipe(p: *mut u8, len: usize) {
     WIPED_BYTES.fetch_add(len as u64, Ordering::Relaxed);
 }
 
+/// A global allocator that wipes every block before it goes back to the
+/// system allocator, so what Rust code held and let go (a decrypted
+/// message in a buffer, a key in a pickle being written, an event in a
+/// channel) does not stay readable in freed memory after the engine is
+/// locked and dropped. A block that is resized is moved and the old copy
+/// wiped (the trait's default `realloc`).
+///
+/// `belfry-client` installs it as the global allocator of every program
+/// that links it (`#[global_allocator]`); this crate only provides it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WipingAllocator;
+
+// SAFETY: `alloc` and `alloc_zeroed` forward to the system allocator with
+// the caller's layout; `dealloc` receives a block that allocator returned
+// for `layout` (the trait's contract), so it is writable for
+// `layout.size()` bytes, is wiped, then freed with the same layout.
+unsafe impl std::alloc::GlobalAlloc for WipingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded under the same contract.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded under the same contract.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: see the impl's comment.
+        unsafe {
+            std::ptr::write_bytes(ptr, 0, layout.size());
+            // The block is freed next: keep the stores from being elided.
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            std::hint::black_box(ptr);
+            std::alloc::System.dealloc(ptr, layout);
+        }
+    }
+}
+
 fn underlying() -> &'static Underlying {
     // Only reachable after `install_methods` set it: SQLite calls these
     // methods only once they are installed, which happens after the set.

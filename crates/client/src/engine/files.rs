@@ -26,7 +26,7 @@
 //! Progress is reported on the event stream as [`Event::Transfer`], in
 //! plaintext bytes, monotonic per transfer and ending at the file's size.
 
-use super::{Engine, Event, MessageView, de, now, ser, value};
+use super::{Engine, Event, MessageView, de, ser, value};
 use crate::blobs::{BlobClient, PutOutcome};
 use crate::error::{ClientError, Result};
 use crate::net::RelayTarget;
@@ -215,6 +215,10 @@ pub enum FileError {
         /// Why.
         error: io::Error,
     },
+    /// An image too large to preview (its file, or the pixels its header
+    /// declares): nothing was decoded.
+    #[error("this image is too large to preview ({0}); save it to open it")]
+    PreviewTooLarge(String),
 }
 
 /// An upload still to finish, as the store keeps it.
@@ -291,7 +295,7 @@ fn info(a: &Attachment) -> AttachmentInfo {
     }
 }
 
-fn store_task_failed(e: tokio::task::JoinError) -> ClientError {
+pub(super) fn store_task_failed(e: tokio::task::JoinError) -> ClientError {
     ClientError::Config(format!("store task failed: {e}"))
 }
 
@@ -598,10 +602,7 @@ fn decrypt_to(store: &SqlStore, a: &Attachment, target: &Path, verify_first: boo
             return Err(FileError::HashMismatch.into());
         }
     }
-    let key_bytes: Zeroizing<[u8; 32]> = Zeroizing::new(
-        a.key.as_slice().try_into().map_err(|_| ClientError::Config("a stored attachment key is damaged".into()))?,
-    );
-    let key = SecretKey32::new(*key_bytes);
+    let key = key_of(a)?;
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".belfry-{}.part", hex(&rand::random::<[u8; 8]>())));
     let write_err = |error| ClientError::from(FileError::Write { path: target.to_owned(), error });
@@ -642,6 +643,28 @@ fn decrypt_to(store: &SqlStore, a: &Attachment, target: &Path, verify_first: boo
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+fn key_of(a: &Attachment) -> Result<SecretKey32> {
+    let key_bytes: Zeroizing<[u8; 32]> = Zeroizing::new(
+        a.key.as_slice().try_into().map_err(|_| ClientError::Config("a stored attachment key is damaged".into()))?,
+    );
+    Ok(SecretKey32::new(*key_bytes))
+}
+
+/// Decrypts a stored attachment into memory (never to disk), checking the
+/// ciphertext's hash and the size against the message. The caller bounds
+/// `a.size` first.
+pub(super) fn decrypt_in_memory(store: &SqlStore, a: &Attachment) -> Result<Zeroizing<Vec<u8>>> {
+    let reader = store.open_attachment(&a.id)?.ok_or(FileError::NoAttachment(a.message))?;
+    let capacity = usize::try_from(a.size).map_err(|_| FileError::Oversized { size: a.size })?;
+    let mut out = Zeroizing::new(Vec::with_capacity(capacity));
+    match attachment::decrypt(io::BufReader::with_capacity(PIECE, reader), &mut *out, &key_of(a)?, &a.sha256) {
+        Ok(got) if got == a.size => Ok(out),
+        Ok(got) => Err(FileError::SizeMismatch { expected: a.size, got }.into()),
+        Err(AttachmentError::HashMismatch) => Err(FileError::HashMismatch.into()),
+        Err(e) => Err(FileError::Decrypt(e).into()),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -706,7 +729,7 @@ impl Engine {
             return Err(FileError::Changed(path.to_owned()).into());
         }
         let id = MessageId(rand::random());
-        let t = now();
+        let t = self.stamp();
         let (sender, expires_at, members) = {
             let st = self.state().await?;
             let record = st.rooms.get(&room).and_then(belfry_crypto::RoomLog::state);
@@ -722,6 +745,8 @@ impl Engine {
             status: MessageStatus::Pending,
             body: attachment_body(&name, size),
             expires_at,
+            reply_to: None,
+            edited: false,
         };
         let record = Attachment {
             id: blob,
@@ -759,26 +784,11 @@ impl Engine {
     /// went. Never overwrites a file; writes nothing unless the whole file
     /// authenticated. An interrupted transfer continues where it broke off.
     pub async fn download_file(&self, message: MessageId, dest: &Path) -> Result<PathBuf> {
-        let mut a =
+        let a =
             self.inner.store.attachments_of(&message)?.into_iter().next().ok_or(FileError::NoAttachment(message))?;
         let target = destination(dest, &a.name)?;
-        let fetched = matches!(a.data, AttachmentData::Remote);
-        if fetched {
-            let file = match self.fetch(&a).await {
-                Ok(file) => file,
-                Err(e) => {
-                    self.forget_progress(message, Direction::Download);
-                    return Err(e);
-                }
-            };
-            a.data = AttachmentData::File(file);
-            self.commit(Batch::new().with(Op::PutAttachment(a.clone()))).await.map_err(|e| match e {
-                ClientError::Store(belfry_store::StoreError::Conflict(_)) => {
-                    ClientError::NotFound(format!("message {message} was deleted during the download"))
-                }
-                e => e,
-            })?;
-        } else {
+        let (a, fetched) = self.local_copy(a).await?;
+        if !fetched {
             self.progress(message, Direction::Download, 0, a.size);
         }
         let store = self.inner.store.clone();
@@ -798,6 +808,31 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// `a` with its ciphertext in the store: downloaded (hashed on the
+    /// way, kept only if it matches) unless it is there already. `true` if
+    /// it was downloaded just now.
+    pub(super) async fn local_copy(&self, mut a: Attachment) -> Result<(Attachment, bool)> {
+        if !matches!(a.data, AttachmentData::Remote) {
+            return Ok((a, false));
+        }
+        let message = a.message;
+        let file = match self.fetch(&a).await {
+            Ok(file) => file,
+            Err(e) => {
+                self.forget_progress(message, Direction::Download);
+                return Err(e);
+            }
+        };
+        a.data = AttachmentData::File(file);
+        self.commit(Batch::new().with(Op::PutAttachment(a.clone()))).await.map_err(|e| match e {
+            ClientError::Store(belfry_store::StoreError::Conflict(_)) => {
+                ClientError::NotFound(format!("message {message} was deleted during the download"))
+            }
+            e => e,
+        })?;
+        Ok((a, true))
     }
 
     /// The attachment of a message, if it has one.

@@ -4,6 +4,38 @@
 
 use super::*;
 
+/// How soon a room whose messages could not be prepared is tried again
+/// when nothing else wakes the outbox.
+const ROOM_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Errors that stop a whole flush: the relay is out of reach, the store
+/// failed, or the engine is locked or wiped. Anything else is one room's
+/// problem (see [`Engine::flush`]).
+fn stops_flush(e: &ClientError) -> bool {
+    matches!(e, ClientError::Offline(_) | ClientError::Store(_) | ClientError::Locked | ClientError::Wiped)
+}
+
+/// The intents at the head of `queued` (up to the first publish, history
+/// item, or intent of a paused room), or only those of `only`.
+fn queued_composes(
+    queued: &[(MessageId, Vec<u8>)],
+    paused: &BTreeSet<RoomId>,
+    only: Option<RoomId>,
+) -> Result<Vec<Compose>> {
+    let mut composes = Vec::new();
+    for (id, payload) in queued {
+        match de::<OutboxItem>(payload, "outbox item")? {
+            OutboxItem::Compose { room, .. } if paused.contains(&room) => break,
+            OutboxItem::Compose { room, .. } if only.is_some_and(|r| r != room) => {}
+            OutboxItem::Compose { id: message, room, content, history_to, members } => {
+                composes.push(Compose { outbox_id: *id, message, room, content, history_to, members });
+            }
+            OutboxItem::Publish { .. } | OutboxItem::History { .. } => break,
+        }
+    }
+    Ok(composes)
+}
+
 impl Engine {
     /// Commits a batch off the async threads (an fsync can take a while).
     pub(super) async fn commit(&self, batch: Batch) -> Result<()> {
@@ -85,10 +117,14 @@ impl Engine {
     pub async fn flush(&self) -> Result<()> {
         const GROUP: usize = 256;
         let _one = self.inner.flushing.lock().await;
-        // Intents for rooms in conflict wait where they are; the rest go.
+        // Intents for rooms in conflict wait where they are, and so do those
+        // of rooms whose requests failed in this pass (tried again on the
+        // next one); the rest go.
         let mut held: HashSet<MessageId> = HashSet::new();
+        let mut failed: BTreeSet<RoomId> = BTreeSet::new();
         loop {
-            let paused = self.paused_rooms().await;
+            let mut paused = self.paused_rooms().await;
+            paused.extend(failed.iter().copied());
             let mut queued = self.inner.store.outbox_head(GROUP + held.len())?;
             queued.retain(|(id, _)| !held.contains(id));
             let Some((first_id, first)) = queued.first() else { return Ok(()) };
@@ -106,17 +142,32 @@ impl Engine {
                 }
                 OutboxItem::Publish { .. } => {}
                 OutboxItem::Compose { .. } => {
-                    let mut composes = Vec::new();
-                    for (id, payload) in queued.iter().take(GROUP) {
-                        match de::<OutboxItem>(payload, "outbox item")? {
-                            OutboxItem::Compose { room, .. } if paused.contains(&room) => break,
-                            OutboxItem::Compose { id: message, room, content, history_to, members } => {
-                                composes.push(Compose { outbox_id: *id, message, room, content, history_to, members });
+                    let group = queued_composes(&queued[..queued.len().min(GROUP)], &paused, None)?;
+                    let rooms: Vec<RoomId> = group.iter().fold(Vec::new(), |mut rooms, c| {
+                        if !rooms.contains(&c.room) {
+                            rooms.push(c.room);
+                        }
+                        rooms
+                    });
+                    match self.encrypt_queued(group).await {
+                        Ok(()) => self.room_sent(&rooms),
+                        Err(e) if stops_flush(&e) => return Err(e),
+                        // One room's request failed (a device list or a key
+                        // claim the relay refused, a key that does not
+                        // verify): each room again on its own, so that room
+                        // waits and the others go.
+                        Err(e) if rooms.len() == 1 => self.room_failed(rooms[0], &e, &mut failed).await,
+                        Err(_) => {
+                            for room in rooms {
+                                let alone = queued_composes(&queued[..queued.len().min(GROUP)], &paused, Some(room))?;
+                                match self.encrypt_queued(alone).await {
+                                    Ok(()) => self.room_sent(&[room]),
+                                    Err(e) if stops_flush(&e) => return Err(e),
+                                    Err(e) => self.room_failed(room, &e, &mut failed).await,
+                                }
                             }
-                            OutboxItem::Publish { .. } | OutboxItem::History { .. } => break,
                         }
                     }
-                    self.encrypt_queued(composes).await?;
                     continue;
                 }
             }
@@ -133,6 +184,42 @@ impl Engine {
                 }
             }
             self.publish_queued(publishes).await?;
+        }
+    }
+
+    /// A room whose intents could not be encrypted: they stay queued, in
+    /// order, while the rest of the outbox goes; the user is told once
+    /// (until the room sends again or fails for another reason), and the
+    /// room is tried again on the next flush (a send, a reconnect, or a
+    /// minute from now).
+    async fn room_failed(&self, room: RoomId, e: &ClientError, failed: &mut BTreeSet<RoomId>) {
+        tracing::warn!(%room, error = %e, "a room's messages could not be prepared; they wait");
+        failed.insert(room);
+        let why = e.to_string();
+        let news = {
+            let mut known = self.inner.failing_rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            known.insert(room, why.clone()).is_none_or(|before| before != why)
+        };
+        if news {
+            let name = match self.state().await {
+                Ok(st) => st.rooms.get(&room).and_then(RoomLog::state).map(|s| s.name().to_string()),
+                Err(_) => None,
+            };
+            let name = name.map(|n| format!("\"{n}\" ({room})")).unwrap_or_else(|| room.to_string());
+            self.emit(Event::Alert(Alert::Rejected {
+                detail: format!(
+                    "messages in room {name} wait: {why}; the other rooms are not held up, and this one is tried again"
+                ),
+            }));
+        }
+        self.kick_flush_later(ROOM_RETRY);
+    }
+
+    /// Rooms whose intents went out: a later failure is news again.
+    fn room_sent(&self, rooms: &[RoomId]) {
+        let mut known = self.inner.failing_rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for room in rooms {
+            known.remove(room);
         }
     }
 
@@ -268,7 +355,54 @@ impl Engine {
 
         let mut st = self.state().await?;
         let st = &mut *st;
+        // Whatever fails from here leaves memory as the store has it: a
+        // ratchet advanced for a ciphertext that is never stored would
+        // leave a gap in its numbering when the intents are tried again.
+        let (batch, events) = match self.encrypt_locked(st, claimed, composes) {
+            Ok(done) => done,
+            Err(e) => {
+                self.roll_back(st)?;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.commit_encrypted(batch).await {
+            // The ratchets advanced in memory for ciphertexts that were never
+            // stored: back to what the store holds, so the intents, still
+            // queued, are encrypted again from there (no gap in a session's
+            // numbering, nothing encrypted under state the store lacks).
+            self.roll_back(st)?;
+            return Err(e);
+        }
+        for e in events {
+            self.emit(e);
+        }
+        Ok(())
+    }
+
+    /// The part of [`encrypt_queued`](Self::encrypt_queued) under the state
+    /// lock: opens the claimed channels, shares keys, encrypts, and returns
+    /// the batch to commit (ratchets with ciphertexts) and the events to
+    /// emit once it is committed.
+    fn encrypt_locked(
+        &self,
+        st: &mut State,
+        claimed: Vec<belfry_protocol::frames::ClaimedPrekey>,
+        composes: Vec<Compose>,
+    ) -> Result<(Batch, Vec<Event>)> {
         let t = now();
+        // A message carries the time it was written (stored with it), not
+        // when it was encrypted: a group encrypted together, or a message
+        // that waited offline, keeps its place in everyone's timeline.
+        let ids: Vec<MessageId> = composes.iter().map(|c| c.message).collect();
+        let written: HashMap<MessageId, Timestamp> = self
+            .inner
+            .store
+            .messages_by_id(&ids)?
+            .into_iter()
+            .flatten()
+            .filter(|m| m.sender == *st.device.user())
+            .map(|m| (m.id, m.sent_at))
+            .collect();
         let mut batch = Batch::new();
         let mut events = Vec::new();
         for c in claimed {
@@ -342,7 +476,8 @@ impl Engine {
             }
             let state_hash =
                 st.rooms.get(&room).and_then(RoomLog::state).map(RoomState::head).unwrap_or(Hash256([0; 32]));
-            let encrypted = session.encrypt(&st.device, c.message, state_hash, c.content, t)?;
+            let at = written.get(&c.message).copied().unwrap_or(t);
+            let encrypted = session.encrypt(&st.device, c.message, state_hash, c.content, at)?;
             // History for new members: the earlier state events, under a
             // one-off session shared with their devices only (the room
             // session's numbering stays the same for every member).
@@ -399,17 +534,6 @@ impl Engine {
                 });
             }
         }
-        if let Err(e) = self.commit_encrypted(batch).await {
-            // The ratchets advanced in memory for ciphertexts that were never
-            // stored: back to what the store holds, so the intents, still
-            // queued, are encrypted again from there (no gap in a session's
-            // numbering, nothing encrypted under state the store lacks).
-            self.roll_back(st)?;
-            return Err(e);
-        }
-        for e in events {
-            self.emit(e);
-        }
-        Ok(())
+        Ok((batch, events))
     }
 }

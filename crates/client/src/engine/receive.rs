@@ -123,35 +123,6 @@ impl Engine {
         });
     }
 
-    /// Marks the messages of others in `room` up to and including `upto`
-    /// as read, and tells their senders.
-    pub async fn mark_read(&self, room: RoomId, upto: MessageId) -> Result<()> {
-        let me = self.user().await?;
-        let messages = self.inner.store.messages(&room, 1024)?;
-        let Some(pos) = messages.iter().position(|m| m.id == upto) else {
-            return Err(ClientError::NotFound(format!("no message {upto} in this room")));
-        };
-        let mut batch = Batch::new();
-        let mut targets = Vec::new();
-        // Newest first: `upto` and everything older.
-        for m in &messages[pos..] {
-            if m.sender != me && m.status == MessageStatus::Received {
-                batch.push(Op::SetStatus { id: m.id, status: MessageStatus::Read });
-                targets.push(m.id);
-            }
-        }
-        if targets.is_empty() {
-            return Ok(());
-        }
-        let st = self.state().await?;
-        let receipt = RoomContent::Receipt { read: true, targets };
-        self.queue_compose(&st, &mut batch, MessageId(rand::random()), room, receipt, Vec::new())?;
-        drop(st);
-        self.commit(batch).await?;
-        self.kick_flush();
-        Ok(())
-    }
-
     pub(super) fn receive_to_device(
         &self,
         st: &mut State,
@@ -413,15 +384,20 @@ impl Engine {
                     RoomContent::Attachment(a) => Some(a.clone()),
                     _ => None,
                 };
+                let reply_to = match &content {
+                    RoomContent::Reply { to, .. } => Some(*to),
+                    _ => None,
+                };
                 let body = match content {
-                    RoomContent::Text { body } => body,
-                    RoomContent::Reply { to, body } => format!("↪ {}: {body}", short(&to)),
+                    RoomContent::Text { body } | RoomContent::Reply { body, .. } => body,
                     RoomContent::Attachment(a) => files::attachment_body(&a.name, a.size),
                     RoomContent::Edit { target, body } => {
                         match own_target(&target)? {
                             Some(mut m) => {
                                 m.body = body;
-                                events.push(Event::Message(m.clone().into()));
+                                m.edited = true;
+                                // In full: a front end replaces what it shows.
+                                events.extend(self.views(vec![m.clone()])?.into_iter().map(Event::Message));
                                 batch.push(Op::PutMessage(m));
                             }
                             None => events.push(Event::Alert(Alert::Rejected {
@@ -448,36 +424,40 @@ impl Engine {
                     }
                     RoomContent::Reaction { target, key } => {
                         if self.message_in(batch, &target)?.is_some_and(|m| m.room == room) {
-                            let k = format!("reactions/{target}");
-                            let mut map: BTreeMap<String, String> = match self.value_in(batch, &k)? {
-                                Some(b) => de(&b, "reactions")?,
-                                None => BTreeMap::new(),
-                            };
-                            map.insert(sender.to_string(), key);
-                            batch.push(value(&k, ser(&map)?));
+                            batch.push(Op::PutReaction { message: target, user: sender, key });
                             events.push(Event::Reaction(target));
                         }
                         return Ok(());
                     }
                     RoomContent::Receipt { read, targets } => {
                         // Only receipts for this user's own messages change
-                        // anything, and only forwards (sent → delivered → read).
+                        // anything, and only forwards (sent → delivered →
+                        // read): the message's status, and the member's own
+                        // receipt for it.
                         let status = if read { MessageStatus::Read } else { MessageStatus::Delivered };
                         let targets = &targets[..targets.len().min(1024)];
                         let stored = self.inner.store.messages_by_id(targets)?;
                         for (target, m) in targets.iter().zip(stored) {
-                            if let Some(m) = m
-                                && m.room == room
-                                && m.sender == *st.device.user()
-                                && m.sender != sender
-                                && matches!(
-                                    m.status,
-                                    MessageStatus::Pending | MessageStatus::Sent | MessageStatus::Delivered
-                                )
-                                && m.status < status
+                            let Some(m) = m else { continue };
+                            if m.room != room || m.sender != *st.device.user() || m.sender == sender {
+                                continue;
+                            }
+                            let held = self.inner.store.receipts(target)?;
+                            if held.iter().any(|r| r.user == sender && (r.read || !read)) {
+                                continue;
+                            }
+                            let receipt = belfry_store::Receipt { user: sender.clone(), read, at: payload.sent_at };
+                            batch.push(Op::PutReceipt { message: *target, receipt });
+                            if matches!(
+                                m.status,
+                                MessageStatus::Pending | MessageStatus::Sent | MessageStatus::Delivered
+                            ) && m.status < status
                             {
                                 batch.push(Op::SetStatus { id: *target, status });
                                 events.push(Event::Status(*target, status));
+                            } else {
+                                // Another member's receipt: same status.
+                                events.push(Event::Status(*target, m.status));
                             }
                         }
                         return Ok(());
@@ -502,6 +482,8 @@ impl Engine {
                     status: MessageStatus::Received,
                     body,
                     expires_at,
+                    reply_to,
+                    edited: false,
                 };
                 let mut view: MessageView = message.clone().into();
                 batch.push(Op::PutMessage(message));
@@ -533,19 +515,6 @@ impl Engine {
         let id = MessageId(rand::random());
         batch.push(Op::PutWaiting { id, message: encode(&msg) });
         st.waiting.push(Waiting { id, msg });
-    }
-
-    /// A named value as it will be once `batch` commits (two reactions to
-    /// one message in one frame must both count).
-    pub(super) fn value_in(&self, batch: &Batch, key: &str) -> Result<Option<Vec<u8>>> {
-        for op in batch.0.iter().rev() {
-            if let Op::PutValue { key: k, value } = op
-                && k == key
-            {
-                return Ok(Some(value.clone()));
-            }
-        }
-        Ok(self.inner.store.value(key)?)
     }
 
     /// A message as it will be once `batch` commits: the batch's own

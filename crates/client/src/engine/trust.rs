@@ -98,7 +98,11 @@ impl Engine {
                 continue;
             }
             st.inbound.retain(|_, s| !(s.sender() == &gone.user && s.sender_device() == &gone.device));
+            let this_device = gone.user == *st.device.user() && gone.device == *st.device.device_id();
             events.push(Event::Alert(Alert::DeviceRevoked { user: gone.user, device: gone.device }));
+            if this_device {
+                events.push(Event::Revoked);
+            }
         }
     }
 

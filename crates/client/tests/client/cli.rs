@@ -66,6 +66,8 @@ fn enroll_create_send_read_search_with_the_cli() {
     let sent: serde_json::Value = serde_json::from_str(sent.lines().last().unwrap()).unwrap();
     assert_eq!(sent["status"], "sent");
 
+    let rooms = ok(belfry(&bob, &["rooms"]));
+    assert!(rooms.contains("alice and bob") && rooms.contains("1 unread"), "{rooms}");
     let read = ok(belfry(&bob, &["--json", "read", &room_id]));
     let messages: Vec<serde_json::Value> = read
         .lines()
@@ -76,8 +78,9 @@ fn enroll_create_send_read_search_with_the_cli() {
     assert_eq!(messages[0]["body"], "Meeting moved to 15:00.");
     assert_eq!(messages[0]["sender"], "alice");
 
+    // What `read` showed is read.
     let rooms = ok(belfry(&bob, &["rooms"]));
-    assert!(rooms.contains("alice and bob"), "{rooms}");
+    assert!(rooms.contains("alice and bob") && !rooms.contains("unread"), "{rooms}");
     let found = ok(belfry(&bob, &["search", "moved"]));
     assert!(found.contains("Meeting moved to 15:00."), "{found}");
     let devices = ok(belfry(&bob, &["devices", "alice"]));

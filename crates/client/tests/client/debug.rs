@@ -1,7 +1,7 @@
 //! `Debug` of what the engine hands a front end shows ids and sizes, never
 //! message text or file names: pinned by a snapshot.
 
-use belfry_client::{AttachmentInfo, Event, MessageView};
+use belfry_client::{AttachmentInfo, Event, MessageView, ReactionView, ReceiptView};
 use belfry_protocol::{MessageId, RoomId, Timestamp, UserId};
 
 #[test]
@@ -19,6 +19,10 @@ fn debug_of_messages_and_events_shows_no_text() {
             size: 10,
             local: false,
         }),
+        reply_to: Some(MessageId([2; 16])),
+        edited: true,
+        reactions: vec![ReactionView { key: "Meeting".into(), users: vec![UserId::new("bob").unwrap()] }],
+        receipts: vec![ReceiptView { user: UserId::new("bob").unwrap(), read: true, at: Timestamp(1_700_000_000_001) }],
     };
     let out = format!("{:#?}", Event::Message(view));
     insta::assert_snapshot!(out);

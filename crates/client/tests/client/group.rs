@@ -105,3 +105,68 @@ async fn three_people_five_devices_a_thousand_messages_same_history_everywhere()
     }
     let _ = alice;
 }
+
+impl TestRelay {
+    /// The hostile (or broken) relay cannot answer for `user`'s devices:
+    /// it lists a device row its own storage cannot read, so every fetch
+    /// naming that user fails on the relay.
+    fn break_device_list(&self, user: &str) {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.execute(
+            "INSERT INTO devices (user, device, ed25519, chain, enrolled_at) VALUES (?1, 'BROKEN', x'00', 'not a blob', 0)",
+            rusqlite::params![user],
+        )
+        .unwrap();
+    }
+
+    fn repair_device_list(&self, user: &str) {
+        let db = rusqlite::Connection::open(self.relay_dir().join("relay.sqlite")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.execute("DELETE FROM devices WHERE user = ?1 AND device = 'BROKEN'", rusqlite::params![user]).unwrap();
+    }
+}
+
+/// Issue 11 item 13: one failing request never blocks other rooms. The
+/// relay refuses every fetch of Carol's devices; the room Alice shares
+/// with Carol waits (its messages stay queued, in order, and Alice is told
+/// which room and why), while her message to Bob in another room goes out.
+/// Once the relay answers again, the held room's messages leave too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_whose_device_fetch_fails_does_not_hold_up_other_rooms() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    relay.break_device_list("carol");
+    let carol: belfry_protocol::UserId = belfry_protocol::UserId::new("carol").unwrap();
+    let stuck = alice.engine.create_room(RoomKind::Group, "Stuck", std::slice::from_ref(&carol)).await.unwrap();
+    let held = alice.engine.send_text(stuck, "for carol").await.unwrap();
+    let bob_id = bob.engine.user().await.unwrap();
+    let room = alice.engine.create_room(RoomKind::Direct, "chat", std::slice::from_ref(&bob_id)).await.unwrap();
+    let hello = alice.engine.send_text(room, "hello bob").await.unwrap();
+    bob.joined(&room).await;
+    bob.has_message(&room, hello).await;
+    let told = alice
+        .wait(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("\"Stuck\"") && detail.contains("wait")))
+        .await;
+    // Told once: another pass (another send) fails the same way, silently.
+    let more = alice.engine.send_text(room, "still there?").await.unwrap();
+    bob.has_message(&room, more).await;
+    let again: Vec<Event> = alice
+        .events_until_quiet(Duration::from_millis(500))
+        .await
+        .into_iter()
+        .filter(|e| matches!(e, Event::Alert(Alert::Rejected { detail }) if detail.contains("\"Stuck\"")))
+        .collect();
+    assert!(again.is_empty(), "{again:?}");
+    // The held room's intents are still queued; its message still pending.
+    assert!(alice.engine.pending_count().unwrap() > 0, "{told:?}");
+    let mine = alice.engine.messages(&stuck, 10).await.unwrap();
+    assert_eq!(mine.iter().find(|m| m.id == held).map(|m| m.status), Some(belfry_store::MessageStatus::Pending));
+    // The relay answers again: the next flush (here: another send) takes them.
+    relay.repair_device_list("carol");
+    alice.engine.send_text(room, "again").await.unwrap();
+    alice.settle().await;
+    let mine = alice.engine.messages(&stuck, 10).await.unwrap();
+    assert_eq!(mine.iter().find(|m| m.id == held).map(|m| m.status), Some(belfry_store::MessageStatus::Sent));
+}

@@ -11,13 +11,17 @@ mod files;
 mod group;
 mod hostile;
 mod invitations;
+mod lock;
 mod messaging;
+mod previews;
 mod recovery;
 mod relay_enforced;
 mod resilience;
 mod rooms;
+mod timeline;
 
 mod revocation;
 mod sessions;
 mod trust;
 mod verify;
+mod views;

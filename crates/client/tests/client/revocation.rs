@@ -21,7 +21,7 @@ fn enrollment_revocation(relay: &TestRelay, key: belfry_protocol::Ed25519Public)
     }))
 }
 
-fn revoked(e: &Event, device: &belfry_protocol::DeviceId) -> bool {
+pub fn revoked(e: &Event, device: &belfry_protocol::DeviceId) -> bool {
     matches!(e, Event::Alert(Alert::DeviceRevoked { device: d, .. }) if d == device)
 }
 
@@ -104,7 +104,11 @@ async fn a_revoked_and_wiped_device_is_announced_once() {
     assert!(!later.iter().any(|e| revoked(e, &lost_device)), "announced again: {later:?}");
 }
 
-fn org_revocation(relay: &TestRelay, user: &belfry_protocol::UserId, device: &belfry_protocol::DeviceId) -> Statement {
+pub fn org_revocation(
+    relay: &TestRelay,
+    user: &belfry_protocol::UserId,
+    device: &belfry_protocol::DeviceId,
+) -> Statement {
     Statement::Revocation(relay.org.sign(&Revocation {
         org: relay.org.public(),
         target: RevocationTarget::Device { user: user.clone(), device: device.clone() },
@@ -114,7 +118,7 @@ fn org_revocation(relay: &TestRelay, user: &belfry_protocol::UserId, device: &be
     }))
 }
 
-fn org_wipe(relay: &TestRelay, user: &belfry_protocol::UserId, device: &belfry_protocol::DeviceId) -> Statement {
+pub fn org_wipe(relay: &TestRelay, user: &belfry_protocol::UserId, device: &belfry_protocol::DeviceId) -> Statement {
     Statement::Wipe(relay.org.sign(&belfry_protocol::WipeOrder {
         org: relay.org.public(),
         user: user.clone(),
@@ -140,7 +144,7 @@ fn forged_revocation(
 }
 
 /// IT's statement files, through the relay's own command.
-fn distribute(relay: &TestRelay, statements: &[Statement]) {
+pub fn distribute(relay: &TestRelay, statements: &[Statement]) {
     use belfry_protocol::Wire as _;
     use belfry_protocol::armor::{STATEMENT_LABEL, armor};
     let mut cmd = std::process::Command::new(relay_bin());

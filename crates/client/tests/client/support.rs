@@ -445,6 +445,23 @@ impl Dev {
         Self::enroll_from(relay, &relay.invite(user), device_name, profile, &KeySource::Keychain).await
     }
 
+    /// Enrolls a device in keychain mode (in `keychain`, a test keychain)
+    /// with an app passcode.
+    pub async fn enroll_with_passcode(
+        relay: &TestRelay,
+        user: &str,
+        device_name: &str,
+        keychain: std::sync::Arc<belfry_store::testing::TestKeychain>,
+        passcode: &str,
+    ) -> Self {
+        let profile = move |dir: &Path| Profile::with_keychain(dir, keychain.clone());
+        let options = belfry_client::EnrollOptions {
+            passcode: Some(zeroize::Zeroizing::new(passcode.into())),
+            passcode_cost: KdfCost::INSECURE_FAST,
+        };
+        Self::enroll_options(relay, &relay.invite(user), device_name, profile, &KeySource::Keychain, &options).await
+    }
+
     async fn enroll_from(
         relay: &TestRelay,
         invitation: &Invitation,
@@ -452,14 +469,26 @@ impl Dev {
         profile_in: impl Fn(&Path) -> Profile,
         source: &KeySource,
     ) -> Self {
+        Self::enroll_options(relay, invitation, device_name, profile_in, source, &Default::default()).await
+    }
+
+    async fn enroll_options(
+        relay: &TestRelay,
+        invitation: &Invitation,
+        device_name: &str,
+        profile_in: impl Fn(&Path) -> Profile,
+        source: &KeySource,
+        options: &belfry_client::EnrollOptions,
+    ) -> Self {
         let home = tempfile::tempdir().unwrap();
         let profile = home.path().join("profile");
-        let engine = Engine::enroll(
+        let engine = Engine::enroll_with(
             profile_in(&profile),
             invitation,
             relay.org.public(),
             DisplayName::new(device_name).unwrap(),
             source,
+            options,
         )
         .await
         .unwrap();

@@ -473,3 +473,25 @@ fn a_database_of_every_earlier_version_is_migrated_and_keeps_its_outbox_order() 
         assert_eq!(store.outbox_len().unwrap(), 4);
     }
 }
+
+/// Migration 009: messages stored before keep their text, get no reply
+/// target and are not edited; receipts and read markers start empty.
+#[test]
+fn a_schema_8_database_gets_timeline_columns_with_its_messages_intact() {
+    let db = Sql::new();
+    let old = SqlStore::open_at_version_for_tests(&db.path(), &db.key, 8).unwrap();
+    old.execute_batch_for_tests(
+        "INSERT INTO messages (id, room, sender, sent_at, status, body, expires_at) VALUES \
+         (x'01010101010101010101010101010101', x'01010101010101010101010101010101', 'alice', 10, 5, \
+          'before the timeline', NULL);",
+    )
+    .unwrap();
+    drop(old);
+    let store = SqlStore::open(&db.path(), &db.key).unwrap();
+    let id = belfry_protocol::MessageId([1; 16]);
+    assert_eq!(store.message(&id).unwrap(), Some(message(1, 1, "before the timeline", 10)));
+    let me = belfry_protocol::UserId::new("me").unwrap();
+    assert_eq!(store.unread_counts(&me).unwrap(), vec![(belfry_protocol::RoomId([1; 16]), 1)]);
+    assert!(store.receipts(&id).unwrap().is_empty());
+    store.check_integrity().unwrap();
+}

@@ -26,6 +26,10 @@ pub struct Cli {
     /// mode); without it the key is kept in the OS keychain
     #[arg(long, global = true, value_name = "VAR")]
     pub passphrase_env: Option<String>,
+    /// Read the app passcode from this environment variable (keychain
+    /// mode): set at `enroll`, required to open the profile from then on
+    #[arg(long, global = true, value_name = "VAR", conflicts_with = "passphrase_env")]
+    pub passcode_env: Option<String>,
     /// Machine-readable output (one JSON object per line)
     #[arg(long, global = true)]
     pub json: bool,

@@ -51,16 +51,30 @@ pub fn print_message(m: &MessageView, json: bool) {
             serde_json::json!({
                 "id": m.id.to_string(), "room": m.room.to_string(), "sender": m.sender.as_str(),
                 "sent_at": m.sent_at.0, "status": status_word(m.status), "body": m.body,
-                "attachment": attachment,
+                "attachment": attachment, "reply_to": m.reply_to.map(|r| r.to_string()), "edited": m.edited,
+                "reactions": m.reactions.iter().map(|r| serde_json::json!({
+                    "key": r.key, "users": r.users.iter().map(UserId::as_str).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "receipts": m.receipts.iter().map(|r| serde_json::json!({
+                    "user": r.user.as_str(), "read": r.read, "at": r.at.0,
+                })).collect::<Vec<_>>(),
             })
         );
     } else {
-        let short: String = m.id.to_string().chars().take(8).collect();
-        println!("{short} [{}] {}: {}", status_word(m.status), m.sender, m.body);
+        let short = |id: &belfry_protocol::MessageId| id.to_string().chars().take(8).collect::<String>();
+        let reply = m.reply_to.map(|r| format!("↪ {}: ", short(&r))).unwrap_or_default();
+        let edited = if m.edited { " (edited)" } else { "" };
+        let reactions: String = m.reactions.iter().map(|r| format!(" {}×{}", r.key, r.users.len())).collect();
+        println!("{} [{}] {}: {reply}{}{edited}{reactions}", short(&m.id), status_word(m.status), m.sender, m.body);
     }
 }
 
 pub fn print_room(r: &RoomView, json: bool) {
+    print_room_with(r, None, json);
+}
+
+/// A room, with its unread count when known.
+pub fn print_room_with(r: &RoomView, unread: Option<u32>, json: bool) {
     let members: Vec<&str> = r.members.keys().map(UserId::as_str).collect();
     if json {
         println!(
@@ -68,12 +82,13 @@ pub fn print_room(r: &RoomView, json: bool) {
             serde_json::json!({
                 "id": r.id.to_string(), "name": r.name, "kind": format!("{:?}", r.kind).to_lowercase(),
                 "members": members, "retention_secs": r.retention_secs, "classification": r.classification,
-                "conflict": r.conflict,
+                "conflict": r.conflict, "unread": unread,
             })
         );
     } else {
         let label = r.classification.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
-        println!("{}  {}{}  ({})", r.id, r.name, label, members.join(", "));
+        let unread = unread.filter(|n| *n > 0).map(|n| format!("  {n} unread")).unwrap_or_default();
+        println!("{}  {}{}  ({}){unread}", r.id, r.name, label, members.join(", "));
         if let Some(why) = &r.conflict {
             println!("  ! not sending: {why}");
         }

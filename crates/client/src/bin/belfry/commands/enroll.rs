@@ -3,8 +3,8 @@
 //! its public certificate chain for IT to confirm.
 
 use anyhow::{Context as _, anyhow, bail};
-use belfry_client::Engine;
 use belfry_client::profile::{KeySource, Profile};
+use belfry_client::{Engine, EnrollOptions};
 use belfry_protocol::armor::{DEVICE_LABEL, INVITATION_LABEL, armor, dearmor};
 use belfry_protocol::{DeviceChain, DeviceId, DisplayName, Ed25519Public, Invitation, UserId, Wire as _};
 use std::path::Path;
@@ -12,6 +12,7 @@ use std::path::Path;
 pub async fn run(
     profile: Profile,
     source: &KeySource,
+    passcode: Option<zeroize::Zeroizing<String>>,
     invitation_path: &Path,
     org_key: &str,
     device_name: &str,
@@ -25,7 +26,8 @@ pub async fn run(
     let org = Ed25519Public::from_base64(org_key.trim())
         .ok_or_else(|| anyhow!("--org-key is not an organisation public key (base64)"))?;
     let name = DisplayName::new(device_name).map_err(|e| anyhow!("device name: {e}"))?;
-    let engine = Engine::enroll(profile, &invitation, org, name, source).await?;
+    let options = EnrollOptions { passcode, passcode_cost: super::kdf_cost() };
+    let engine = Engine::enroll_with(profile, &invitation, org, name, source, &options).await?;
     let (user, device, chain) = (engine.user().await?, engine.device_id().await?, engine.device_chain().await?);
     engine.close();
     drop(invitation);

@@ -14,7 +14,7 @@ mod wipe;
 use crate::cli::{Cli, Command};
 use crate::output::print_alert;
 use anyhow::{Context as _, anyhow, bail};
-use belfry_client::profile::{KeySource, Profile};
+use belfry_client::profile::{KeySource, Profile, Unlock};
 use belfry_client::{Engine, Event, RoomView};
 use belfry_protocol::{MessageId, RoomId, UserId};
 use belfry_store::MessageStatus;
@@ -41,13 +41,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let source = key_source(&cli)?;
     match &cli.command {
         Command::Enroll { invitation, org_key, device_name } => {
-            return enroll::run(profile, &source, invitation, org_key, device_name, cli.json).await;
+            let passcode = passcode(&cli)?;
+            return enroll::run(profile, &source, passcode, invitation, org_key, device_name, cli.json).await;
         }
         Command::WipeSelf { yes } => return wipe::run(&profile, *yes),
         _ => {}
     }
 
-    let engine = Engine::open_paused(profile, &source).await?;
+    let unlock = match passcode(&cli)? {
+        Some(passcode) => Unlock::Keychain { passcode: Some(passcode) },
+        None => Unlock::from(&source),
+    };
+    let engine = Engine::unlock_paused(profile, &unlock).await?;
     let mut events = engine.subscribe();
     engine.start().await;
     let wait = Duration::from_secs(cli.timeout);
@@ -108,6 +113,16 @@ fn key_source(cli: &Cli) -> anyhow::Result<KeySource> {
             Ok(KeySource::Passphrase { passphrase: zeroize::Zeroizing::new(passphrase), cost: kdf_cost() })
         }
     }
+}
+
+/// The app passcode from `--passcode-env`, if given.
+fn passcode(cli: &Cli) -> anyhow::Result<Option<zeroize::Zeroizing<String>>> {
+    let Some(var) = &cli.passcode_env else { return Ok(None) };
+    let passcode = std::env::var(var).with_context(|| format!("the environment variable {var} is not set"))?;
+    if passcode.is_empty() {
+        bail!("the passcode in {var} is empty");
+    }
+    Ok(Some(zeroize::Zeroizing::new(passcode)))
 }
 
 fn user_id(s: &str) -> anyhow::Result<UserId> {

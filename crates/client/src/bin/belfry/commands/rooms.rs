@@ -1,13 +1,14 @@
 //! Rooms: list, create, members, disappearing messages, labels.
 
 use super::{Ctx, find_room, settle, user_id};
-use crate::output::print_room;
+use crate::output::{print_room, print_room_with};
 use anyhow::{anyhow, bail};
 use belfry_protocol::room::RoomKind;
 
 pub async fn list(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
-    for r in ctx.engine.rooms().await? {
-        print_room(&r, ctx.json);
+    // The most recently active first, with what is unread.
+    for s in ctx.engine.room_summaries().await? {
+        print_room_with(&s.room, Some(s.unread), ctx.json);
     }
     Ok(())
 }

@@ -53,7 +53,7 @@ pub async fn run(ctx: &mut Ctx<'_>, passphrase_mode: bool) -> anyhow::Result<()>
         println!("device:   {user}/{device}");
         println!("relay:    {} ({})", ctx.engine.relay_url(), if ctx.online { "online" } else { "offline" });
         println!("store:    SQLCipher, key {key_text}");
-        println!("memory:   {memory}");
+        println!("memory:   {memory}; Belfry's own heap is wiped when freed too");
         println!("process:  {process}");
         println!("swap:     {swap_text}");
     }
