@@ -3,7 +3,7 @@ import { Button } from "react-aria-components";
 import { call, toUiError } from "../api";
 import type { UiError } from "../bindings/UiError";
 import type { VerificationView } from "../bindings/VerificationView";
-import { useI18n } from "../i18n";
+import { catalogues, useI18n, type MessageKey } from "../i18n";
 import { useMain } from "../screens/MainContext";
 import { AppDialog } from "./Dialog";
 import { ErrorNote } from "./ErrorNote";
@@ -14,6 +14,11 @@ export function VerificationDialog({ view, onClose }: { view: VerificationView; 
   const { nameOf } = useMain();
   const [error, setError] = useState<UiError | null>(null);
   const name = nameOf(view.user);
+  // The engine names the emoji in English (the SAS table); each side reads them in its own language.
+  const emojiName = (english: string) => {
+    const key = `sas.${english.replace(/\s+/g, "")}`;
+    return key in catalogues.en ? t(key as MessageKey) : english;
+  };
   const act = (p: Promise<unknown>) => p.catch((e) => setError(toUiError(e)));
   const cancel = () => {
     if (view.state !== "done" && view.state !== "cancelled") void act(call("cancel_verification", { flow: view.flow }));
@@ -53,7 +58,7 @@ export function VerificationDialog({ view, onClose }: { view: VerificationView; 
                 <span className="emoji-symbol" aria-hidden="true">
                   {e.symbol}
                 </span>
-                <span className="emoji-name">{e.name}</span>
+                <span className="emoji-name">{emojiName(e.name)}</span>
               </li>
             ))}
           </ol>
