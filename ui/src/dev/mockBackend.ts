@@ -734,6 +734,26 @@ export function installMockBackend(): MockBackend {
   if (invite) setTimeout(() => backend.openLink(invite), 600);
   const room = q.get("room");
   if (room) setTimeout(() => backend.emit({ type: "openRoom", room }), 300);
+  // `?probe=older`: scrolls the open timeline to the top three times and records, on <body
+  // data-probe>, how many messages were loaded and where the view stood each time (dev check of paging).
+  if (q.get("probe") === "older") {
+    const log: string[] = [];
+    const step = (n: number) =>
+      setTimeout(() => {
+        const tl = document.querySelector<HTMLElement>('[data-testid="timeline"]');
+        if (!tl) return;
+        const first = tl.querySelector(".msg-body")?.textContent?.slice(-8) ?? "";
+        log.push(`${tl.dataset.loaded}@${Math.round(tl.scrollTop)}:${first}`);
+        document.body.dataset.probe = log.join(" ");
+        if (n < 4) {
+          tl.scrollTop = 0;
+          // Headless Chromium under virtual time sends no scroll event; send the one a browser would.
+          tl.dispatchEvent(new Event("scroll"));
+          step(n + 1);
+        }
+      }, 1500);
+    step(0);
+  }
   // For screenshots: `?click=testid,testid` presses those elements one after the other;
   // `?type=text` types into the focused field afterwards.
   const clicks = (q.get("click") ?? "").split(",").filter(Boolean);
