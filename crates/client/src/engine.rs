@@ -36,10 +36,10 @@ mod trust;
 mod unlock;
 mod verify;
 
-pub use timeline::{ReactionView, ReceiptView, RoomSummary};
 pub use alerts::StoredAlert;
 pub use devices::{Contact, DeviceTrust, DeviceView, OwnState};
 pub use preview::{MAX_PREVIEW_BYTES, MAX_PREVIEW_PIXELS, MAX_PREVIEW_SIDE, Preview};
+pub use timeline::{ReactionView, ReceiptView, RoomSummary};
 pub use unlock::EnrollOptions;
 
 pub use verify::{DEFAULT_VERIFICATION_TIMEOUT, VerificationState, VerificationView, describe_cancel};

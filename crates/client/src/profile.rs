@@ -313,7 +313,12 @@ impl Profile {
                 }
             }
             ("keychain", Unlock::Keychain { passcode }) => {
-                let verifier = self.passcode_verifier()?;
+                // A damaged file is as good as a missing one: the store's
+                // copy below decides, and is written back.
+                let verifier = self.passcode_verifier().unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "the passcode file is damaged; the store's copy is used");
+                    None
+                });
                 if let Some(v) = &verifier {
                     let p = passcode.as_ref().ok_or(ClientError::PasscodeRequired)?;
                     if !self.check_verifier(v, p)? {
@@ -335,8 +340,8 @@ impl Profile {
                     (Some(_), Some(_)) => Err(ClientError::Config(
                         "the passcode file was replaced; this profile opens only with its own passcode".into(),
                     )),
-                    // The file is gone: the passcode is checked against the
-                    // store's copy, which is written back.
+                    // The file is gone or damaged: the passcode is checked
+                    // against the store's copy, which is written back.
                     (Some(kept), None) => {
                         let p = passcode.as_ref().ok_or(ClientError::PasscodeRequired)?;
                         if !self.check_verifier(&kept, p)? {

@@ -65,7 +65,13 @@ async fn a_deleted_or_replaced_passcode_file_does_not_open_the_profile() {
     assert!(matches!(r, Err(ClientError::PasscodeRequired)), "a deleted passcode file: {r:?}");
     let r = Engine::unlock(profile(), &passcode("a guess")).await;
     assert!(matches!(r, Err(ClientError::WrongSecret)), "a deleted passcode file: {r:?}");
-    // The person who knows the passcode still gets in; the file comes back.
+    // The person who knows the passcode still gets in; the file comes back
+    // (and so it does from a damaged file).
+    Engine::unlock(profile(), &passcode("4711 tulip")).await.unwrap().shutdown().await;
+    assert_eq!(std::fs::read(&file).unwrap(), genuine);
+    std::fs::write(&file, b"{ damaged").unwrap();
+    let r = Engine::unlock(profile(), &Unlock::Keychain { passcode: None }).await;
+    assert!(matches!(r, Err(ClientError::PasscodeRequired)), "a damaged passcode file: {r:?}");
     Engine::unlock(profile(), &passcode("4711 tulip")).await.unwrap().shutdown().await;
     assert_eq!(std::fs::read(&file).unwrap(), genuine);
 
