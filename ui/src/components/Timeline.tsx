@@ -56,6 +56,18 @@ export function buildRows(msgs: MessageView[], alerts: AlertView[], hasOlder: bo
   return rows;
 }
 
+/** The first of the last `unread` messages from others, if any. */
+export function firstUnread(msgs: MessageView[], unread: number): string | null {
+  if (unread <= 0) return null;
+  let left = unread;
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    if (msgs[i].own) continue;
+    left -= 1;
+    if (left === 0) return msgs[i].id;
+  }
+  return msgs[0]?.id ?? null;
+}
+
 function estimateRow(row: Row | undefined): number {
   if (!row) return 44;
   const sep = row.day !== null ? 40 : 0;
@@ -94,6 +106,9 @@ export function Timeline({
   const [stuck, setStuck] = useState(true);
   // Older pages load only once the first scroll to the bottom (or to a jump target) has settled.
   const [settled, setSettled] = useState(false);
+  // "New messages" line above the first message unread when the room was opened.
+  const [unreadMark, setUnreadMark] = useState<string | null>(null);
+  const unreadAtOpen = useRef(room.unread);
   const scrollRef = useRef<HTMLDivElement>(null);
   const stuckRef = useRef(true);
   // After a page is prepended, wait for the scroll position to be reported again before the next.
@@ -129,6 +144,8 @@ export function Timeline({
     try {
       const page = await call("messages_before", { room: room.id, before: null, limit: PAGE });
       setSettled(false);
+      setUnreadMark(firstUnread(page, unreadAtOpen.current));
+      unreadAtOpen.current = 0;
       setMsgs(page);
       setHasOlder(page.length === PAGE);
       setAtLatest(true);
@@ -334,6 +351,11 @@ export function Timeline({
                 {row.day !== null ? (
                   <div className="day-sep" role="separator" aria-label={dayLabel(row.day, t, day)}>
                     <span aria-hidden="true">{dayLabel(row.day, t, day)}</span>
+                  </div>
+                ) : null}
+                {row.kind === "msg" && row.m.id === unreadMark ? (
+                  <div className="unread-sep" role="separator" aria-label={t("timeline.newMessages")} data-testid="timeline-unread">
+                    <span aria-hidden="true">{t("timeline.newMessages")}</span>
                   </div>
                 ) : null}
                 {row.kind === "alert" ? (

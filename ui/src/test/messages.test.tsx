@@ -122,6 +122,16 @@ describe("drag and drop", () => {
 });
 
 describe("read state", () => {
+  it("a line marks where the unread messages begin", async () => {
+    const user = userEvent.setup({ delay: null });
+    startApp();
+    await mainReady();
+    await user.click(screen.getByTestId("room-item-room-dm-jan"));
+    const line = await screen.findByTestId("timeline-unread");
+    const next = line.closest("li")?.querySelector("[data-testid=message]");
+    expect(next?.textContent).toContain("Could you call me");
+  });
+
   it("opening a room at its newest message marks it read and clears its badge", async () => {
     const { backend } = startApp();
     await mainReady();
