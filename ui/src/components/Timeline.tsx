@@ -144,8 +144,8 @@ export function Timeline({
     try {
       const page = await call("messages_before", { room: room.id, before: null, limit: PAGE });
       setSettled(false);
-      setUnreadMark(firstUnread(page, unreadAtOpen.current));
-      unreadAtOpen.current = 0;
+      // Once per opening (StrictMode and "latest messages" load this page again).
+      setUnreadMark((cur) => cur ?? firstUnread(page, unreadAtOpen.current));
       setMsgs(page);
       setHasOlder(page.length === PAGE);
       setAtLatest(true);
