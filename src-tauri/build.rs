@@ -62,7 +62,9 @@ fn ensure_dist() {
                 <body><p>Belfry's interface was not built. Run <code>npm --prefix ui ci</code> and \
                 <code>npm --prefix ui run build</code>, then build the app again.</p></body></html>\n";
     match std::fs::create_dir_all(dist).and_then(|()| std::fs::write(dist.join("index.html"), page)) {
-        Ok(()) => println!("cargo::warning=ui/dist was not built: the app embeds a page saying so (npm --prefix ui run build)"),
+        Ok(()) => println!(
+            "cargo::warning=ui/dist was not built: the app embeds a page saying so (npm --prefix ui run build)"
+        ),
         Err(e) => println!("cargo::warning=ui/dist was not built and could not be stood in for: {e}"),
     }
 }
