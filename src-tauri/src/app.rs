@@ -1,17 +1,20 @@
 //! The desktop around the window: the main window (content protection,
 //! navigation and new windows refused), the tray (unread count, Show,
-//! Lock, Quit), notifications, one instance, `belfry://` links.
+//! Lock, Quit), notifications, the file dialogs (shown from here: the web
+//! view never names a path), one instance, `belfry://` links.
 
 use crate::events::UiEvent;
 use crate::host::{Host, HostConfig, Shell};
 use crate::links::{self, Link};
 use belfry_protocol::RoomId;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::webview::NewWindowResponse;
 use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder, WindowEvent, Wry};
 use tauri_plugin_deep_link::DeepLinkExt as _;
+use tauri_plugin_dialog::{DialogExt as _, FileDialogBuilder, FilePath};
 use tauri_plugin_notification::NotificationExt as _;
 
 /// The main window's label (the only window; the capability names it).
@@ -86,6 +89,39 @@ impl Shell for DesktopShell {
 
     fn focused(&self) -> bool {
         self.app().and_then(|a| a.get_webview_window(MAIN)).and_then(|w| w.is_focused().ok()).unwrap_or(false)
+    }
+
+    fn pick_file(&self) -> Option<PathBuf> {
+        let dialog = self.file_dialog()?;
+        chosen(dialog.blocking_pick_file())
+    }
+
+    fn pick_save_path(&self, name: &str) -> Option<PathBuf> {
+        let dialog = self.file_dialog()?.set_file_name(name);
+        chosen(dialog.blocking_save_file())
+    }
+}
+
+impl DesktopShell {
+    /// A native file dialog over the main window.
+    fn file_dialog(&self) -> Option<FileDialogBuilder<Wry>> {
+        let app = self.app()?;
+        let mut dialog = app.dialog().file();
+        if let Some(window) = app.get_webview_window(MAIN) {
+            dialog = dialog.set_parent(&window);
+        }
+        Some(dialog)
+    }
+}
+
+/// A dialog's answer as a local path (anything else counts as cancelled).
+fn chosen(picked: Option<FilePath>) -> Option<PathBuf> {
+    match picked?.into_path() {
+        Ok(path) => Some(path),
+        Err(e) => {
+            tracing::info!(error = %e, "the dialog answered something that is not a local file");
+            None
+        }
     }
 }
 

@@ -116,7 +116,6 @@ types!(
     VerificationState,
     EmojiView,
     VerificationView,
-    ExportDeviceArgs,
     DeviceExport,
     // settings
     Language,

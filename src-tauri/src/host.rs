@@ -59,6 +59,20 @@ pub trait Shell: Send + Sync {
     fn locked(&self, locked: bool);
     /// Whether the main window has the focus.
     fn focused(&self) -> bool;
+    /// Asks the person for a file to send (the native open dialog, shown
+    /// by the host: no path ever comes from the web view). `None`: they
+    /// cancelled, or there is no desktop. Blocks until they answer: call
+    /// it off the async runtime (`spawn_blocking`).
+    fn pick_file(&self) -> Option<PathBuf> {
+        None
+    }
+    /// Asks the person where to save a file, proposing `name` (the native
+    /// save dialog). `None`: cancelled, or no desktop. Blocks, as
+    /// [`pick_file`](Self::pick_file).
+    fn pick_save_path(&self, name: &str) -> Option<PathBuf> {
+        let _ = name;
+        None
+    }
 }
 
 /// No desktop: nothing is shown.
@@ -134,6 +148,22 @@ impl Host {
             notified: Mutex::new(VecDeque::new()),
             emojis: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The shell's open dialog, off the async runtime.
+    pub(crate) async fn pick_file(&self) -> UiResult<Option<PathBuf>> {
+        let shell = self.shell.clone();
+        tokio::task::spawn_blocking(move || shell.pick_file())
+            .await
+            .map_err(|e| UiError::internal(format!("the file dialog failed: {e}")))
+    }
+
+    /// The shell's save dialog proposing `name`, off the async runtime.
+    pub(crate) async fn pick_save_path(&self, name: String) -> UiResult<Option<PathBuf>> {
+        let shell = self.shell.clone();
+        tokio::task::spawn_blocking(move || shell.pick_save_path(&name))
+            .await
+            .map_err(|e| UiError::internal(format!("the save dialog failed: {e}")))
     }
 
     /// The profile as the engine sees it.

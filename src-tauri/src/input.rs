@@ -1,5 +1,6 @@
 //! Input from the web view, checked before anything reaches the engine:
-//! ids in their one textual form, texts within their limits. Every failure
+//! ids in their one textual form, texts within their limits. No command
+//! takes a path: files are chosen in the host's own dialogs. Every failure
 //! is `invalidInput` naming the field.
 
 use crate::error::{UiError, UiResult};
@@ -13,8 +14,6 @@ pub const MAX_QUERY: usize = 256;
 pub const MAX_PAGE: u32 = 500;
 /// Most search hits one query may ask for.
 pub const MAX_HITS: u32 = 200;
-/// Longest path the UI may name (a file the user picked).
-pub const MAX_PATH: usize = 4096;
 /// Longest secret (passphrase or passcode), in bytes.
 pub const MAX_SECRET: usize = 1024;
 /// Most members named at once.
@@ -82,18 +81,6 @@ pub fn limit(field: &str, n: u32, max: u32) -> UiResult<usize> {
     usize::try_from(n).map_err(|_| UiError::input(format!("{field}: too large")))
 }
 
-/// An absolute path of reasonable length, without NUL.
-pub fn path(field: &str, s: &str) -> UiResult<std::path::PathBuf> {
-    if s.is_empty() || s.len() > MAX_PATH || s.contains('\0') {
-        return Err(UiError::input(format!("{field}: not a usable path")));
-    }
-    let p = std::path::PathBuf::from(s);
-    if !p.is_absolute() {
-        return Err(UiError::input(format!("{field}: must be absolute (chosen in the file dialog)")));
-    }
-    Ok(p)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,12 +98,10 @@ mod tests {
     }
 
     #[test]
-    fn texts_and_paths_are_bounded() {
+    fn texts_and_limits_are_bounded() {
         assert!(text("body", &"x".repeat(MAX_TEXT + 1), MAX_TEXT, false).is_err());
         assert!(text("body", "  ", MAX_TEXT, false).is_err());
         assert!(display_name("name", "a\u{202e}b").is_err());
-        assert!(path("path", "relative/file").is_err());
-        assert!(path("path", "/tmp/a\0b").is_err());
         assert!(limit("limit", 0, 10).is_err());
         assert!(limit("limit", 11, 10).is_err());
     }

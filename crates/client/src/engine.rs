@@ -66,6 +66,8 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, broadcast, mpsc};
 
 mod files;
+/// The name a received file is saved under (what a save dialog proposes).
+pub use files::safe_name as safe_file_name;
 pub use files::{AttachmentInfo, Direction, FileError, PendingUpload, Transfer};
 
 /// One-time keys uploaded at a time.

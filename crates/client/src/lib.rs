@@ -26,6 +26,7 @@ pub mod net;
 pub mod profile;
 pub mod secret_file;
 
+pub use engine::safe_file_name;
 pub use engine::{
     Alert, AttachmentInfo, Contact, DEFAULT_VERIFICATION_TIMEOUT, DeviceTrust, DeviceView, Direction, Engine,
     EnrollOptions, Event, FileError, MessageView, OwnState, PendingUpload, ReactionView, ReceiptView, RoomSummary,

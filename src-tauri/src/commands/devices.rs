@@ -83,15 +83,6 @@ pub struct CancelVerificationArgs {
     pub flow: String,
 }
 
-/// `export_device`.
-#[derive(Debug, Clone, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct ExportDeviceArgs {
-    /// Where to write this device's certificate chain (absolute; chosen
-    /// in the save dialog; never overwritten).
-    pub path: String,
-}
-
 /// What IT compares when it confirms this device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -167,15 +158,19 @@ pub async fn verifications(host: State<'_, Arc<Host>>) -> UiResult<Vec<Verificat
     Ok(engine.verifications().await?.iter().map(|v| verification_view(&host, v)).collect())
 }
 
-/// `export_device`: writes this device's public certificate chain (the
-/// `.belfry-device` file the CLI writes at enrollment) for IT to confirm
-/// with `belfry-admin confirm`; nothing secret is in it.
+/// `export_device`: asks where to write this device's public certificate
+/// chain (the native save dialog, proposing `<user>-<device>.belfry-device`
+/// as the CLI names it; no path comes from the web view), for IT to
+/// confirm with `belfry-admin confirm`; nothing secret is in it. Never
+/// over an existing file (`fileExists`); `null` when the person cancelled.
 #[tauri::command]
-pub async fn export_device(host: State<'_, Arc<Host>>, args: ExportDeviceArgs) -> UiResult<DeviceExport> {
+pub async fn export_device(host: State<'_, Arc<Host>>) -> UiResult<Option<DeviceExport>> {
     use belfry_protocol::Wire as _;
     use std::io::Write as _;
-    let path = input::path("path", &args.path)?;
     let chain = host.engine().await?.device_chain().await?;
+    let me = host.me().await?;
+    let proposed = belfry_client::safe_file_name(&format!("{}-{}.belfry-device", me.user, me.device));
+    let Some(path) = host.pick_save_path(proposed).await? else { return Ok(None) };
     let fingerprint = chain
         .device
         .peek_unverified()
@@ -188,7 +183,7 @@ pub async fn export_device(host: State<'_, Arc<Host>>, args: ExportDeviceArgs) -
         .open(&path)
         .and_then(|mut f| f.write_all(armored.as_bytes()).and_then(|()| f.sync_all()));
     match written {
-        Ok(()) => Ok(DeviceExport { fingerprint, path: path.display().to_string() }),
+        Ok(()) => Ok(Some(DeviceExport { fingerprint, path: path.display().to_string() })),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(crate::error::UiError::new(
             crate::error::ErrorCode::FileExists,
             format!("{} exists; choose another name", path.display()),

@@ -84,8 +84,8 @@ command_table! {
     messages::mark_read(MarkReadArgs) -> ();
     messages::retry(RetryArgs) -> ();
     messages::search(SearchArgs) -> Vec<SearchHit>;
-    files::send_file(SendFileArgs) -> MessageView;
-    files::save_attachment(SaveAttachmentArgs) -> ();
+    files::send_file(SendFileArgs) -> Option<MessageView>;
+    files::save_attachment(SaveAttachmentArgs) -> Option<String>;
     files::max_file_size(()) -> u64;
     devices::devices(DevicesArgs) -> Vec<DeviceView>;
     devices::start_verification(StartVerificationArgs) -> String;
@@ -93,7 +93,7 @@ command_table! {
     devices::confirm_verification(ConfirmVerificationArgs) -> ();
     devices::cancel_verification(CancelVerificationArgs) -> ();
     devices::verifications(()) -> Vec<VerificationView>;
-    devices::export_device(ExportDeviceArgs) -> DeviceExport;
+    devices::export_device(()) -> Option<DeviceExport>;
     settings::settings(()) -> Settings;
     settings::set_settings(SetSettingsArgs) -> ();
     settings::alerts(()) -> Vec<AlertView>;

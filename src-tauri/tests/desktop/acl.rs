@@ -1,6 +1,7 @@
 //! The real ACL (build.rs's command list and capabilities/main.json, as
 //! generated into the app's context): the main window may call the app's
-//! commands, no other window may, and nothing of core is granted.
+//! commands, no other window may, and nothing of core or of any plugin
+//! (the file dialogs included) is granted.
 
 use belfry_desktop::{Host, HostConfig, NoShell};
 use belfry_store::passphrase::KdfCost;
@@ -46,8 +47,21 @@ fn only_the_main_window_may_call_commands() {
     assert_eq!(invoke(&main, "app_state").unwrap()["phase"], "welcome");
     let refused = invoke(&other, "app_state").unwrap_err();
     assert!(refused.to_string().contains("not allowed"), "{refused}");
-    // Nothing of core:default (no window, event or path commands).
-    for cmd in ["plugin:event|listen", "plugin:window|close", "plugin:path|resolve_directory", "plugin:app|version"] {
+    // Nothing of core:default (no window, event or path commands), and no
+    // plugin command: the file dialogs are the host's (a web view that
+    // could open them could choose the path a file is read from or
+    // written to).
+    for cmd in [
+        "plugin:event|listen",
+        "plugin:window|close",
+        "plugin:path|resolve_directory",
+        "plugin:app|version",
+        "plugin:dialog|open",
+        "plugin:dialog|save",
+        "plugin:dialog|message",
+        "plugin:notification|notify",
+        "plugin:deep-link|get_current",
+    ] {
         let r = invoke(&main, cmd).unwrap_err();
         assert!(r.to_string().contains("not allowed"), "{cmd}: {r}");
     }

@@ -2,11 +2,15 @@
 //! view invokes them, and channel messages (events, enrollment progress)
 //! are captured as the web view would receive them.
 
-use belfry_desktop::{Host, HostConfig, NoShell};
+use belfry_desktop::{Host, HostConfig, NoShell, Shell};
 use belfry_protocol::Ed25519Public;
+use belfry_protocol::RoomId;
 use belfry_store::passphrase::KdfCost;
 use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponseBody};
@@ -36,6 +40,20 @@ impl DesktopApp {
     /// An app whose keychain-mode keys live in `keychain` (a test keychain,
     /// never the developer's).
     pub fn with_keychain(org: Option<Ed25519Public>, keychain: Option<Arc<dyn belfry_store::KeychainBackend>>) -> Self {
+        Self::build(org, keychain, Arc::new(NoShell))
+    }
+
+    /// An app whose file dialogs answer as `dialogs` is told to.
+    #[allow(dead_code)]
+    pub fn with_dialogs(org: Option<Ed25519Public>, dialogs: Arc<Dialogs>) -> Self {
+        Self::build(org, None, dialogs)
+    }
+
+    fn build(
+        org: Option<Ed25519Public>,
+        keychain: Option<Arc<dyn belfry_store::KeychainBackend>>,
+        shell: Arc<dyn Shell>,
+    ) -> Self {
         belfry_client::hardening::harden_process();
         let home = tempfile::tempdir().unwrap();
         let config = HostConfig {
@@ -45,7 +63,7 @@ impl DesktopApp {
             kdf: KdfCost::INSECURE_FAST,
             keychain,
         };
-        let host = Host::new(config, Arc::new(NoShell));
+        let host = Host::new(config, shell);
         let (tx, channel) = std::sync::mpsc::channel();
         let builder = mock_builder().channel_interceptor(move |_webview, callback, _index, body| {
             let value = match body {
@@ -120,5 +138,50 @@ pub fn code(r: &Result<Value, Value>) -> String {
     match r {
         Err(e) => e["code"].as_str().unwrap_or("<not a UiError>").to_owned(),
         Ok(v) => panic!("expected an error, got {v}"),
+    }
+}
+
+/// A desktop whose native file dialogs answer what the test queued (as
+/// the person would pick), and remember what the host proposed. Nothing
+/// else is shown.
+#[derive(Debug, Default)]
+pub struct Dialogs {
+    answers: Mutex<VecDeque<Option<PathBuf>>>,
+    /// The names the save dialogs proposed, in order.
+    pub proposed: Mutex<Vec<String>>,
+    /// How many dialogs were shown.
+    pub shown: std::sync::atomic::AtomicUsize,
+}
+
+#[allow(dead_code)]
+impl Dialogs {
+    /// The next dialog answers `path` (`None`: the person cancels).
+    pub fn answer(&self, path: Option<PathBuf>) {
+        self.answers.lock().unwrap().push_back(path);
+    }
+
+    pub fn shown(&self) -> usize {
+        self.shown.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn next(&self) -> Option<PathBuf> {
+        self.shown.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.answers.lock().unwrap().pop_front().expect("a dialog the test did not expect")
+    }
+}
+
+impl Shell for Dialogs {
+    fn notify(&self, _: &str, _: &str, _: RoomId) {}
+    fn unread(&self, _: u32) {}
+    fn locked(&self, _: bool) {}
+    fn focused(&self) -> bool {
+        false
+    }
+    fn pick_file(&self) -> Option<PathBuf> {
+        self.next()
+    }
+    fn pick_save_path(&self, name: &str) -> Option<PathBuf> {
+        self.proposed.lock().unwrap().push(name.to_owned());
+        self.next()
     }
 }

@@ -1,12 +1,13 @@
 //! Enroll, talk, lock and unlock, and be wiped: the app's commands and its
 //! event channel against a real relay and a headless device.
 
-use crate::harness::{DesktopApp, EVENTS, PROGRESS, code};
+use crate::harness::{DesktopApp, Dialogs, EVENTS, PROGRESS, code};
 use crate::support::{Dev, TestRelay};
 use belfry_client::Event;
 use belfry_protocol::armor::{INVITATION_LABEL, armor};
 use belfry_protocol::{Wire as _, room::RoomKind};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -270,13 +271,23 @@ fn keychain_mode_unlocks_with_the_passcode_only() {
 }
 
 /// An image a contact sends is previewed as a PNG the engine made in
-/// memory; a file that is no image has no preview.
+/// memory; a file that is no image has no preview. Files are sent, saved
+/// and the device exported through the host's own dialogs: a path the web
+/// view passes is ignored, a cancelled dialog answers `null`, nothing is
+/// written over an existing file, and no dialog opens while locked.
 #[test]
-fn image_previews_come_re_encoded_from_the_engine() {
+fn files_go_through_the_hosts_dialogs_and_images_are_previewed() {
     use base64::Engine as _;
     let rt = runtime();
     let relay = TestRelay::start();
-    let app = enrolled_app(&relay, "frank");
+    let dialogs = Arc::new(Dialogs::default());
+    let app = enroll_app(
+        DesktopApp::with_dialogs(Some(relay.org.public()), dialogs.clone()),
+        &relay,
+        "frank",
+        "passphrase",
+        PASSPHRASE,
+    );
     let bob = rt.block_on(Dev::enroll(&relay, "bob", "Bob laptop"));
     let frank = belfry_protocol::UserId::new("frank").unwrap();
     let room = rt.block_on(bob.engine.create_room(RoomKind::Direct, "b and f", std::slice::from_ref(&frank))).unwrap();
@@ -297,14 +308,59 @@ fn image_previews_come_re_encoded_from_the_engine() {
     assert!(preview.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert_ne!(preview, png, "the engine re-encodes; the bytes from the network are not passed through");
     assert!(rt.block_on(belfry_desktop::preview::preview(&app.host, text)).is_none());
-    // Saved where the person chose, never over an existing file.
+    // Saved where the person chose in the save dialog, which proposed the
+    // file's name; a path from the web view is not even looked at.
     let out = dir.path().join("saved.png");
-    app.call_args("save_attachment", json!({ "message": image.to_string(), "path": out.display().to_string() }))
+    let elsewhere = dir.path().join("chosen-by-the-page.png");
+    dialogs.answer(Some(out.clone()));
+    let saved = app
+        .call_args("save_attachment", json!({ "message": image.to_string(), "path": elsewhere.display().to_string() }))
         .unwrap();
+    assert_eq!(saved, json!(out.display().to_string()));
     assert_eq!(std::fs::read(&out).unwrap(), png);
-    let again =
-        app.call_args("save_attachment", json!({ "message": image.to_string(), "path": out.display().to_string() }));
-    assert_eq!(code(&again), "fileExists");
+    assert!(!elsewhere.exists(), "the web view's path was used");
+    assert_eq!(*dialogs.proposed.lock().unwrap(), ["dot.png"]);
+    // Never over an existing file.
+    dialogs.answer(Some(out.clone()));
+    assert_eq!(code(&app.call_args("save_attachment", json!({ "message": image.to_string() }))), "fileExists");
+    assert_eq!(std::fs::read(&out).unwrap(), png);
+    // Cancelled: null, nothing written.
+    dialogs.answer(None);
+    assert_eq!(app.call_args("save_attachment", json!({ "message": image.to_string() })).unwrap(), json!(null));
+    // A message without a file: no dialog.
+    let shown = dialogs.shown();
+    let hello = rt.block_on(bob.engine.send_text(room, "no file here")).unwrap();
+    app.wait(EVENTS, |e| e["type"] == "message" && e["message"]["id"] == json!(hello.to_string()));
+    assert_eq!(code(&app.call_args("save_attachment", json!({ "message": hello.to_string() }))), "notFound");
+    assert_eq!(dialogs.shown(), shown);
+
+    // Sending: the file the open dialog answered, not one the page names.
+    let report = dir.path().join("report.txt");
+    std::fs::write(&report, b"the quarterly report").unwrap();
+    dialogs.answer(Some(report.clone()));
+    let sent = app.call_args("send_file", json!({ "room": room.to_string(), "path": "/etc/hostname" })).unwrap();
+    assert_eq!(sent["attachment"]["name"], "report.txt");
+    assert_eq!(sent["own"], true);
+    dialogs.answer(None);
+    assert_eq!(app.call_args("send_file", json!({ "room": room.to_string() })).unwrap(), json!(null));
+
+    // The device's certificate file, proposed as the CLI names it.
+    let cert = dir.path().join("frank.belfry-device");
+    dialogs.answer(Some(cert.clone()));
+    let export = app.call("export_device", json!({})).unwrap();
+    assert_eq!(export["path"], json!(cert.display().to_string()));
+    assert!(std::fs::read_to_string(&cert).unwrap().contains("BEGIN"));
+    assert!(dialogs.proposed.lock().unwrap().last().unwrap().starts_with("frank-"));
+    dialogs.answer(Some(cert.clone()));
+    assert_eq!(code(&app.call("export_device", json!({}))), "fileExists");
+
+    // Locked: refused before any dialog opens.
+    app.call("lock", json!({})).unwrap();
+    let shown = dialogs.shown();
+    assert_eq!(code(&app.call_args("send_file", json!({ "room": room.to_string() }))), "locked");
+    assert_eq!(code(&app.call_args("save_attachment", json!({ "message": image.to_string() }))), "locked");
+    assert_eq!(code(&app.call("export_device", json!({}))), "locked");
+    assert_eq!(dialogs.shown(), shown);
     drop(bob);
 }
 

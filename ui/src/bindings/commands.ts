@@ -18,7 +18,6 @@ import type { DismissAlertArgs } from "./DismissAlertArgs";
 import type { EditMessageArgs } from "./EditMessageArgs";
 import type { EnrollArgs } from "./EnrollArgs";
 import type { EnrollStep } from "./EnrollStep";
-import type { ExportDeviceArgs } from "./ExportDeviceArgs";
 import type { InspectInvitationArgs } from "./InspectInvitationArgs";
 import type { InvitationInfo } from "./InvitationInfo";
 import type { MarkReadArgs } from "./MarkReadArgs";
@@ -75,8 +74,8 @@ export type Commands = {
   mark_read: { args: MarkReadArgs; result: null };
   retry: { args: RetryArgs; result: null };
   search: { args: SearchArgs; result: Array<SearchHit> };
-  send_file: { args: SendFileArgs; result: MessageView };
-  save_attachment: { args: SaveAttachmentArgs; result: null };
+  send_file: { args: SendFileArgs; result: MessageView | null };
+  save_attachment: { args: SaveAttachmentArgs; result: string | null };
   max_file_size: { args: null; result: number };
   devices: { args: DevicesArgs; result: Array<DeviceView> };
   start_verification: { args: StartVerificationArgs; result: string };
@@ -84,7 +83,7 @@ export type Commands = {
   confirm_verification: { args: ConfirmVerificationArgs; result: null };
   cancel_verification: { args: CancelVerificationArgs; result: null };
   verifications: { args: null; result: Array<VerificationView> };
-  export_device: { args: ExportDeviceArgs; result: DeviceExport };
+  export_device: { args: null; result: DeviceExport | null };
   settings: { args: null; result: Settings };
   set_settings: { args: SetSettingsArgs; result: null };
   alerts: { args: null; result: Array<AlertView> };

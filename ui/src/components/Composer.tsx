@@ -1,7 +1,6 @@
 import { useEffect, useRef, useState, type ClipboardEvent, type KeyboardEvent } from "react";
 import { Icon } from "./Icon";
 import { Button, Label, TextArea, TextField } from "react-aria-components";
-import { open } from "@tauri-apps/plugin-dialog";
 import { call, callPending, toUiError } from "../api";
 import type { MessageView } from "../bindings/MessageView";
 import type { RoomSummary } from "../bindings/RoomSummary";
@@ -87,8 +86,9 @@ export function Composer({
 
   const pickFile = async () => {
     try {
-      const path = await open({ multiple: false, directory: false });
-      if (typeof path === "string") await call("send_file", { room: room.id, path });
+      // The host shows the open dialog and sends what the person picks (null: cancelled):
+      // no path ever comes from this page.
+      await call("send_file", { room: room.id });
     } catch (e) {
       setError(toUiError(e));
     }

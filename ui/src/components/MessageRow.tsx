@@ -1,7 +1,6 @@
 import { memo, useState } from "react";
 import { Icon } from "./Icon";
 import { Button, Menu, MenuItem, MenuTrigger, Popover, Separator } from "react-aria-components";
-import { save } from "@tauri-apps/plugin-dialog";
 import { call, callPending, previewUrl, toUiError } from "../api";
 import type { MessageStatus } from "../bindings/MessageStatus";
 import type { MessageView } from "../bindings/MessageView";
@@ -61,8 +60,9 @@ export const MessageRow = memo(function MessageRow({
   const saveFile = async () => {
     if (!m.attachment) return;
     try {
-      const path = await save({ defaultPath: m.attachment.name });
-      if (path) await call("save_attachment", { message: m.id, path });
+      // The host shows the save dialog (proposing the file's name) and writes there; no path
+      // comes from this page.
+      await call("save_attachment", { message: m.id });
     } catch (e) {
       setError(toUiError(e));
     }

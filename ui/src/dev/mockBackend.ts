@@ -34,6 +34,8 @@ export interface MockOptions {
   maxFileSize?: number;
   /** Fixed "now" so fixtures render the same every time. */
   now?: number;
+  /** The host's save dialog picks a file that exists (save_attachment answers fileExists). */
+  saveExists?: boolean;
 }
 
 interface Channelish<T> {
@@ -615,8 +617,9 @@ export function createMockBackend(opts: MockOptions = {}) {
       }
       case "send_file":
       case "send_file_bytes": {
-        const a = args as { room: string; path?: string; name?: string; bytes?: number[] };
-        const name = a.name ?? String(a.path).split(/[\\/]/).pop() ?? "file";
+        // send_file: the host's open dialog "picks" a briefing note.
+        const a = args as { room: string; name?: string; bytes?: number[] };
+        const name = a.name ?? "briefing-note.pdf";
         const size = a.bytes?.length ?? 523_000;
         const m = msg(a.room, ME, 0, "", { status: "pending", sentAt: Date.now(), attachment: { name, mime: "application/octet-stream", size, isImage: false, downloaded: true } });
         (history[a.room] ??= []).push(m);
@@ -628,9 +631,11 @@ export function createMockBackend(opts: MockOptions = {}) {
       case "cancel_transfer":
         return null;
       case "save_attachment": {
-        const p = String((args as { path: string }).path);
-        if (p.includes("exists")) fail("fileExists");
-        return null;
+        // The host's save dialog "chooses" Downloads, proposing the file's name.
+        const m = findMsg((args as { message: string }).message) ?? fail("notFound");
+        if (!m.attachment) fail("notFound");
+        if (opts.saveExists) fail("fileExists");
+        return `/home/claire/Downloads/${m.attachment!.name}`;
       }
       case "max_file_size":
         return opts.maxFileSize ?? 100 * 1024 * 1024;
@@ -677,10 +682,6 @@ export function createMockBackend(opts: MockOptions = {}) {
         if (i >= 0) alerts.splice(i, 1);
         return null;
       }
-      case "plugin:dialog|open":
-        return "/home/claire/Documents/briefing-note.pdf";
-      case "plugin:dialog|save":
-        return "/home/claire/Downloads/saved-file";
       default:
         return fail("internal", `mock: unknown command ${cmd}`);
     }

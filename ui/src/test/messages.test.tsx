@@ -84,6 +84,17 @@ describe("messages", () => {
     await waitFor(() => expect(within(screen.getByTestId("timeline")).getByText("note.txt")).toBeTruthy());
   });
 
+  it("attaching asks the host, which shows the open dialog: no path goes from the page", async () => {
+    const user = setup();
+    const { backend } = startApp();
+    await mainReady();
+    await user.click(screen.getByTestId("composer-attach"));
+    await waitFor(() => expect(backend.calls.some((c) => c.cmd === "send_file")).toBe(true));
+    expect(backend.calls.find((c) => c.cmd === "send_file")?.args).toEqual({ room: expect.any(String) });
+    expect(backend.calls.some((c) => c.cmd.startsWith("plugin:"))).toBe(false);
+    await waitFor(() => expect(within(screen.getByTestId("timeline")).getByText("briefing-note.pdf")).toBeTruthy());
+  });
+
   it("shows delivery states with words, not only icons", async () => {
     startApp();
     await mainReady();

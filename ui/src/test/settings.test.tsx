@@ -92,7 +92,7 @@ describe("devices and verification", () => {
 });
 
 describe("files", () => {
-  it("asks where to save a received file", async () => {
+  it("asks the host to save a received file (the host shows the dialog; no path from the page)", async () => {
     const user = setup();
     const { backend } = startApp();
     await mainReady();
@@ -101,7 +101,8 @@ describe("files", () => {
     const message = file.closest<HTMLElement>("[data-testid=message]")!;
     await user.click(within(message).getByTestId("attachment-save"));
     await waitFor(() => expect(backend.calls.some((c) => c.cmd === "save_attachment")).toBe(true));
-    expect(backend.calls.some((c) => c.cmd === "plugin:dialog|save")).toBe(true);
+    expect(backend.calls.find((c) => c.cmd === "save_attachment")?.args).toEqual({ message: message.dataset.messageId });
+    expect(backend.calls.some((c) => c.cmd.startsWith("plugin:dialog"))).toBe(false);
   });
 
   it("shows an image preview from the engine's scheme once the file is here", async () => {

@@ -366,7 +366,7 @@ fn shorten(name: &mut String, max: usize) {
 /// invisible or reordering characters, no leading or trailing dots or
 /// spaces, not a device name, at most [`MAX_SAVED_NAME`] bytes, never
 /// empty. The sender chose it, so it is never trusted as a path.
-fn safe_name(name: &str) -> String {
+pub fn safe_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let visible: String =
         last.chars().filter(|&c| !is_invisible(c)).map(|c| if RESERVED_CHARS.contains(&c) { '_' } else { c }).collect();
