@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::webview::NewWindowResponse;
-use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder, WindowEvent, Wry};
+use tauri::{AppHandle, Manager, Runtime, WebviewWindowBuilder, WindowEvent, Wry};
 use tauri_plugin_deep_link::DeepLinkExt as _;
 use tauri_plugin_dialog::{DialogExt as _, FileDialogBuilder, FilePath};
 use tauri_plugin_notification::NotificationExt as _;
@@ -151,17 +151,23 @@ fn open_link(host: &Host, raw: &str) {
     }
 }
 
+/// The main window as `tauri.conf.json` describes it (`create: false`:
+/// made here, so the hooks below are never missing): content protection
+/// on, Tauri's own drag-and-drop handler off (HTML5 drops reach the page,
+/// which sends the bytes with `send_file_bytes`; no path is involved).
 fn build_window(app: &AppHandle<Wry>) -> tauri::Result<()> {
-    WebviewWindowBuilder::new(app, MAIN, WebviewUrl::App("index.html".into()))
-        .title("Belfry")
-        .inner_size(1100.0, 760.0)
-        .min_inner_size(720.0, 480.0)
-        .content_protected(true)
+    let config = main_window_config(app.config()).ok_or_else(|| tauri::Error::WindowNotFound)?;
+    WebviewWindowBuilder::from_config(app, config)?
         .devtools(cfg!(debug_assertions))
         .on_navigation(navigation_allowed)
         .on_new_window(|_, _| NewWindowResponse::Deny)
         .build()?;
     Ok(())
+}
+
+/// The main window's entry in the app's config.
+pub fn main_window_config(config: &tauri::Config) -> Option<&tauri::utils::config::WindowConfig> {
+    config.app.windows.iter().find(|w| w.label == MAIN)
 }
 
 fn build_tray(app: &AppHandle<Wry>) -> tauri::Result<()> {
@@ -257,6 +263,18 @@ pub fn run(config: HostConfig) -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The main window's settings that matter for safety, as built.
+    #[test]
+    fn the_main_window_is_protected_and_leaves_drops_to_the_page() {
+        let config: tauri::Config = serde_json::from_str(include_str!("../tauri.conf.json")).unwrap();
+        let main = main_window_config(&config).expect("tauri.conf.json describes the main window");
+        assert!(!main.create, "made in build_window, with its navigation hooks");
+        assert!(main.content_protected);
+        assert!(!main.drag_drop_enabled, "HTML5 drops must reach the page (send_file_bytes), not become paths");
+        assert!(!config.app.with_global_tauri);
+        assert_eq!(config.app.windows.len(), 1);
+    }
 
     #[test]
     fn only_the_apps_own_pages_load() {
