@@ -154,7 +154,7 @@ pub(crate) fn message_view_with(
         attachment: m.attachment.map(Into::into),
         reactions,
         read_by,
-        expires_at: None,
+        expires_at: m.expires_at.map(|t| t.0),
     }
 }
 

@@ -177,6 +177,9 @@ pub struct MessageView {
     /// For this user's own messages: each member's receipt (delivered or
     /// read, and when), by member.
     pub receipts: Vec<ReceiptView>,
+    /// When the room's disappearing-message timer erases it (`None`: the
+    /// room had no timer when it was stored here).
+    pub expires_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for MessageView {
@@ -193,6 +196,7 @@ impl std::fmt::Debug for MessageView {
             .field("edited", &self.edited)
             .field("reactions", &self.reactions.len())
             .field("receipts", &self.receipts)
+            .field("expires_at", &self.expires_at.map(|t| t.0))
             .finish()
     }
 }
@@ -211,6 +215,7 @@ impl From<StoredMessage> for MessageView {
             edited: m.edited,
             reactions: Vec::new(),
             receipts: Vec::new(),
+            expires_at: m.expires_at,
         }
     }
 }

@@ -55,7 +55,14 @@ fn runtime() -> tokio::runtime::Runtime {
 fn enrolls_talks_locks_and_unlocks_through_the_commands() {
     let rt = runtime();
     let relay = TestRelay::start();
-    let app = enrolled_app(&relay, "alice");
+    let dialogs = Arc::new(Dialogs::default());
+    let app = enroll_app(
+        DesktopApp::with_dialogs(Some(relay.org.public()), dialogs.clone()),
+        &relay,
+        "alice",
+        "passphrase",
+        PASSPHRASE,
+    );
     let mut bob = rt.block_on(Dev::enroll(&relay, "bob", "Bob laptop"));
 
     // A second enrollment into the same profile is refused.
@@ -129,10 +136,15 @@ fn enrolls_talks_locks_and_unlocks_through_the_commands() {
     let mine = app.call_args("devices", json!({ "user": "alice" })).unwrap();
     assert_eq!(mine[0]["current"], true);
     assert_eq!(mine[0]["trust"], "trusted");
-    // IT confirms this device from the file the app writes.
+    // IT confirms this device from the file the app writes where the
+    // person chose in the save dialog (proposed as the CLI names it).
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("alice.belfry-device");
-    let export = app.call_args("export_device", json!({ "path": file.display().to_string() })).unwrap();
+    dialogs.answer(Some(file.clone()));
+    let export = app.call("export_device", json!({})).unwrap();
+    assert_eq!(export["path"], json!(file.display().to_string()));
+    let proposed = dialogs.proposed.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(proposed, format!("alice-{}.belfry-device", status["device"].as_str().unwrap()));
     let text = std::fs::read_to_string(&file).unwrap();
     let chain = belfry_protocol::DeviceChain::decode(
         &belfry_protocol::armor::dearmor(belfry_protocol::armor::DEVICE_LABEL, &text).unwrap(),
@@ -141,8 +153,10 @@ fn enrolls_talks_locks_and_unlocks_through_the_commands() {
     let cert = chain.device.peek_unverified().unwrap();
     assert_eq!(cert.device.to_string(), status["device"].as_str().unwrap());
     assert_eq!(export["fingerprint"], cert.ed25519.fingerprint());
-    let again = app.call_args("export_device", json!({ "path": file.display().to_string() }));
-    assert_eq!(code(&again), "fileExists");
+    dialogs.answer(Some(file.clone()));
+    assert_eq!(code(&app.call("export_device", json!({}))), "fileExists");
+    dialogs.answer(None);
+    assert_eq!(app.call("export_device", json!({})).unwrap(), json!(null), "cancelled");
     let bobs = app.call_args("devices", json!({ "user": "bob" })).unwrap();
     assert_eq!(bobs.as_array().unwrap().len(), 1);
     assert_eq!(bobs[0]["own"], false);
@@ -187,7 +201,14 @@ fn enrolls_talks_locks_and_unlocks_through_the_commands() {
 
     // Events flow again after unlocking.
     rt.block_on(bob.engine.send_text(room_id, "still there?")).unwrap();
-    app.wait(EVENTS, |e| e["type"] == "message" && e["message"]["body"] == "still there?");
+    let got = app.wait(EVENTS, |e| e["type"] == "message" && e["message"]["body"] == "still there?");
+    assert_eq!(got["message"]["expiresAt"], json!(null), "no timer in this room yet");
+
+    // A disappearing-message timer: the view says when each message goes.
+    app.call_args("set_retention", json!({ "room": room, "secs": 3600 })).unwrap();
+    let short = app.call_args("send_text", json!({ "room": room, "body": "for an hour", "replyTo": null })).unwrap();
+    assert_eq!(short["expiresAt"].as_u64().unwrap(), short["sentAt"].as_u64().unwrap() + 3_600_000, "{short}");
+    assert_eq!(sent["expiresAt"], json!(null));
     drop(bob);
 }
 
@@ -271,10 +292,10 @@ fn keychain_mode_unlocks_with_the_passcode_only() {
 }
 
 /// An image a contact sends is previewed as a PNG the engine made in
-/// memory; a file that is no image has no preview. Files are sent, saved
-/// and the device exported through the host's own dialogs: a path the web
-/// view passes is ignored, a cancelled dialog answers `null`, nothing is
-/// written over an existing file, and no dialog opens while locked.
+/// memory; a file that is no image has no preview. Files are sent and
+/// saved through the host's own dialogs: a path the web view passes is
+/// ignored, a cancelled dialog answers `null`, nothing is written over an
+/// existing file, and no dialog opens while locked.
 #[test]
 fn files_go_through_the_hosts_dialogs_and_images_are_previewed() {
     use base64::Engine as _;
@@ -343,16 +364,6 @@ fn files_go_through_the_hosts_dialogs_and_images_are_previewed() {
     assert_eq!(sent["own"], true);
     dialogs.answer(None);
     assert_eq!(app.call_args("send_file", json!({ "room": room.to_string() })).unwrap(), json!(null));
-
-    // The device's certificate file, proposed as the CLI names it.
-    let cert = dir.path().join("frank.belfry-device");
-    dialogs.answer(Some(cert.clone()));
-    let export = app.call("export_device", json!({})).unwrap();
-    assert_eq!(export["path"], json!(cert.display().to_string()));
-    assert!(std::fs::read_to_string(&cert).unwrap().contains("BEGIN"));
-    assert!(dialogs.proposed.lock().unwrap().last().unwrap().starts_with("frank-"));
-    dialogs.answer(Some(cert.clone()));
-    assert_eq!(code(&app.call("export_device", json!({}))), "fileExists");
 
     // Locked: refused before any dialog opens.
     app.call("lock", json!({})).unwrap();

@@ -23,6 +23,7 @@ fn debug_of_messages_and_events_shows_no_text() {
         edited: true,
         reactions: vec![ReactionView { key: "Meeting".into(), users: vec![UserId::new("bob").unwrap()] }],
         receipts: vec![ReceiptView { user: UserId::new("bob").unwrap(), read: true, at: Timestamp(1_700_000_000_001) }],
+        expires_at: Some(Timestamp(1_700_000_086_400)),
     };
     let out = format!("{:#?}", Event::Message(view));
     insta::assert_snapshot!(out);

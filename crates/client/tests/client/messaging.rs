@@ -105,11 +105,21 @@ async fn replies_edits_reactions_deletions_and_disappearing_messages() {
     assert!(bob.engine.search("Draft", 10).await.unwrap().is_empty());
     assert!(alice.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.id != first));
 
-    // Disappearing messages: a one-second timer, then a purge.
+    // Disappearing messages: a one-second timer, then a purge. Messages
+    // stored before the timer have no end; after it, the view says when.
+    assert!(alice.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.expires_at.is_none()));
     alice.engine.set_retention(room, Some(1)).await.unwrap();
     bob.wait(|e| *e == Event::Room(room)).await;
     let short = alice.engine.send_text(room, "self-destructing").await.unwrap();
-    bob.wait(|e| matches!(e, Event::Message(m) if m.id == short)).await;
+    let sent = alice.engine.messages(&room, 10).await.unwrap().into_iter().find(|m| m.id == short).unwrap();
+    assert_eq!(sent.expires_at, Some(sent.sent_at.plus_ms(1000)), "{sent:?}");
+    let Event::Message(shown) = bob.wait(|e| matches!(e, Event::Message(m) if m.id == short)).await else {
+        unreachable!()
+    };
+    // Bob's copy ends a second after it arrived here.
+    let end = shown.expires_at.expect("the view says when it disappears").0;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(end <= now + 1000 && end + 30_000 > now + 1000, "{shown:?}");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert!(bob.engine.purge_expired().await.unwrap() >= 1);
     assert!(alice.engine.purge_expired().await.unwrap() >= 1);
