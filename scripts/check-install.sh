@@ -116,12 +116,12 @@ check "desktop build deps, no cargo" belfry_install_desktop_build_deps 1
 
 make_bin 0 bare
 check "desktop test deps, nothing installed, root" belfry_install_desktop_test_deps 0 \
-  "$UPDATE" "$INSTALL xvfb xauth webkit2gtk-driver $FRONTEND" \
+  "$UPDATE" "$INSTALL xvfb xauth webkit2gtk-driver xdotool gnome-keyring dbus dbus-x11 $FRONTEND" \
   "cargo install tauri-driver --version ^2 --locked"
-make_bin 1000 bare xvfb-run xauth WebKitWebDriver
+make_bin 1000 bare Xvfb xauth WebKitWebDriver xdotool gnome-keyring-daemon dbus-run-session
 check "desktop test deps, only tauri-driver missing, not root" belfry_install_desktop_test_deps 0 \
   "cargo install tauri-driver --version ^2 --locked"
-make_bin 0 bare xvfb-run xauth WebKitWebDriver tauri-driver
+make_bin 0 bare Xvfb xauth WebKitWebDriver xdotool gnome-keyring-daemon dbus-run-session tauri-driver
 check "desktop test deps, everything installed" belfry_install_desktop_test_deps 0
 
 if [ "$failures" -ne 0 ]; then

@@ -80,12 +80,16 @@ belfry_install_desktop_build_deps() {
 }
 
 # What the desktop's end-to-end tests need on top: a virtual X server, the
-# WebKitGTK WebDriver, and tauri-driver between them.
+# WebKitGTK WebDriver, tauri-driver between them, xdotool to answer the
+# native file dialogs, and a Secret Service for the keychain-mode laptop.
 belfry_install_desktop_test_deps() {
   local need=()
-  command -v xvfb-run >/dev/null || need+=(xvfb)
+  command -v Xvfb >/dev/null || need+=(xvfb)
   command -v xauth >/dev/null || need+=(xauth)
   command -v WebKitWebDriver >/dev/null || need+=(webkit2gtk-driver)
+  command -v xdotool >/dev/null || need+=(xdotool)
+  command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
+  command -v dbus-run-session >/dev/null || need+=(dbus dbus-x11)
   belfry_apt_install "${need[@]}"
   belfry_need_cargo
   if ! command -v tauri-driver >/dev/null; then
