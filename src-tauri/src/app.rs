@@ -108,7 +108,9 @@ fn show_main<R: Runtime>(app: &AppHandle<R>) {
 fn open_link(host: &Host, raw: &str) {
     match links::parse(raw) {
         Some(Link::Room(room)) => host.emit_or_keep(UiEvent::OpenRoom { room: room.to_string() }),
-        Some(Link::Invite(_)) => host.emit_or_keep(UiEvent::Invitation { text: raw.to_owned() }),
+        Some(Link::Invite(_)) => {
+            host.emit_or_keep(UiEvent::Invitation { text: crate::events::SecretText(raw.to_owned()) })
+        }
         None => tracing::info!("ignored a link that is not a belfry:// link this app opens"),
     }
 }

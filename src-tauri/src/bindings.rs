@@ -116,6 +116,8 @@ types!(
     VerificationState,
     EmojiView,
     VerificationView,
+    ExportDeviceArgs,
+    DeviceExport,
     // settings
     Language,
     Theme,

@@ -262,8 +262,21 @@ pub enum UiEvent {
     /// (validated in Rust; pass it to `inspect_invitation`).
     Invitation {
         /// The link.
-        text: String,
+        #[ts(type = "string")]
+        text: SecretText,
     },
+}
+
+/// Text that holds a secret (an invitation carries its enrollment key):
+/// a string for the UI, never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
 }
 
 /// People's names as their certificates give them (the engine's
@@ -328,4 +341,17 @@ pub(crate) async fn convert(host: &Host, engine: &Engine, me: &UserId, event: Ev
         }
         Event::Wiped | Event::WipeIncomplete(_) => UiEvent::Wiped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_invitation() {
+        let link = "belfry://invite/SECRETSECRET";
+        let e = UiEvent::Invitation { text: SecretText(link.into()) };
+        assert!(!format!("{e:?}").contains("SECRET"));
+        assert_eq!(serde_json::to_value(&e).unwrap(), serde_json::json!({ "type": "invitation", "text": link }));
+    }
 }

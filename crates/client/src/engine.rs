@@ -29,6 +29,7 @@ mod outbox;
 mod preview;
 mod receive;
 mod recovery;
+mod refusal;
 mod rollback;
 mod rooms;
 mod timeline;
@@ -1164,6 +1165,7 @@ impl Engine {
                     self.spawn_key_recovery();
                     Ok(())
                 }
+                Push::Revoked(statements) => self.receive_refusal(statements).await,
                 Push::Disconnected { reason } => {
                     self.inner.status.send_replace(SyncStatus::default());
                     self.emit(Event::Disconnected(reason));

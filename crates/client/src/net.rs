@@ -6,8 +6,10 @@
 use crate::error::{ClientError, Result};
 use belfry_protocol::codec::{decode, encode};
 use belfry_protocol::frames::{AuthProof, ClaimedPrekey, DeviceAddress, DirectoryEntry, InboxEntry};
-use belfry_protocol::limits::{MAX_CLAIMS_PER_REQUEST, MAX_FRAME_LEN, MAX_RECIPIENTS};
-use belfry_protocol::{ClientFrame, DeviceId, ProtocolError, Request, Response, ServerFrame, Signed, UserId};
+use belfry_protocol::limits::{MAX_CLAIMS_PER_REQUEST, MAX_FRAME_LEN, MAX_RECIPIENTS, MAX_REFUSAL_STATEMENTS};
+use belfry_protocol::{
+    ClientFrame, DeviceId, ProtocolError, Request, Response, ServerFrame, Signed, Statement, UserId,
+};
 use belfry_protocol::{ToDeviceEnvelope, Wire as _};
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::collections::HashMap;
@@ -144,6 +146,7 @@ fn frame_name(f: &ServerFrame) -> &'static str {
         ServerFrame::Inbox(_) => "inbox entries",
         ServerFrame::DevicesChanged(_) => "a device change",
         ServerFrame::Closing(_) => "a close",
+        ServerFrame::Revoked(_) => "a refusal",
     }
 }
 
@@ -234,6 +237,10 @@ pub enum Push {
     Inbox(Vec<InboxEntry>),
     /// Users whose devices changed.
     DevicesChanged(Vec<UserId>),
+    /// The relay refused this device's login and gave these statements as
+    /// the reason (unverified: the engine checks each). At most
+    /// [`MAX_REFUSAL_STATEMENTS`].
+    Revoked(Vec<Statement>),
     /// The connection is down; it will be retried.
     Disconnected {
         /// Why, for people.
@@ -388,7 +395,7 @@ async fn drive(
         if *stopped.borrow() {
             return;
         }
-        let reason = match connect_and_authenticate(&target, &user, &device, &sign).await {
+        let reason = match connect_and_authenticate(&target, &user, &device, &sign, &pushes).await {
             Ok((conn, next_seq)) => {
                 backoff = Duration::from_millis(200);
                 // A reconnection asked for before this connection opened
@@ -431,14 +438,39 @@ async fn connect_and_authenticate(
     user: &UserId,
     device: &DeviceId,
     sign: &Signer,
+    pushes: &mpsc::Sender<Push>,
 ) -> Result<(Conn, u64)> {
     let mut conn = open(target).await?;
     let proof =
         AuthProof { challenge: conn.nonce, tls_exporter: conn.exporter, user: user.clone(), device: device.clone() };
-    match call(&mut conn, 0, Request::Authenticate(sign(&proof)?)).await? {
+    conn.ws
+        .send(Message::Binary(encode(&ClientFrame { id: 0, request: Request::Authenticate(sign(&proof)?) }).into()))
+        .await
+        .map_err(|e| ClientError::Offline(format!("connection lost: {e}")))?;
+    // Statements the relay gives with a refusal: only what it says, until
+    // the engine has checked each signature against the org key.
+    let mut statements = Vec::new();
+    let answer = loop {
+        match next_frame(&mut conn.ws).await? {
+            ServerFrame::Response { id: 0, result } => break result,
+            ServerFrame::Closing(e) => break Err(e),
+            ServerFrame::Revoked(given) => {
+                let room = MAX_REFUSAL_STATEMENTS.saturating_sub(statements.len());
+                statements.extend(given.into_iter().take(room));
+            }
+            _ => {}
+        }
+    };
+    match answer {
         Ok(Response::Authenticated { next_seq }) => Ok((conn, next_seq)),
         Ok(_) => Err(ClientError::Relay("unexpected answer to authentication".into())),
-        Err(e) => Err(ClientError::Refused(e)),
+        Err(e) => {
+            if !statements.is_empty() {
+                // The engine may be gone already; the refusal stands.
+                let _ = pushes.send(Push::Revoked(statements)).await;
+            }
+            Err(ClientError::Refused(e))
+        }
     }
 }
 
@@ -512,6 +544,8 @@ async fn serve(
                     },
                     ServerFrame::Closing(e) => break Ended::Lost(format!("the relay closed the connection: {}", e.message)),
                     ServerFrame::Challenge { .. } => break Ended::Lost("unexpected challenge".into()),
+                    // Only ever sent with a refused login.
+                    ServerFrame::Revoked(_) => break Ended::Lost("unexpected refusal after login".into()),
                 }
             }
         }

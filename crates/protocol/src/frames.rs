@@ -261,6 +261,14 @@ pub enum ServerFrame {
     DevicesChanged(Vec<UserId>),
     /// The relay closes the connection, with a reason.
     Closing(ProtocolError),
+    /// The relay refuses this device's login because it (or its enrollment
+    /// key) was revoked or ordered wiped, and hands over the signed
+    /// statements it holds that say so (at most
+    /// [`limits::MAX_REFUSAL_STATEMENTS`], [`limits::MAX_REFUSAL_BYTES`] in
+    /// all). Sent just before the refused answer to
+    /// [`Request::Authenticate`]. The device checks each against the org key
+    /// it trusts, as any statement; the relay's word alone changes nothing.
+    Revoked(Vec<Statement>),
 }
 
 impl Wire for ServerFrame {

@@ -21,5 +21,9 @@ pub const MAX_PREKEYS_PER_UPLOAD: usize = 100;
 pub const MAX_CLAIMS_PER_REQUEST: usize = 256;
 /// Most inbox items pushed in one frame.
 pub const MAX_ITEMS_PER_PUSH: usize = 256;
+/// Most statements a relay hands a device whose login it refuses.
+pub const MAX_REFUSAL_STATEMENTS: usize = 16;
+/// Their largest total encoded size.
+pub const MAX_REFUSAL_BYTES: usize = 64 * 1024;
 /// Largest attachment blob by default (relays may configure less).
 pub const MAX_BLOB_LEN: u64 = 512 * 1024 * 1024;

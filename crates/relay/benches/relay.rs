@@ -551,6 +551,7 @@ async fn relay_driver(mut job: RelayJob) -> (Ws, Seen) {
                             }
                         }
                         ServerFrame::Closing(e) => bail!("the relay closed the connection: {e:?}"),
+                        ServerFrame::Revoked(_) => bail!("the relay refused a device as revoked"),
                         ServerFrame::DevicesChanged(_) | ServerFrame::Challenge { .. } => {}
                     }
                 }

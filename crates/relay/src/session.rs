@@ -68,6 +68,9 @@ struct Session<S> {
     nonce: [u8; 32],
     authed: Option<Authed>,
     auth_failures: u32,
+    /// Statements that revoke the device whose login was just refused,
+    /// sent before the refusal ([`ServerFrame::Revoked`]).
+    refusal: Option<Vec<Statement>>,
 }
 
 enum Flow {
@@ -79,7 +82,7 @@ enum Flow {
 pub async fn run<S: Storage>(mut socket: WebSocket, shared: Arc<Shared<S>>, info: ConnInfo) {
     let mut nonce = [0u8; 32];
     rand::fill(&mut nonce[..]);
-    let mut s = Session { shared, info, nonce, authed: None, auth_failures: 0 };
+    let mut s = Session { shared, info, nonce, authed: None, auth_failures: 0, refusal: None };
     if s.send(&mut socket, &ServerFrame::Challenge { nonce }).await.is_err() {
         return;
     }
@@ -246,6 +249,9 @@ impl<S: Storage> Session<S> {
                 self.auth_failures >= MAX_AUTH_FAILURES
             })
             .unwrap_or(false);
+        if let Some(statements) = self.refusal.take() {
+            self.send(socket, &ServerFrame::Revoked(statements)).await?;
+        }
         self.send(socket, &ServerFrame::Response { id: frame.id, result }).await?;
         if close_after {
             return Ok(Flow::Close(refuse(ErrorCode::BadSignature, "too many failed authentication attempts")));
@@ -357,6 +363,15 @@ impl<S: Storage> Session<S> {
                 signed.verify(&device.ed25519).map_err(|_| unknown())?;
                 if proof.challenge != self.nonce || proof.tls_exporter != self.info.exporter {
                     return Err(refuse(ErrorCode::BadSignature, "the proof was made for another connection"));
+                }
+                if device.revoked {
+                    // Refused, with the signed statements that say why: the
+                    // device believes those, not this answer.
+                    let held =
+                        storage.statements_against(device.user.clone(), device.device.clone()).await.map_err(op)?;
+                    self.refusal = Some(held.iter().filter_map(|b| decode::<Statement>(b).ok()).collect());
+                    tracing::info!(peer = %self.info.peer, user = %device.user, device = %device.device, "revoked device refused");
+                    return Err(refuse(ErrorCode::Forbidden, "this device is revoked"));
                 }
                 let seat = shared.hub.join(device.key, limits.connections_per_device).ok_or_else(|| {
                     refuse(

@@ -7,8 +7,12 @@
 //! in its own savepoint, so one refused request never undoes another.
 
 use crate::error::{RelayError, Result, refuse};
+use belfry_protocol::codec::decode;
 use belfry_protocol::frames::DeviceAddress;
-use belfry_protocol::{DeviceId, Ed25519Public, ErrorCode, InvitationId, MessageId, ProtocolError, UserId};
+use belfry_protocol::{
+    DeviceId, Ed25519Public, ErrorCode, InvitationId, MessageId, ProtocolError, RevocationTarget, Statement, UserId,
+    limits,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -29,9 +33,9 @@ pub struct DeviceRow {
     pub device: DeviceId,
     /// The key its connections authenticate with.
     pub ed25519: Ed25519Public,
-    /// Revoked by an org or own-device statement: it may still connect to
-    /// collect its inbox (which holds the revocation and any wipe order),
-    /// but it may not publish and receives nothing new.
+    /// Revoked by an org or own-device statement: it may not publish,
+    /// receives nothing new, and a new login is refused with the statements
+    /// against it (which may hold a wipe order).
     pub revoked: bool,
 }
 
@@ -226,6 +230,11 @@ pub trait Storage: Send + Sync + 'static {
         devices: Vec<DeviceAddress>,
         one_time: Vec<bool>,
     ) -> impl Future<Output = Op<Vec<Option<Vec<u8>>>>> + Send;
+    /// The stored statements that revoke `user`'s `device` (by id or by its
+    /// enrollment key), order it wiped, or refuse it as a copy of a
+    /// confirmed invitation, encoded, oldest first, within
+    /// [`limits::MAX_REFUSAL_STATEMENTS`] and [`limits::MAX_REFUSAL_BYTES`].
+    fn statements_against(&self, user: UserId, device: DeviceId) -> impl Future<Output = Op<Vec<Vec<u8>>>> + Send;
     /// Device chains and statements of these users.
     fn directory(&self, users: Vec<UserId>) -> impl Future<Output = Op<Vec<DirectoryRows>>> + Send;
     /// Stores deliveries in the recipients' inboxes, once per `(sender, id)`.
@@ -477,6 +486,22 @@ fn find_device(conn: &Connection, user: &str, device: &str) -> Op<Option<DeviceR
         .optional()?
         .map(to_device_row)
         .transpose()
+}
+
+/// Whether `statement` takes trust from `user`'s `device`, enrolled under
+/// `enrollment_key` (read without checking signatures: the device checks).
+fn against(statement: &Statement, user: &UserId, device: &DeviceId, enrollment_key: Option<&[u8]>) -> bool {
+    let key_is = |k: &Ed25519Public| enrollment_key == Some(k.as_bytes().as_slice());
+    match statement {
+        Statement::Revocation(signed) => signed.peek_unverified().is_ok_and(|r| match r.target {
+            RevocationTarget::Device { user: u, device: d } => u == *user && d == *device,
+            RevocationTarget::Enrollment { key } => key_is(&key),
+        }),
+        Statement::Wipe(signed) => signed.peek_unverified().is_ok_and(|w| w.user == *user && w.device == *device),
+        Statement::Confirmation(signed) => {
+            signed.peek_unverified().is_ok_and(|c| key_is(&c.enrollment_key) && c.device != *device)
+        }
+    }
 }
 
 /// Whether an enrollment key was revoked by the org or burnt.
@@ -744,6 +769,35 @@ impl Storage for SqliteStorage {
                     .query_row(params![dev.key], |r| r.get(0))
                     .optional()?;
                 out.push(fallback);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn statements_against(&self, user: UserId, device: DeviceId) -> Op<Vec<Vec<u8>>> {
+        self.read(move |c| {
+            let key: Option<Option<Vec<u8>>> = c
+                .prepare_cached("SELECT enrollment_key FROM devices WHERE user = ?1 AND device = ?2")?
+                .query_row(params![user.as_str(), device.as_str()], |r| r.get(0))
+                .optional()?;
+            let key = key.flatten();
+            let rows = c
+                .prepare_cached("SELECT item FROM statements WHERE user = ?1 OR user IS NULL ORDER BY id")?
+                .query_map(params![user.as_str()], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            for item in rows {
+                let Ok(statement) = decode::<Statement>(&item) else { continue };
+                if !against(&statement, &user, &device, key.as_deref()) {
+                    continue;
+                }
+                if out.len() >= limits::MAX_REFUSAL_STATEMENTS || bytes + item.len() > limits::MAX_REFUSAL_BYTES {
+                    break;
+                }
+                bytes += item.len();
+                out.push(item);
             }
             Ok(out)
         })

@@ -83,6 +83,25 @@ pub struct CancelVerificationArgs {
     pub flow: String,
 }
 
+/// `export_device`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportDeviceArgs {
+    /// Where to write this device's certificate chain (absolute; chosen
+    /// in the save dialog; never overwritten).
+    pub path: String,
+}
+
+/// What IT compares when it confirms this device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceExport {
+    /// The device key's fingerprint (IT's `belfry-admin confirm` shows it).
+    pub fingerprint: String,
+    /// The file written.
+    pub path: String,
+}
+
 /// Every device of `user` with its trust (revoked ones too).
 pub(crate) async fn device_views(engine: &Engine, user: &UserId) -> UiResult<Vec<DeviceView>> {
     Ok(engine
@@ -146,4 +165,34 @@ pub async fn cancel_verification(host: State<'_, Arc<Host>>, args: CancelVerific
 pub async fn verifications(host: State<'_, Arc<Host>>) -> UiResult<Vec<VerificationView>> {
     let engine = host.engine().await?;
     Ok(engine.verifications().await?.iter().map(|v| verification_view(&host, v)).collect())
+}
+
+/// `export_device`: writes this device's public certificate chain (the
+/// `.belfry-device` file the CLI writes at enrollment) for IT to confirm
+/// with `belfry-admin confirm`; nothing secret is in it.
+#[tauri::command]
+pub async fn export_device(host: State<'_, Arc<Host>>, args: ExportDeviceArgs) -> UiResult<DeviceExport> {
+    use belfry_protocol::Wire as _;
+    use std::io::Write as _;
+    let path = input::path("path", &args.path)?;
+    let chain = host.engine().await?.device_chain().await?;
+    let fingerprint = chain
+        .device
+        .peek_unverified()
+        .map(|c| c.ed25519.fingerprint())
+        .map_err(|e| crate::error::UiError::internal(e.to_string()))?;
+    let armored = belfry_protocol::armor::armor(belfry_protocol::armor::DEVICE_LABEL, &chain.encode());
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(armored.as_bytes()).and_then(|()| f.sync_all()));
+    match written {
+        Ok(()) => Ok(DeviceExport { fingerprint, path: path.display().to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(crate::error::UiError::new(
+            crate::error::ErrorCode::FileExists,
+            format!("{} exists; choose another name", path.display()),
+        )),
+        Err(e) => Err(crate::error::UiError::internal(format!("cannot write {}: {e}", path.display()))),
+    }
 }

@@ -93,6 +93,7 @@ command_table! {
     devices::confirm_verification(ConfirmVerificationArgs) -> ();
     devices::cancel_verification(CancelVerificationArgs) -> ();
     devices::verifications(()) -> Vec<VerificationView>;
+    devices::export_device(ExportDeviceArgs) -> DeviceExport;
     settings::settings(()) -> Settings;
     settings::set_settings(SetSettingsArgs) -> ();
     settings::alerts(()) -> Vec<AlertView>;

@@ -71,11 +71,17 @@ pub struct AppState {
 }
 
 /// `inspect_invitation`.
-#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[derive(Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct InspectInvitationArgs {
     /// The invitation file's content, or a `belfry://invite/...` link.
     pub text: String,
+}
+
+impl std::fmt::Debug for InspectInvitationArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InspectInvitationArgs").field("text", &format_args!("<{} bytes>", self.text.len())).finish()
+    }
 }
 
 /// What an invitation says, checked against the organisation key.

@@ -75,6 +75,7 @@ fn bad_inputs() -> Vec<(&'static str, Value, &'static str)> {
         ("devices", json!({ "user": "Alice" }), "bad user id"),
         ("start_verification", json!({ "user": "bob", "device": "a/b" }), "bad device id"),
         ("start_verification", json!({ "user": "Bob", "device": "ABC" }), "bad user id"),
+        ("export_device", json!({ "path": "alice.belfry-device" }), "relative path"),
         ("accept_verification", json!({ "flow": "x" }), "bad flow id"),
         ("confirm_verification", json!({ "flow": "0", "matches": true }), "bad flow id"),
         ("cancel_verification", json!({ "flow": format!("{MSG}0") }), "long flow id"),

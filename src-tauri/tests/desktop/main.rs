@@ -9,6 +9,7 @@
 #[path = "../../../crates/client/tests/client/support.rs"]
 mod support;
 
+mod acl;
 mod harness;
 mod input;
 mod session;

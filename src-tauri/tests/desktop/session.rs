@@ -128,6 +128,20 @@ fn enrolls_talks_locks_and_unlocks_through_the_commands() {
     let mine = app.call_args("devices", json!({ "user": "alice" })).unwrap();
     assert_eq!(mine[0]["current"], true);
     assert_eq!(mine[0]["trust"], "trusted");
+    // IT confirms this device from the file the app writes.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("alice.belfry-device");
+    let export = app.call_args("export_device", json!({ "path": file.display().to_string() })).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let chain = belfry_protocol::DeviceChain::decode(
+        &belfry_protocol::armor::dearmor(belfry_protocol::armor::DEVICE_LABEL, &text).unwrap(),
+    )
+    .unwrap();
+    let cert = chain.device.peek_unverified().unwrap();
+    assert_eq!(cert.device.to_string(), status["device"].as_str().unwrap());
+    assert_eq!(export["fingerprint"], cert.ed25519.fingerprint());
+    let again = app.call_args("export_device", json!({ "path": file.display().to_string() }));
+    assert_eq!(code(&again), "fileExists");
     let bobs = app.call_args("devices", json!({ "user": "bob" })).unwrap();
     assert_eq!(bobs.as_array().unwrap().len(), 1);
     assert_eq!(bobs[0]["own"], false);

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState, type ClipboardEvent, type KeyboardEvent } 
 import { Icon } from "./Icon";
 import { Button, Label, TextArea, TextField } from "react-aria-components";
 import { open } from "@tauri-apps/plugin-dialog";
-import { call, toUiError } from "../api";
+import { call, callPending, toUiError } from "../api";
 import type { MessageView } from "../bindings/MessageView";
 import type { RoomSummary } from "../bindings/RoomSummary";
 import type { UiError } from "../bindings/UiError";
@@ -70,7 +70,7 @@ export function Composer({
       }
       try {
         const data = new Uint8Array(await f.arrayBuffer());
-        await call("send_file_bytes", { room: room.id, name: f.name, bytes: Array.from(data) });
+        await callPending("send_file_bytes", { room: room.id, name: f.name, bytes: Array.from(data) });
       } catch (e) {
         setError(toUiError(e));
       }

@@ -100,6 +100,11 @@ pub fn start_relay(root: &Path, org: &OrgKey) -> Res<Relay> {
 }
 
 pub async fn enroll(relay: &Relay, org: &OrgKey, root: &Path, user: &str) -> Res<Engine> {
+    enroll_with(relay, org, root, user, &key_source()).await
+}
+
+/// [`enroll`] with the store key wrapped as `source` says.
+pub async fn enroll_with(relay: &Relay, org: &OrgKey, root: &Path, user: &str, source: &KeySource) -> Res<Engine> {
     let invitation = org.invite(
         &InvitationRequest {
             user: UserId::new(user)?,
@@ -119,9 +124,8 @@ pub async fn enroll(relay: &Relay, org: &OrgKey, root: &Path, user: &str) -> Res
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
     }
-    let source = key_source();
     let engine =
-        Engine::enroll(Profile::new(&root.join(user)), &invitation, org.public(), DisplayName::new("Laptop")?, &source)
+        Engine::enroll(Profile::new(&root.join(user)), &invitation, org.public(), DisplayName::new("Laptop")?, source)
             .await?;
     engine.wait_caught_up(Duration::from_secs(30)).await;
     Ok(engine)

@@ -20,6 +20,7 @@ mod resilience;
 mod rooms;
 mod timeline;
 
+mod offline_revocation;
 mod revocation;
 mod sessions;
 mod trust;

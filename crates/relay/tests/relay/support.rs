@@ -399,6 +399,8 @@ pub struct Client {
     pub next_seq: u64,
     /// Empty Inbox frames received ("you have everything").
     pub caught_up: u32,
+    /// Statements given with a refused login.
+    pub revoked: Vec<belfry_protocol::Statement>,
 }
 
 pub fn exporter_of(tls: &TlsStream<TcpStream>) -> [u8; 32] {
@@ -419,6 +421,7 @@ impl Client {
             closing: None,
             next_seq: 0,
             caught_up: 0,
+            revoked: Vec::new(),
         }
     }
 
@@ -501,6 +504,7 @@ impl Client {
             }
             ServerFrame::DevicesChanged(users) => self.device_changes.push(users),
             ServerFrame::Closing(e) => self.closing = Some(e),
+            ServerFrame::Revoked(statements) => self.revoked.extend(statements),
             other => panic!("unexpected frame {other:?}"),
         }
     }
@@ -601,17 +605,7 @@ pub async fn try_connect_to(addr: SocketAddr, config: Arc<rustls::ClientConfig>)
             .ok()?;
         let exporter = exporter_of(&tls);
         let (ws, _) = tokio_tungstenite::client_async("wss://localhost/v1/ws", tls).await.ok()?;
-        let mut c = Client {
-            ws,
-            nonce: [0; 32],
-            exporter,
-            next_id: 1,
-            inbox: VecDeque::new(),
-            device_changes: Vec::new(),
-            closing: None,
-            next_seq: 0,
-            caught_up: 0,
-        };
+        let mut c = Client::from_ws(ws, exporter);
         match c.frame().await? {
             ServerFrame::Challenge { nonce } => c.nonce = nonce,
             _ => return None,
