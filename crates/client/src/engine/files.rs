@@ -45,6 +45,7 @@ use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -80,8 +81,12 @@ pub struct Transfer {
     pub direction: Direction,
     /// Bytes done so far (never goes back within a transfer).
     pub done: u64,
-    /// The file's size; the last event has `done == total`.
+    /// The file's size; the last event has `done == total`, unless the
+    /// transfer was cancelled.
     pub total: u64,
+    /// The transfer was cancelled ([`Engine::cancel_transfer`]) with `done`
+    /// bytes moved: this is its last event.
+    pub cancelled: bool,
 }
 
 /// A message's attachment, as a front end shows it. `Debug` shows the
@@ -219,6 +224,10 @@ pub enum FileError {
     /// declares): nothing was decoded.
     #[error("this image is too large to preview ({0}); save it to open it")]
     PreviewTooLarge(String),
+    /// The download was cancelled ([`Engine::cancel_transfer`]); nothing
+    /// of it was kept.
+    #[error("the download of message {0}'s file was cancelled")]
+    Cancelled(MessageId),
 }
 
 /// An upload still to finish, as the store keeps it.
@@ -248,6 +257,40 @@ pub(super) struct Files {
     rate: AtomicU64,
     /// Last progress reported per transfer (keeps events monotonic).
     shown: std::sync::Mutex<HashMap<(MessageId, Direction), u64>>,
+    /// Transfers running now, each with its cancel switch.
+    running: std::sync::Mutex<HashMap<(MessageId, Direction), Arc<Cancel>>>,
+}
+
+/// The cancel switch of one running transfer.
+#[derive(Default)]
+struct Cancel {
+    /// Set once cancelled (read by blocking producers).
+    flag: AtomicBool,
+    /// Wakes the transfer's task (keeps a permit if it is not waiting yet).
+    wake: tokio::sync::Notify,
+}
+
+impl Cancel {
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+}
+
+/// A transfer's place in [`Files::running`], left when it ends.
+struct Running<'a> {
+    files: &'a Files,
+    key: (MessageId, Direction),
+    cancel: Arc<Cancel>,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.files.running.lock()
+            && running.get(&self.key).is_some_and(|c| Arc::ptr_eq(c, &self.cancel))
+        {
+            running.remove(&self.key);
+        }
+    }
 }
 
 impl Files {
@@ -258,7 +301,26 @@ impl Files {
             jobs: tokio::sync::Mutex::new(()),
             rate: AtomicU64::new(0),
             shown: std::sync::Mutex::new(HashMap::new()),
+            running: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Registers a transfer that starts now.
+    fn start(&self, message: MessageId, direction: Direction) -> Running<'_> {
+        let cancel = Arc::new(Cancel::default());
+        if let Ok(mut running) = self.running.lock() {
+            running.insert((message, direction), cancel.clone());
+        }
+        Running { files: self, key: (message, direction), cancel }
+    }
+
+    /// Cancels the transfer running now, if there is one.
+    fn cancel(&self, message: MessageId, direction: Direction) -> bool {
+        let Ok(running) = self.running.lock() else { return false };
+        let Some(cancel) = running.get(&(message, direction)) else { return false };
+        cancel.flag.store(true, Ordering::Relaxed);
+        cancel.wake.notify_one();
+        true
     }
 
     /// Lets the uploader look for work (a new file, a new connection).
@@ -526,10 +588,42 @@ impl<R: Read> Read for Exact<'_, R> {
     }
 }
 
-/// Encrypts `path` (exactly `size` bytes) into a new file of the store's
-/// attachment area. Nothing is kept if anything fails.
-fn encrypt_into_store(store: &SqlStore, path: &Path, size: u64) -> Result<(AttachmentFile, EncryptedAttachment)> {
-    let source = std::fs::File::open(path).map_err(|error| FileError::Read { path: path.to_owned(), error })?;
+/// What a file is sent from.
+enum Source {
+    /// A file the user chose.
+    Path(PathBuf),
+    /// Bytes in memory (pasted, dropped): never written to disk unencrypted.
+    Memory(Zeroizing<Vec<u8>>),
+}
+
+impl Source {
+    /// Encrypts the source into the store; `shown` names it in errors.
+    fn encrypt_into_store(
+        &self,
+        store: &SqlStore,
+        size: u64,
+        shown: &Path,
+    ) -> Result<(AttachmentFile, EncryptedAttachment)> {
+        match self {
+            Source::Path(path) => {
+                let file =
+                    std::fs::File::open(path).map_err(|error| FileError::Read { path: path.to_owned(), error })?;
+                encrypt_into_store(store, file, size, shown)
+            }
+            Source::Memory(bytes) => encrypt_into_store(store, bytes.as_slice(), size, shown),
+        }
+    }
+}
+
+/// Encrypts what `source` yields (exactly `size` bytes) into a new file of
+/// the store's attachment area; `path` names the source in errors. Nothing
+/// is kept if anything fails.
+fn encrypt_into_store(
+    store: &SqlStore,
+    source: impl Read + Send,
+    size: u64,
+    path: &Path,
+) -> Result<(AttachmentFile, EncryptedAttachment)> {
     let changed = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel(4);
     let (written, sealed) = std::thread::scope(|scope| {
@@ -691,18 +785,48 @@ impl Engine {
     /// becomes sent when the relay has both. Needs the relay for the
     /// reservation (an offline device gets [`ClientError::Offline`]).
     pub async fn send_file(&self, room: RoomId, path: &Path) -> Result<MessageId> {
-        {
-            let st = self.state().await?;
-            let record = super::rooms::joined(&st, &room)?;
-            if !record.is_member(st.device.user()) {
-                return Err(ClientError::Input("you are not a member of this room".into()));
-            }
-        }
+        self.check_sender(room).await?;
         let meta = tokio::fs::metadata(path).await.map_err(|error| FileError::Read { path: path.to_owned(), error })?;
         if !meta.is_file() {
             return Err(FileError::NotAFile(path.to_owned()).into());
         }
-        let size = meta.len();
+        self.send_source(room, send_name(path), meta.len(), Source::Path(path.to_owned()), path).await
+    }
+
+    /// Sends a file held in memory (pasted or dropped into the app) as
+    /// `name` (its last path component, made safe as [`send_file`](Self::send_file)
+    /// makes a file's name): exactly as `send_file` does, with the same
+    /// size checks before anything is stored or uploaded, encrypting from
+    /// memory into the store. The plaintext is never written to disk, and
+    /// this copy of it is zeroed when the call returns.
+    pub async fn send_file_bytes(&self, room: RoomId, name: &str, bytes: Vec<u8>) -> Result<MessageId> {
+        let bytes = Zeroizing::new(bytes);
+        self.check_sender(room).await?;
+        let shown = PathBuf::from(name);
+        let size = bytes.len() as u64;
+        self.send_source(room, send_name(&shown), size, Source::Memory(bytes), &shown).await
+    }
+
+    /// Refuses to send into a room this user is not a member of.
+    async fn check_sender(&self, room: RoomId) -> Result<()> {
+        let st = self.state().await?;
+        let record = super::rooms::joined(&st, &room)?;
+        if !record.is_member(st.device.user()) {
+            return Err(ClientError::Input("you are not a member of this room".into()));
+        }
+        Ok(())
+    }
+
+    /// Reserves the blob, encrypts `source` (`size` bytes) into the store
+    /// and queues its upload; `path` names the file in errors.
+    async fn send_source(
+        &self,
+        room: RoomId,
+        name: String,
+        size: u64,
+        source: Source,
+        path: &Path,
+    ) -> Result<MessageId> {
         let too_large = |detail: String| FileError::TooLarge { path: path.to_owned(), size, detail };
         let Some(len) = accepted_len(size) else {
             let max = belfry_protocol::limits::MAX_BLOB_LEN;
@@ -719,10 +843,9 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let name = send_name(path);
         let store = self.inner.store.clone();
-        let source = path.to_owned();
-        let (file, sealed) = tokio::task::spawn_blocking(move || encrypt_into_store(&store, &source, size))
+        let shown = path.to_owned();
+        let (file, sealed) = tokio::task::spawn_blocking(move || source.encrypt_into_store(&store, size, &shown))
             .await
             .map_err(store_task_failed)??;
         if sealed.ciphertext_len != len || sealed.plaintext_len != size {
@@ -869,6 +992,53 @@ impl Engine {
         self.inner.files.blobs.set_idle_timeout(idle);
     }
 
+    /// Cancels the transfer of `message`'s file; `true` if one was running
+    /// (or, for an upload, waiting) and is now cancelled, `false` if there
+    /// was none (never started, or already finished).
+    ///
+    /// An upload stops at once: its job is dropped, nothing is announced to
+    /// the room, and the message stays on this device marked
+    /// [`MessageStatus::Failed`] ([`Event::Status`]) with its encrypted copy,
+    /// which [`download_file`](Self::download_file) still saves. The
+    /// relay's half-filled reservation is left to expire (the protocol has
+    /// no request to delete a blob). A download stops at once and keeps
+    /// nothing of the file (the waiting `download_file` returns
+    /// [`FileError::Cancelled`]); a later `download_file` starts again.
+    /// Either way the transfer's last event is an [`Event::Transfer`] with
+    /// `cancelled` set.
+    pub async fn cancel_transfer(&self, message: MessageId) -> Result<bool> {
+        self.unlocked()?;
+        let mut any = false;
+        let cancelled = {
+            let _jobs = self.inner.files.jobs.lock().await;
+            let mut jobs = self.upload_jobs()?;
+            match jobs.remove(&message) {
+                Some(job) => {
+                    let mut batch = Batch::new().with(value(K_UPLOADS, ser(&jobs)?));
+                    let exists = self.inner.store.message(&message)?.is_some();
+                    if exists {
+                        batch.push(Op::SetStatus { id: message, status: MessageStatus::Failed });
+                    }
+                    self.commit(batch).await?;
+                    Some((job, exists))
+                }
+                None => None,
+            }
+        };
+        if let Some((job, exists)) = cancelled {
+            // The job is gone: an upload that starts after this finds none.
+            self.inner.files.cancel(message, Direction::Upload);
+            self.report_cancelled(message, Direction::Upload, job.size);
+            if exists {
+                self.emit(Event::Status(message, MessageStatus::Failed));
+            }
+            any = true;
+        }
+        // The download reports its own end.
+        any |= self.inner.files.cancel(message, Direction::Download);
+        Ok(any)
+    }
+
     // ---- hooks for the engine ---------------------------------------------
 
     /// Adds attachment details to message views.
@@ -959,7 +1129,17 @@ impl Engine {
             }
             shown.insert(key, done);
         }
-        self.emit(Event::Transfer(Transfer { message, direction, done, total }));
+        self.emit(Event::Transfer(Transfer { message, direction, done, total, cancelled: false }));
+    }
+
+    /// Reports the end of a cancelled transfer (at the progress last shown)
+    /// and forgets it.
+    fn report_cancelled(&self, message: MessageId, direction: Direction, total: u64) {
+        let done = match self.inner.files.shown.lock() {
+            Ok(mut shown) => shown.remove(&(message, direction)).unwrap_or(0),
+            Err(_) => 0,
+        };
+        self.emit(Event::Transfer(Transfer { message, direction, done, total, cancelled: true }));
     }
 
     fn forget_progress(&self, message: MessageId, direction: Direction) {
@@ -1011,8 +1191,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Uploads what the relay does not have yet, resuming from its count.
+    /// Uploads what the relay does not have yet, resuming from its count,
+    /// unless (or until) it is cancelled.
     async fn upload(&self, message: MessageId, job: &UploadJob) -> Result<Uploaded> {
+        let running = self.inner.files.start(message, Direction::Upload);
+        // After registering: a cancel from now on reaches this upload, and
+        // one before it removed the job.
+        if !self.upload_jobs()?.contains_key(&message) {
+            return Ok(Uploaded::Dropped);
+        }
+        tokio::select! {
+            r = self.upload_from_offset(message, job, &running.cancel) => r,
+            () = running.cancel.wake.notified() => Ok(Uploaded::Dropped),
+        }
+    }
+
+    async fn upload_from_offset(&self, message: MessageId, job: &UploadJob, cancel: &Arc<Cancel>) -> Result<Uploaded> {
         if self.inner.store.message(&message)?.is_none() || self.inner.store.attachment(&job.blob)?.is_none() {
             return Ok(Uploaded::Dropped);
         }
@@ -1032,7 +1226,7 @@ impl Engine {
             if tries > 20 {
                 return Err(ClientError::Offline("the upload keeps breaking off; retrying later".into()));
             }
-            match self.put_from(message, job, have).await? {
+            match self.put_from(message, job, have, cancel.clone()).await? {
                 PutOutcome::Complete => return Ok(Uploaded::Done),
                 PutOutcome::Partial(_) => {}
                 // An earlier, broken-off upload the relay has not closed yet.
@@ -1042,7 +1236,13 @@ impl Engine {
     }
 
     /// One `PUT` of the blob from `offset`, read from the store as it goes.
-    async fn put_from(&self, message: MessageId, job: &UploadJob, offset: u64) -> Result<PutOutcome> {
+    async fn put_from(
+        &self,
+        message: MessageId,
+        job: &UploadJob,
+        offset: u64,
+        cancel: Arc<Cancel>,
+    ) -> Result<PutOutcome> {
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(2);
         let engine = self.clone();
         let (blob, len, size) = (job.blob, job.len, job.size);
@@ -1069,6 +1269,10 @@ impl Engine {
                     abort(&tx, "the engine is stopping");
                     return Ok(());
                 }
+                if cancel.is_set() {
+                    abort(&tx, "the upload was cancelled");
+                    return Ok(());
+                }
                 let rate = engine.inner.files.rate.load(Ordering::Relaxed);
                 // Under a rate limit, pieces of about a second each: the
                 // connection never looks idle between two of them.
@@ -1088,6 +1292,9 @@ impl Engine {
                     return Ok(()); // the request ended (the connection broke)
                 }
                 sent += n as u64;
+                if cancel.is_set() {
+                    return Ok(());
+                }
                 engine.progress(message, Direction::Upload, attachment::plaintext_progress(sent, size), size);
                 if rate > 0 {
                     let due = Duration::from_secs_f64((sent - offset) as f64 / rate as f64);
@@ -1177,7 +1384,15 @@ impl Engine {
             let mut reader = ChannelReader::new(rx);
             store.write_attachment_file(&mut reader)
         });
-        let result = self.fetch_into(a, bound, &tx).await;
+        let running = self.inner.files.start(a.message, Direction::Download);
+        let result = tokio::select! {
+            r = self.fetch_into(a, bound, &tx) => r,
+            () = running.cancel.wake.notified() => {
+                self.report_cancelled(a.message, Direction::Download, a.size);
+                Err(FileError::Cancelled(a.message).into())
+            }
+        };
+        drop(running);
         let last = match &result {
             Ok(()) => Piece::End,
             Err(e) => Piece::Fail(e.to_string()),

@@ -19,8 +19,10 @@ use belfry_crypto::{
 };
 use belfry_protocol::cert::Timestamp;
 use belfry_protocol::frames::DeviceAddress;
-use belfry_protocol::room::Role;
-use belfry_protocol::{Hash256, MessageId, Request, RoomContent, RoomId, RoomStateEvent, Signed, StateContent, UserId};
+use belfry_protocol::room::{Role, RoomKind};
+use belfry_protocol::{
+    DisplayName, Hash256, MessageId, Request, RoomContent, RoomId, RoomStateEvent, Signed, StateContent, UserId,
+};
 use belfry_store::{Batch, Op};
 use std::collections::BTreeSet;
 
@@ -51,6 +53,29 @@ pub(super) fn apply_own(
 }
 
 impl Engine {
+    /// Renames a group room (admins only; a member who is not gets
+    /// [`ClientError::State`] with [`belfry_crypto::StateError::NotAllowed`]
+    /// and nothing is sent). The name follows the protocol's rules for
+    /// display names (1 to 128 characters, no control, bidi, zero-width or other
+    /// invisible characters; surrounding white space is dropped), else
+    /// [`ClientError::Input`]. A direct room is named after the other
+    /// person and cannot be renamed. Every member's device shows the new
+    /// name ([`Event::Room`]) once the signed change reaches it.
+    pub async fn rename_room(&self, room: RoomId, name: &str) -> Result<()> {
+        let name = DisplayName::new(name.trim()).map_err(|e| ClientError::Input(format!("room name: {e}")))?;
+        {
+            let st = self.state().await?;
+            let state = joined(&st, &room)?;
+            if state.kind() == RoomKind::Direct {
+                return Err(ClientError::Input("a direct room cannot be renamed".into()));
+            }
+            if *state.name() == name {
+                return Ok(());
+            }
+        }
+        self.change_state(room, StateContent::Name(name), Vec::new()).await
+    }
+
     /// Changes a member's role (admins only): `Admin` lets them add and
     /// remove members and change the room's settings.
     pub async fn set_role(&self, room: RoomId, user: UserId, role: Role) -> Result<()> {

@@ -203,7 +203,8 @@ async fn refuses_a_blob_altered_or_swapped_by_the_relay_and_writes_nothing() {
 
 /// A TCP proxy on loopback in front of the relay that breaks, once, the
 /// first connection carrying more than `cut_after` bytes towards the client,
-/// and counts every byte it passes that way.
+/// and counts every byte it passes that way. [`CuttingProxy::slowing`]
+/// instead slows every connection past 256 KiB towards the client.
 pub(crate) struct CuttingProxy {
     pub(crate) url: String,
     pub(crate) cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -212,6 +213,16 @@ pub(crate) struct CuttingProxy {
 
 impl CuttingProxy {
     pub(crate) async fn start(relay: &TestRelay, cut_after: u64) -> Self {
+        Self::start_with(relay, cut_after, Duration::ZERO).await
+    }
+
+    /// Cuts nothing; waits `pause` before passing on each read (at most
+    /// 16 KiB) once a connection has carried 256 KiB towards the client.
+    pub(crate) async fn slowing(relay: &TestRelay, pause: Duration) -> Self {
+        Self::start_with(relay, u64::MAX, pause).await
+    }
+
+    async fn start_with(relay: &TestRelay, cut_after: u64, pause: Duration) -> Self {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -245,6 +256,9 @@ impl CuttingProxy {
                             return; // both halves dropped: the connection breaks
                         }
                         counted.fetch_add(n as u64, Ordering::SeqCst);
+                        if !pause.is_zero() && this_conn > 256 * 1024 {
+                            tokio::time::sleep(pause).await;
+                        }
                         if cw.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
@@ -892,4 +906,160 @@ async fn the_client_offers_only_the_hybrid_post_quantum_key_exchange() {
             "every ClientHello must offer X25519MLKEM768 and nothing else"
         );
     }
+}
+
+/// A file pasted or dropped into the app is sent from memory: the other
+/// member downloads exactly those bytes under the name made safe; neither
+/// the name nor the content reaches the sender's profile in plaintext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_from_memory_reaches_the_other_member_byte_identical() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+
+    let data = random_bytes(2 * MIB + 777);
+    let size = data.len() as u64;
+    let id = alice.engine.send_file_bytes(room, "../pasted\u{202E}gnp.exe", data.clone()).await.unwrap();
+    let up = transfers_until(&mut alice, id, Direction::Upload, |e| *e == Event::Status(id, MessageStatus::Sent)).await;
+    assert_monotonic_to(&up, size, "upload from memory");
+
+    let got = bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    let Event::Message(m) = got else { unreachable!() };
+    let a = m.attachment.expect("the message shows its file");
+    assert_eq!((a.name.as_str(), a.size), ("pastedgnp.exe", size));
+    let out = tempfile::tempdir().unwrap();
+    let saved = bob.engine.download_file(id, out.path()).await.unwrap();
+    assert_eq!(saved, out.path().join("pastedgnp.exe"));
+    assert!(std::fs::read(&saved).unwrap() == data, "the file differs");
+
+    // Nothing of the plaintext is in the sender's profile.
+    alice.shut().await;
+    for f in files_under(alice.profile_dir()) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, &data[1000..1064]), "plaintext in {}", f.display());
+        assert!(!contains(&bytes, b"pastedgnp"), "the name in plaintext in {}", f.display());
+    }
+}
+
+/// Bytes over the relay's limit are refused when it answers the
+/// reservation: no message, nothing encrypted into the store, nothing
+/// uploaded. Within the limit they go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_from_memory_over_the_limit_is_refused_before_anything_is_stored_or_uploaded() {
+    let relay = TestRelay::start_with(|t| *t = t.replace("max_blob_bytes = 104857600", "max_blob_bytes = 1048576"));
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+
+    let r = alice.engine.send_file_bytes(room, "scan.tiff", random_bytes(MIB + 1)).await;
+    let Err(ClientError::File(e @ FileError::TooLarge { .. })) = r else { panic!("not refused: {r:?}") };
+    assert!(e.to_string().contains("1048576") && e.to_string().contains("scan.tiff"), "{e}");
+    assert!(alice.engine.messages(&room, 10).await.unwrap().is_empty());
+    assert!(alice.engine.pending_uploads().unwrap().is_empty());
+    assert!(attachment_area(&alice).is_empty());
+    assert!(relay.blob_files().is_empty(), "something was uploaded");
+
+    let id = alice.engine.send_file_bytes(room, "note.txt", random_bytes(MIB / 2)).await.unwrap();
+    alice.wait(|e| *e == Event::Status(id, MessageStatus::Sent)).await;
+}
+
+/// A cancelled upload stops at once: the message is marked failed on the
+/// sender's device and never announced to the room, the relay stops
+/// receiving, and the sender's own encrypted copy still saves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_upload_stops_and_is_never_announced() {
+    let relay = TestRelay::start();
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let room = direct_room(&alice, &bob).await;
+    // About sixteen seconds for the file: plenty of time to cancel.
+    alice.engine.set_upload_rate_limit(Some(64 * 1024));
+
+    let data = random_bytes(MIB);
+    let size = data.len() as u64;
+    let id = alice.engine.send_file_bytes(room, "draft.pdf", data.clone()).await.unwrap();
+    alice.wait(|e| matches!(e, Event::Transfer(t) if t.message == id && t.done > 0 && t.done < t.total)).await;
+    assert!(alice.engine.cancel_transfer(id).await.unwrap(), "nothing was cancelled");
+    let mut last = None;
+    let mut failed = false;
+    while last.is_none() || !failed {
+        match alice
+            .wait(|e| {
+                matches!(e, Event::Transfer(t) if t.message == id) || *e == Event::Status(id, MessageStatus::Failed)
+            })
+            .await
+        {
+            Event::Transfer(t) if t.cancelled => last = Some(t),
+            Event::Transfer(_) => assert!(last.is_none(), "progress after the cancellation"),
+            _ => failed = true,
+        }
+    }
+    let last = last.unwrap();
+    assert!(last.direction == Direction::Upload && last.total == size && last.done < size, "{last:?}");
+    assert!(alice.engine.pending_uploads().unwrap().is_empty());
+    assert!(!alice.engine.cancel_transfer(id).await.unwrap(), "cancelled twice");
+
+    // The relay stops receiving.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let blob = relay.blob_files();
+    assert_eq!(blob.len(), 1, "{blob:?}");
+    let received = relay.blob_received(&blob[0]);
+    assert!((received as u64) < size, "the whole file was uploaded");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(relay.blob_received(&blob[0]), received, "the upload went on");
+    // Nothing moves any more: no progress for it in those 2.5 seconds.
+    let after: Vec<_> =
+        alice.drain().into_iter().filter(|e| matches!(e, Event::Transfer(t) if t.message == id)).collect();
+    assert!(after.is_empty(), "the upload went on after its cancellation: {after:?}");
+
+    // Nothing reached the room; the message stays failed here.
+    alice.engine.set_upload_rate_limit(None);
+    let marker = alice.engine.send_text(room, "after the file").await.unwrap();
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == marker)).await;
+    assert!(bob.engine.messages(&room, 10).await.unwrap().iter().all(|m| m.id != id), "the file was announced");
+    let mine = alice.engine.messages(&room, 10).await.unwrap();
+    assert!(mine.iter().any(|m| m.id == id && m.status == MessageStatus::Failed), "{mine:?}");
+    let out = tempfile::tempdir().unwrap();
+    let saved = alice.engine.download_file(id, out.path()).await.unwrap();
+    assert!(std::fs::read(saved).unwrap() == data);
+}
+
+/// A cancelled download stops at once and keeps nothing (no part of the
+/// ciphertext in the store, nothing at the destination); downloading the
+/// file again later works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_download_keeps_nothing_and_can_be_started_again() {
+    let relay = TestRelay::start();
+    // Bob's downloads crawl past their first 256 KiB (16 KiB every 50 ms):
+    // the cancellation lands in the middle of one.
+    let proxy = CuttingProxy::slowing(&relay, Duration::from_millis(50)).await;
+    let mut alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll_at(&relay, "bob", "Bob laptop", &proxy.url).await;
+    let room = direct_room(&alice, &bob).await;
+    let data = random_bytes(2 * MIB);
+    let size = data.len() as u64;
+    let id = alice.engine.send_file_bytes(room, "annex.pdf", data.clone()).await.unwrap();
+    alice.wait(|e| *e == Event::Status(id, MessageStatus::Sent)).await;
+    bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+    assert!(!bob.engine.cancel_transfer(id).await.unwrap(), "nothing runs yet");
+
+    let out = tempfile::tempdir().unwrap();
+    let engine = bob.engine.clone();
+    let dest = out.path().to_owned();
+    let download = tokio::spawn(async move { engine.download_file(id, &dest).await });
+    bob.wait(|e| matches!(e, Event::Transfer(t) if t.message == id && t.done > 0 && t.done < t.total)).await;
+    assert!(bob.engine.cancel_transfer(id).await.unwrap(), "nothing was cancelled");
+    let r = download.await.unwrap();
+    assert!(matches!(r, Err(ClientError::File(FileError::Cancelled(m))) if m == id), "{r:?}");
+    let last = bob.wait(|e| matches!(e, Event::Transfer(t) if t.message == id && t.cancelled)).await;
+    let Event::Transfer(last) = last else { unreachable!() };
+    assert!(last.direction == Direction::Download && last.total == size && last.done < size, "{last:?}");
+    assert!(attachment_area(&bob).is_empty(), "part of the download was kept: {:?}", attachment_area(&bob));
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "something was written");
+    let views = bob.engine.messages(&room, 10).await.unwrap();
+    assert!(views.iter().any(|v| v.id == id && v.attachment.as_ref().is_some_and(|a| !a.local)), "{views:?}");
+
+    let saved = bob.engine.download_file(id, out.path()).await.unwrap();
+    assert!(std::fs::read(saved).unwrap() == data);
 }

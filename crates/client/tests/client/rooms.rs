@@ -290,3 +290,43 @@ async fn a_new_device_of_a_member_gets_every_rooms_state() {
     let id = bob.engine.send_text(three, "to both laptops").await.unwrap();
     alice2.wait(|e| matches!(e, Event::Message(m) if m.id == id)).await;
 }
+
+/// An admin renames a group room: the other member's view and event
+/// stream show the new name. A member who is not an admin is refused
+/// with the typed state error, and so is a name the protocol does not
+/// allow; neither changes anything anywhere. A direct room keeps its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_renames_a_group_and_the_other_member_sees_it() {
+    use belfry_client::ClientError;
+    use belfry_crypto::StateError;
+    let relay = TestRelay::start();
+    let alice = Dev::enroll(&relay, "alice", "Alice laptop").await;
+    let mut bob = Dev::enroll(&relay, "bob", "Bob laptop").await;
+    let bob_id = bob.engine.user().await.unwrap();
+    let room = alice.engine.create_room(RoomKind::Group, "Cell", std::slice::from_ref(&bob_id)).await.unwrap();
+    bob.joined(&room).await;
+    bob.drain();
+
+    alice.engine.rename_room(room, "  Crisis cell  ").await.unwrap();
+    assert_eq!(alice.engine.room(&room).await.unwrap().name, "Crisis cell");
+    bob.wait(|e| *e == Event::Room(room)).await;
+    room_until(&bob, &room, "the new name", |v| v.name == "Crisis cell").await;
+
+    // Bob is a member, not an admin.
+    let r = bob.engine.rename_room(room, "Bob's room").await;
+    assert!(matches!(r, Err(ClientError::State(StateError::NotAllowed(ref u))) if *u == bob_id), "{r:?}");
+    // Names the protocol refuses: empty, too long, invisible characters.
+    for bad in ["   ", &"x".repeat(129), "Cell\u{202E}lec", "Bo\u{200D}b"] {
+        let r = alice.engine.rename_room(room, bad).await;
+        assert!(matches!(r, Err(ClientError::Input(_))), "{bad:?}: {r:?}");
+    }
+    let long_ok = "é".repeat(128);
+    alice.engine.rename_room(room, &long_ok).await.unwrap();
+    room_until(&bob, &room, "the long name", |v| v.name == long_ok).await;
+    assert_eq!(bob.engine.room(&room).await.unwrap().name, long_ok, "bob's refused rename changed something");
+
+    let direct = alice.engine.create_room(RoomKind::Direct, "Bob", std::slice::from_ref(&bob_id)).await.unwrap();
+    let r = alice.engine.rename_room(direct, "Other").await;
+    assert!(matches!(r, Err(ClientError::Input(_))), "{r:?}");
+    assert_eq!(alice.engine.room(&direct).await.unwrap().name, "Bob");
+}
