@@ -100,11 +100,14 @@ types!(
     OpenDirectArgs,
     AddMemberArgs,
     RemoveMemberArgs,
+    RenameRoomArgs,
     SetRetentionArgs,
     SetClassificationArgs,
     // files
     SendFileArgs,
     SaveAttachmentArgs,
+    SendFileBytesArgs,
+    CancelTransferArgs,
     // devices
     DeviceTrust,
     DeviceView,

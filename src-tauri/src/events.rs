@@ -241,6 +241,9 @@ pub enum UiEvent {
         /// Bytes in all.
         #[ts(type = "number")]
         total: u64,
+        /// Cancelled (`cancel_transfer`): its last event, `done` short of
+        /// `total`.
+        cancelled: bool,
     },
     /// A verification moved on.
     Verification {
@@ -330,6 +333,7 @@ pub(crate) async fn convert(host: &Host, engine: &Engine, me: &UserId, event: Ev
             },
             done: t.done,
             total: t.total,
+            cancelled: t.cancelled,
         },
         Event::Verification { flow, user, device, state } => {
             let view = match engine.verification(flow).await {

@@ -73,6 +73,23 @@ pub fn display_name(field: &str, s: &str) -> UiResult<belfry_protocol::DisplayNa
     belfry_protocol::DisplayName::new(s.trim()).map_err(|e| UiError::input(format!("{field}: {e}")))
 }
 
+/// Longest name of a file sent from memory, in bytes (what file systems
+/// allow for one name).
+pub const MAX_FILE_NAME: usize = 255;
+
+/// The name of a file sent from memory (dropped or pasted): one plain
+/// name, not a path; no control characters; at most [`MAX_FILE_NAME`]
+/// bytes. (The receiver makes it safe again before saving.)
+pub fn file_name(s: &str) -> UiResult<&str> {
+    if s.trim().is_empty() || s.len() > MAX_FILE_NAME {
+        return Err(UiError::input(format!("name: 1 to {MAX_FILE_NAME} bytes")));
+    }
+    if s.chars().any(|c| c.is_control() || matches!(c, '/' | '\\')) || s.trim_matches('.').is_empty() {
+        return Err(UiError::input("name: a file name, not a path"));
+    }
+    Ok(s)
+}
+
 /// A page size: 1 to `max`.
 pub fn limit(field: &str, n: u32, max: u32) -> UiResult<usize> {
     if n == 0 || n > max {
@@ -103,6 +120,11 @@ mod tests {
         assert!(text("body", "  ", MAX_TEXT, false).is_err());
         assert!(display_name("name", "a\u{202e}b").is_err());
         assert!(limit("limit", 0, 10).is_err());
+        for bad in ["", " ", "..", "a/b", "..\\x", "a\nb", "a\0b"] {
+            assert!(file_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(file_name(&"x".repeat(MAX_FILE_NAME + 1)).is_err());
+        assert_eq!(file_name("minutes 3.txt").unwrap(), "minutes 3.txt");
         assert!(limit("limit", 11, 10).is_err());
     }
 }

@@ -73,6 +73,7 @@ command_table! {
     rooms::open_direct(OpenDirectArgs) -> String;
     rooms::add_member(AddMemberArgs) -> ();
     rooms::remove_member(RemoveMemberArgs) -> ();
+    rooms::rename_room(RenameRoomArgs) -> ();
     rooms::set_retention(SetRetentionArgs) -> ();
     rooms::set_classification(SetClassificationArgs) -> ();
     messages::messages_before(MessagesBeforeArgs) -> Vec<MessageView>;
@@ -85,6 +86,8 @@ command_table! {
     messages::retry(RetryArgs) -> ();
     messages::search(SearchArgs) -> Vec<SearchHit>;
     files::send_file(SendFileArgs) -> Option<MessageView>;
+    files::send_file_bytes(SendFileBytesArgs) -> MessageView;
+    files::cancel_transfer(CancelTransferArgs) -> bool;
     files::save_attachment(SaveAttachmentArgs) -> Option<String>;
     files::max_file_size(()) -> u64;
     devices::devices(DevicesArgs) -> Vec<DeviceView>;

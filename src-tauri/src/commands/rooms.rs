@@ -189,6 +189,16 @@ pub struct RemoveMemberArgs {
     pub user: String,
 }
 
+/// `rename_room`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RenameRoomArgs {
+    /// Room id (a group room).
+    pub room: String,
+    /// The new name (the protocol's rules for names).
+    pub name: String,
+}
+
 /// `set_retention`.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -333,6 +343,15 @@ pub async fn add_member(host: State<'_, Arc<Host>>, args: AddMemberArgs) -> UiRe
 pub async fn remove_member(host: State<'_, Arc<Host>>, args: RemoveMemberArgs) -> UiResult<()> {
     let (room, user) = (input::room(&args.room)?, input::user(&args.user)?);
     Ok(host.engine().await?.remove_member(room, user).await?)
+}
+
+/// `rename_room` (admins, group rooms): every member's device shows the
+/// new name (`room` event) once the signed change reaches it.
+#[tauri::command]
+pub async fn rename_room(host: State<'_, Arc<Host>>, args: RenameRoomArgs) -> UiResult<()> {
+    let room = input::room(&args.room)?;
+    let name = input::display_name("name", &args.name)?;
+    Ok(host.engine().await?.rename_room(room, name.as_str()).await?)
 }
 
 /// `set_retention` (admins).

@@ -375,6 +375,47 @@ fn files_go_through_the_hosts_dialogs_and_images_are_previewed() {
     drop(bob);
 }
 
+/// A file dropped into the window goes as base64 through
+/// `send_file_bytes` and arrives whole; `cancel_transfer` after the
+/// upload finished has nothing to stop; an admin renames a group with
+/// `rename_room` and the other member's device follows; a direct room
+/// cannot be renamed.
+#[test]
+fn dropped_files_renamed_rooms_and_cancelled_transfers_through_the_commands() {
+    use base64::Engine as _;
+    let rt = runtime();
+    let relay = TestRelay::start();
+    let app = enrolled_app(&relay, "grace");
+    let mut bob = rt.block_on(Dev::enroll(&relay, "bob", "Bob laptop"));
+    let room = app.call_args("create_group", json!({ "name": "Desk", "members": ["bob"] })).unwrap();
+    let room_id = belfry_protocol::RoomId::from_hex(room.as_str().unwrap()).unwrap();
+    rt.block_on(bob.joined(&room_id));
+
+    let content = b"the minutes of the third meeting";
+    let bytes = base64::engine::general_purpose::STANDARD.encode(content);
+    let sent =
+        app.call_args("send_file_bytes", json!({ "room": room, "name": "minutes.txt", "bytes": bytes })).unwrap();
+    assert_eq!(sent["attachment"]["name"], "minutes.txt");
+    assert_eq!(sent["attachment"]["size"], json!(content.len()));
+    let id = belfry_protocol::MessageId::from_hex(sent["id"].as_str().unwrap()).unwrap();
+    rt.block_on(bob.wait(|e| matches!(e, Event::Message(m) if m.id == id)));
+    let dir = tempfile::tempdir().unwrap();
+    let saved = rt.block_on(bob.engine.download_file(id, dir.path())).unwrap();
+    assert_eq!(std::fs::read(&saved).unwrap(), content);
+    assert_eq!(saved.file_name().unwrap(), "minutes.txt");
+    // Uploaded already: nothing to cancel.
+    app.wait(EVENTS, |e| e["type"] == "status" && e["message"] == sent["id"] && e["status"] != "pending");
+    assert_eq!(app.call_args("cancel_transfer", json!({ "message": sent["id"] })).unwrap(), json!(false));
+
+    app.call_args("rename_room", json!({ "room": room, "name": "  Crisis desk " })).unwrap();
+    assert_eq!(app.call_args("room_details", json!({ "room": room })).unwrap()["name"], "Crisis desk");
+    rt.block_on(bob.wait(|e| *e == Event::Room(room_id)));
+    assert_eq!(rt.block_on(bob.engine.room(&room_id)).unwrap().name, "Crisis desk");
+    let direct = app.call_args("open_direct", json!({ "user": "bob" })).unwrap();
+    assert_eq!(code(&app.call_args("rename_room", json!({ "room": direct, "name": "Bob" }))), "invalidInput");
+    drop(bob);
+}
+
 /// IT revokes this device: the window gets `revoked`, the phase says so,
 /// the engine stops (every command answers `revoked`), and reopening the
 /// app says so too.

@@ -60,7 +60,12 @@ done: number,
 /**
  * Bytes in all.
  */
-total: number, } | { "type": "verification", 
+total: number, 
+/**
+ * Cancelled (`cancel_transfer`): its last event, `done` short of
+ * `total`.
+ */
+cancelled: boolean, } | { "type": "verification", 
 /**
  * Where it stands.
  */

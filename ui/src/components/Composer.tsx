@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState, type ClipboardEvent, type KeyboardEvent } from "react";
 import { Icon } from "./Icon";
 import { Button, Label, TextArea, TextField } from "react-aria-components";
-import { call, callPending, toUiError } from "../api";
+import { call, toBase64, toUiError } from "../api";
 import type { MessageView } from "../bindings/MessageView";
 import type { RoomSummary } from "../bindings/RoomSummary";
 import type { UiError } from "../bindings/UiError";
@@ -69,7 +69,7 @@ export function Composer({
       }
       try {
         const data = new Uint8Array(await f.arrayBuffer());
-        await callPending("send_file_bytes", { room: room.id, name: f.name, bytes: Array.from(data) });
+        await call("send_file_bytes", { room: room.id, name: f.name, bytes: toBase64(data) });
       } catch (e) {
         setError(toUiError(e));
       }

@@ -1,7 +1,7 @@
 import { memo, useState } from "react";
 import { Icon } from "./Icon";
 import { Button, Menu, MenuItem, MenuTrigger, Popover, Separator } from "react-aria-components";
-import { call, callPending, previewUrl, toUiError } from "../api";
+import { call, previewUrl, toUiError } from "../api";
 import type { MessageStatus } from "../bindings/MessageStatus";
 import type { MessageView } from "../bindings/MessageView";
 import type { UiError } from "../bindings/UiError";
@@ -141,7 +141,7 @@ export const MessageRow = memo(function MessageRow({
                     value={transfer.done}
                     aria-label={transfer.direction === "up" ? t("transfer.uploading", { name: m.attachment.name }) : t("transfer.downloading", { name: m.attachment.name })}
                   />
-                  <Button className="button button-small" onPress={() => act(callPending("cancel_transfer", { message: m.id }))} data-testid="attachment-cancel">
+                  <Button className="button button-small" onPress={() => act(call("cancel_transfer", { message: m.id }))} data-testid="attachment-cancel">
                     {t("common.cancel")}
                   </Button>
                 </>

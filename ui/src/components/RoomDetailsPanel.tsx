@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { Icon } from "./Icon";
 import { Button, Input, Label, TextField } from "react-aria-components";
-import { call, callPending, toUiError } from "../api";
+import { call, toUiError } from "../api";
 import type { Contact } from "../bindings/Contact";
 import type { RoomDetails } from "../bindings/RoomDetails";
 import type { RoomSummary } from "../bindings/RoomSummary";
@@ -87,7 +87,7 @@ export function RoomDetailsPanel({ room, bus, onClose }: { room: RoomSummary; bu
               className="inline-form"
               onSubmit={(e) => {
                 e.preventDefault();
-                if (name.trim() && name.trim() !== details.name) void act(callPending("rename_room", { room: room.id, name: name.trim() }));
+                if (name.trim() && name.trim() !== details.name) void act(call("rename_room", { room: room.id, name: name.trim() }));
               }}
             >
               <TextField value={name} onChange={setName} className="field" isDisabled={!admin}>

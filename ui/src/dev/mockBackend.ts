@@ -395,6 +395,7 @@ export function createMockBackend(opts: MockOptions = {}) {
 
   /** Every command received, for the tests. */
   const calls: { cmd: string; args: unknown }[] = [];
+  const cancelled = new Set<string>();
   const handler = async (cmd: string, payload: Record<string, unknown> | undefined): Promise<unknown> => {
     calls.push({ cmd, args: payload?.args });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -617,19 +618,31 @@ export function createMockBackend(opts: MockOptions = {}) {
       }
       case "send_file":
       case "send_file_bytes": {
-        // send_file: the host's open dialog "picks" a briefing note.
-        const a = args as { room: string; name?: string; bytes?: number[] };
+        // send_file: the host's open dialog "picks" a briefing note; send_file_bytes: base64 bytes.
+        const a = args as { room: string; name?: string; bytes?: string };
         const name = a.name ?? "briefing-note.pdf";
-        const size = a.bytes?.length ?? 523_000;
+        const size = a.bytes !== undefined ? atob(a.bytes).length : 523_000;
         const m = msg(a.room, ME, 0, "", { status: "pending", sentAt: Date.now(), attachment: { name, mime: "application/octet-stream", size, isImage: false, downloaded: true } });
         (history[a.room] ??= []).push(m);
         emit({ type: "message", message: { ...m } });
-        for (let i = 1; i <= 4; i++) later(i * 300, () => emit({ type: "transfer", message: m.id, direction: "up", done: (size * i) / 4, total: size }));
-        later(1300, () => progress(m));
+        for (let i = 1; i <= 4; i++)
+          later(i * 300, () => {
+            if (!cancelled.has(m.id)) emit({ type: "transfer", message: m.id, direction: "up", done: (size * i) / 4, total: size, cancelled: false });
+          });
+        later(1300, () => {
+          if (!cancelled.has(m.id)) progress(m);
+        });
         return { ...m };
       }
-      case "cancel_transfer":
-        return null;
+      case "cancel_transfer": {
+        const m = findMsg((args as { message: string }).message) ?? fail("notFound");
+        if (m.status !== "pending" || cancelled.has(m.id)) return false;
+        cancelled.add(m.id);
+        m.status = "failed";
+        emit({ type: "transfer", message: m.id, direction: "up", done: 0, total: m.attachment?.size ?? 0, cancelled: true });
+        emit({ type: "status", message: m.id, status: "failed" });
+        return true;
+      }
       case "save_attachment": {
         // The host's save dialog "chooses" Downloads, proposing the file's name.
         const m = findMsg((args as { message: string }).message) ?? fail("notFound");

@@ -105,7 +105,7 @@ export function MainScreen() {
           case "transfer":
             setTransfers((tr) => {
               const next = { ...tr };
-              if (e.done >= e.total) delete next[e.message];
+              if (e.done >= e.total || e.cancelled) delete next[e.message];
               else next[e.message] = { direction: e.direction, done: e.done, total: e.total };
               return next;
             });

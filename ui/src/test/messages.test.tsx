@@ -1,4 +1,4 @@
-import { fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { mainReady, startApp } from "./fixtures";
@@ -128,7 +128,35 @@ describe("drag and drop", () => {
     drop(new File([new Uint8Array(5000)], "too-big.zip"));
     expect((await screen.findByTestId("composer-refused")).textContent).toContain("too-big.zip");
     drop(new File([new Uint8Array(10)], "minutes.txt"));
-    await waitFor(() => expect(backend.calls.find((c) => c.cmd === "send_file_bytes")?.args).toMatchObject({ name: "minutes.txt" }));
+    await waitFor(() => expect(backend.calls.find((c) => c.cmd === "send_file_bytes")?.args).toMatchObject({ name: "minutes.txt", bytes: "AAAAAAAAAAAAAA==" }));
+  });
+
+  it("a running transfer can be cancelled; its progress goes when the host says it was", async () => {
+    const user = setup();
+    const { backend } = startApp();
+    await mainReady();
+    const room = screen.getByTestId("timeline").closest("section")!;
+    fireEvent.drop(room, { dataTransfer: { files: [new File([new Uint8Array(10)], "agenda.txt")], types: ["Files"], getData: () => "" } });
+    await waitFor(() => expect(within(screen.getByTestId("timeline")).getByText("agenda.txt")).toBeTruthy());
+    const id = messageWith(/agenda\.txt/).dataset.messageId!;
+    act(() => backend.emit({ type: "transfer", message: id, direction: "up", done: 5, total: 10, cancelled: false }));
+    await user.click(await within(messageWith(/agenda\.txt/)).findByTestId("attachment-cancel"));
+    await waitFor(() => expect(backend.calls.find((c) => c.cmd === "cancel_transfer")?.args).toEqual({ message: id }));
+    act(() => backend.emit({ type: "transfer", message: id, direction: "up", done: 5, total: 10, cancelled: true }));
+    await waitFor(() => expect(within(messageWith(/agenda\.txt/)).queryByTestId("attachment-cancel")).toBeNull());
+  });
+});
+
+describe("room details", () => {
+  it("an admin renames a group through rename_room", async () => {
+    const user = setup();
+    const { backend } = startApp();
+    await mainReady();
+    await user.click(screen.getByTestId("room-details-toggle"));
+    const field = await within(await screen.findByTestId("room-details")).findByTestId("details-name");
+    await user.clear(field);
+    await user.type(field, "Crisis desk{Enter}");
+    await waitFor(() => expect(backend.calls.find((c) => c.cmd === "rename_room")?.args).toMatchObject({ name: "Crisis desk" }));
   });
 });
 
