@@ -1,50 +1,52 @@
 #!/usr/bin/env bash
-# Runs Belfry as far as it exists today, on a fresh Debian/Ubuntu machine:
-# IT creates an organisation and a private relay (started on loopback),
-# invites three people and registers the invitations with the relay; three
-# laptops enroll with the `belfry` client and talk in an end-to-end-encrypted
-# group room through the relay; IT revokes and wipes one laptop, which erases
-# itself when it next connects; the relay shuts down cleanly.
-# Usage: ./scripts/run.sh            (scratch files go to a new temp directory)
-#        BELFRY_DEMO_DIR=DIR ./scripts/run.sh
+# Runs Belfry on a fresh Debian/Ubuntu machine: builds the desktop app and
+# opens it, enrolled into a local demo organisation with its own private
+# relay on loopback, beside two demo colleagues (headless `belfry` profiles)
+# who write in a RESTRICTED group room and answer what you write there.
+# Without a display it says so and runs the terminal demo instead.
+# Usage: ./scripts/run.sh            the desktop app
+#        ./scripts/run.sh --cli      the terminal demo (scripts/demo-cli.sh)
+#        BELFRY_DEMO_DIR=DIR ./scripts/run.sh   (scratch files in DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "${1:-}" = "--cli" ]; then
+  exec ./scripts/demo-cli.sh
+fi
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "No display here (DISPLAY and WAYLAND_DISPLAY are unset), so the desktop app cannot open."
+  echo "Running the terminal demo instead (the same as ./scripts/run.sh --cli)."
+  exec ./scripts/demo-cli.sh
+fi
+
 # shellcheck source=scripts/lib/install.sh
 source scripts/lib/install.sh
-belfry_install_run_deps
+belfry_install_desktop_build_deps
 
-echo "==> building belfry-admin, belfry-relay and belfry (the client)"
-cargo build --quiet -p belfry-admin -p belfry-relay -p belfry-client
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+step "Building the interface (npm ci, vite) and the app, relay, admin tool and CLI (debug)"
+belfry_build_ui
+cargo build --quiet -p belfry-desktop -p belfry-admin -p belfry-relay -p belfry-client
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug"
-ADMIN="$BIN/belfry-admin"
-RELAY="$BIN/belfry-relay"
-BELFRY="$BIN/belfry"
 
-DEMO=${BELFRY_DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/belfry-demo.XXXXXX")}
+DEMO=${BELFRY_DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/belfry-desktop-demo.XXXXXX")}
 mkdir -p "$DEMO"
 ORG="$DEMO/org"
 # Demo only: real passphrases come from a prompt or the OS keychain.
 export BELFRY_ORG_PASSPHRASE="demo passphrase, never for a real organisation"
-export ALICE_PASS="alice demo passphrase" BOB_PASS="bob demo passphrase" CAROL_PASS="carol demo passphrase"
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-# The client keeps its store key in the OS keychain by default; the demo uses
-# passphrase mode so it also runs on a machine without a desktop session.
-alice() { "$BELFRY" --profile "$DEMO/alice" --passphrase-env ALICE_PASS "$@"; }
-bob() { "$BELFRY" --profile "$DEMO/bob" --passphrase-env BOB_PASS "$@"; }
-carol() { "$BELFRY" --profile "$DEMO/carol" --passphrase-env CAROL_PASS "$@"; }
+export CLAIRE_PASS="claire demo passphrase" JAN_PASS="jan demo passphrase" SOFIA_PASS="sofia demo passphrase"
+claire() { "$BIN/belfry" --profile "$DEMO/claire" --passphrase-env CLAIRE_PASS "$@"; }
+jan() { "$BIN/belfry" --profile "$DEMO/jan" --passphrase-env JAN_PASS "$@"; }
+sofia() { "$BIN/belfry" --profile "$DEMO/sofia" --passphrase-env SOFIA_PASS "$@"; }
 
-step "IT creates the organisation key (belfry-admin org init)"
-"$ADMIN" --dir "$ORG" org init --name "Demo Ministry of Foreign Affairs"
+step "IT creates the organisation and its relay"
+"$BIN/belfry-admin" --dir "$ORG" org init --name "Demo Ministry of Foreign Affairs" >/dev/null
 ORG_KEY=$(sed -n 's/.*"public_key": *"\([^"]*\)".*/\1/p' "$ORG/org.json")
-
-step "IT creates the relay: a private CA, a TLS certificate, relay.toml (belfry-relay init)"
-"$RELAY" init --dir "$DEMO/relay" --name localhost --listen 127.0.0.1:0 --org-key "$ORG_KEY"
-
-step "The relay starts (TLS 1.3 only, post-quantum X25519MLKEM768 required; logs in $DEMO/relay.log)"
-"$RELAY" serve --dir "$DEMO/relay" >"$DEMO/relay.out" 2>"$DEMO/relay.log" &
-RELAY_PID=$!
-trap 'kill $RELAY_PID 2>/dev/null || true' EXIT
+"$BIN/belfry-relay" init --dir "$DEMO/relay" --name localhost --listen 127.0.0.1:0 --org-key "$ORG_KEY" >/dev/null
+"$BIN/belfry-relay" serve --dir "$DEMO/relay" >"$DEMO/relay.out" 2>"$DEMO/relay.log" &
+PIDS=($!)
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; }
+trap cleanup EXIT
 for _ in $(seq 1 100); do
   grep -q "listening on" "$DEMO/relay.out" 2>/dev/null && break
   sleep 0.1
@@ -53,86 +55,49 @@ RELAY_URL=$(sed -n 's|^belfry-relay listening on \(wss://[^/]*\)/v1/ws$|\1|p' "$
 [ -n "$RELAY_URL" ] || { echo "the relay did not start:"; cat "$DEMO/relay.log"; exit 1; }
 echo "relay at $RELAY_URL"
 
-step "IT invites Alice (file + QR code for her laptop), Bob and Carol"
-"$ADMIN" --dir "$ORG" invite --user alice.martin --name "Alice Martin" \
-  --relay "$RELAY_URL" --relay-ca "$DEMO/relay/ca.pem" --out "$DEMO/alice.belfry-invite"
-for who in "bob.okafor:Bob Okafor:bob" "carol.ng:Carol Ng:carol"; do
-  IFS=: read -r id name short <<<"$who"
-  "$ADMIN" --dir "$ORG" invite --user "$id" --name "$name" --no-qr \
+step "IT invites Claire Dubois (you, on the desktop) and two colleagues; all three enroll"
+for who in "claire.dubois:Claire Dubois:claire:Ministry laptop" "jan.devries:Jan de Vries:jan:Office laptop" \
+  "sofia.rossi:Sofia Rossi:sofia:Travel laptop"; do
+  IFS=: read -r id name short device <<<"$who"
+  "$BIN/belfry-admin" --dir "$ORG" invite --user "$id" --name "$name" --no-qr \
     --relay "$RELAY_URL" --relay-ca "$DEMO/relay/ca.pem" --out "$DEMO/$short.belfry-invite" >/dev/null
-  echo "Invitation for $name: $DEMO/$short.belfry-invite"
+  "$BIN/belfry-relay" register --dir "$DEMO/relay" "$DEMO/$short.belfry-registration" >/dev/null
+  "$short" enroll "$DEMO/$short.belfry-invite" --org-key "$ORG_KEY" --device-name "$device" >/dev/null
+  echo "enrolled $name ($device)"
 done
-
-step "Anyone can check an invitation against the organisation key (belfry-admin verify)"
-"$ADMIN" --dir "$ORG" verify "$DEMO/alice.belfry-invite"
-
-step "IT registers the invitations with the relay (the .belfry-registration files hold no secret)"
-"$RELAY" register --dir "$DEMO/relay" "$DEMO"/*.belfry-registration
-
-step "Three laptops enroll from their invitations (belfry enroll)"
-alice enroll "$DEMO/alice.belfry-invite" --org-key "$ORG_KEY" --device-name "Travel laptop"
-bob enroll "$DEMO/bob.belfry-invite" --org-key "$ORG_KEY" --device-name "Office laptop" | tee "$DEMO/bob-enroll.log"
-carol enroll "$DEMO/carol.belfry-invite" --org-key "$ORG_KEY" --device-name "Laptop"
-BOB_DEVICE=$(sed -n 's/^Enrolled \([^ ]*\) with.*/\1/p' "$DEMO/bob-enroll.log")
-
-step "IT confirms each enrolled device from its .belfry-device file (after comparing fingerprints); the relay distributes the confirmations"
 for device_file in "$DEMO"/*.belfry-device; do
-  "$ADMIN" --dir "$ORG" confirm "$device_file" --out "$device_file.confirm" | grep -v '^$' | head -n 3
-  "$RELAY" statement --dir "$DEMO/relay" "$device_file.confirm"
+  "$BIN/belfry-admin" --dir "$ORG" confirm "$device_file" --out "$device_file.confirm" >/dev/null
+  "$BIN/belfry-relay" statement --dir "$DEMO/relay" "$device_file.confirm" >/dev/null
 done
 
-step "Alice opens a group room with Bob and Carol and writes (end-to-end encrypted through the relay)"
-alice create --group "Crisis cell" --member bob.okafor --member carol.ng
-alice send "Crisis cell" "The draft communiqué is ready."
-alice send "Crisis cell" "Meeting moved to 15:00."
+step "Jan opens a RESTRICTED group with Claire and Sofia; they write"
+jan create --group "Crisis cell" --member claire.dubois --member sofia.rossi >/dev/null
+jan label "Crisis cell" RESTRICTED >/dev/null
+jan send "Crisis cell" "The consular team is ready. We need the final passenger list two hours before boarding." >/dev/null
+sofia send "Crisis cell" "Draft list attached in the next hour. The embassy confirms 42 nationals so far." >/dev/null
+jan send "Crisis cell" "Claire, can you prepare a one-page briefing for the minister by 16:30?" >/dev/null
+sofia create --direct claire.dubois >/dev/null
+sofia send "sofia.rossi and claire.dubois" "Are you free for a call at 15:00?" >/dev/null
 
-step "Bob reads and answers; Carol reads everything"
-bob read "Crisis cell"
-bob send "Crisis cell" "Read it. Two changes in paragraph 3."
-carol read "Crisis cell"
+step "Jan stays online and answers what you write in the Crisis cell"
+mkfifo "$DEMO/jan.in"
+exec 3<>"$DEMO/jan.in"
+answers=("Noted, thank you." "Agreed. I will tell the embassy." "Good. Let us keep everything in this room."
+  "Understood; I will come back to you within the hour.")
+(
+  n=0
+  jan --json chat "Crisis cell" <&3 2>>"$DEMO/jan.log" | while IFS= read -r line; do
+    case $line in
+      *'"sender":"claire.dubois"'*)
+        sleep 2
+        echo "${answers[$((n % ${#answers[@]}))]}" >"$DEMO/jan.in"
+        n=$((n + 1))
+        ;;
+    esac
+  done
+) &
+PIDS+=($!)
 
-step "Search runs inside each laptop's encrypted store"
-carol search "communiqué"
-
-step "Alice shares a file: encrypted on her laptop under a fresh key; the relay only ever holds ciphertext"
-printf 'Annex B: evacuation routes and assembly points (demo file)\n' > "$DEMO/annex-b.txt"
-FILE_ID=$(alice --json send-file "Crisis cell" "$DEMO/annex-b.txt" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
-[ -n "$FILE_ID" ] || { echo "the file was not sent" >&2; exit 1; }
-echo "sent annex-b.txt as message $FILE_ID"
-carol read "Crisis cell"
-mkdir -p "$DEMO/carol-downloads"
-carol get-file "$FILE_ID" "$DEMO/carol-downloads"
-cmp "$DEMO/annex-b.txt" "$DEMO/carol-downloads/annex-b.txt" && echo "Carol's copy is identical (its hash was checked before decrypting)"
-
-step "Alice and Bob verify each other's laptops in person: the same seven emoji on both screens"
-bob verify --incoming --yes > "$DEMO/bob-verify.log" 2>&1 &
-BOB_VERIFY=$!
-sleep 1
-alice verify bob.okafor --yes
-wait $BOB_VERIFY && sed 's/^/  (Bob'"'"'s screen) /' "$DEMO/bob-verify.log"
-
-step "Alice sees the devices of Bob's account (now verified in person)"
-alice devices bob.okafor
-
-step "Alice's laptop: who it is, and what protects its data"
-alice status
-
-step "Bob's laptop is lost: IT revokes it and orders a wipe; the relay distributes both"
-"$ADMIN" --dir "$ORG" revoke --device "$BOB_DEVICE" --reason "Laptop lost in transit" --out "$DEMO/revoke-bob.belfry-statement"
-"$ADMIN" --dir "$ORG" wipe --device "$BOB_DEVICE" --out "$DEMO/wipe-bob.belfry-statement" >/dev/null
-"$RELAY" statement --dir "$DEMO/relay" "$DEMO/revoke-bob.belfry-statement" "$DEMO/wipe-bob.belfry-statement"
-
-step "Alice learns of it and writes again: Bob's lost laptop gets no key for it"
-alice send "Crisis cell" "Bob's laptop is gone; keep to this room."
-carol read "Crisis cell" --limit 1
-
-step "When the lost laptop next connects, it erases itself"
-bob rooms && { echo "the wiped laptop still works: this is a bug" >&2; exit 1; } || true
-echo "files left in Bob's profile: $(find "$DEMO/bob" -type f | wc -l)"
-
-step "The relay stops cleanly on SIGTERM"
-kill -TERM $RELAY_PID
-wait $RELAY_PID && echo "relay exited cleanly"
-trap - EXIT
-
-step "Done. Everything above is in $DEMO"
+step "Opening Belfry. Unlock with the passphrase: $CLAIRE_PASS"
+echo "(Everything is in $DEMO; close the window to stop the demo.)"
+BELFRY_ORG_KEY="$ORG_KEY" BELFRY_ORG_NAME="Demo Ministry of Foreign Affairs" "$BIN/belfry-desktop" --profile "$DEMO/claire"

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/install.sh
 source scripts/lib/install.sh
 belfry_install_test_deps
+belfry_install_desktop_build_deps
+belfry_install_desktop_test_deps
 
 echo "==> install steps: every branch, against fake apt-get, sudo and cargo"
 ./scripts/check-install.sh
@@ -14,6 +16,10 @@ echo "==> install steps: every branch, against fake apt-get, sudo and cargo"
 # Snapshots are compared, never rewritten, in a test run.
 export INSTA_UPDATE=no
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+belfry_build_ui
+echo "==> the interface's component tests (Vitest, jsdom; IPC mocked)"
+(cd ui && npm test --silent)
 
 echo "==> unit, integration, property and snapshot tests"
 cargo nextest run --workspace --no-fail-fast
@@ -29,6 +35,9 @@ env HOME="$KEYRING_HOME" XDG_DATA_HOME="$KEYRING_HOME/data" XDG_RUNTIME_DIR="$KE
   dbus-run-session -- sh -c 'echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
     cargo nextest run -p belfry-store --run-ignored only -E "test(secret_service)"'
 rm -rf "$KEYRING_HOME"
+
+echo "==> the desktop app end to end: two real windows under Xvfb, one relay"
+./tests/desktop/run.sh
 
 echo "==> fuzz targets build (run them with cargo-fuzz, see fuzz/README.md)"
 CARGO_TARGET_DIR="$PWD/target/fuzz" cargo build --manifest-path fuzz/Cargo.toml --bins --quiet

@@ -44,8 +44,9 @@ belfry_install_run_deps() {
   belfry_need_cargo
 }
 
-# What ./scripts/test.sh needs: the above, pkg-config, cargo-nextest, and a
-# real Secret Service (gnome-keyring in a private D-Bus session).
+# What ./scripts/test.sh needs: the above, pkg-config, cargo-nextest, a
+# real Secret Service (gnome-keyring in a private D-Bus session), and what
+# building and driving the desktop app needs (the functions below).
 belfry_install_test_deps() {
   local need=()
   command -v cc >/dev/null || need+=(build-essential)
@@ -59,6 +60,13 @@ belfry_install_test_deps() {
     echo "==> installing cargo-nextest"
     cargo install cargo-nextest --locked
   fi
+}
+
+# Builds the interface into ui/dist, which the desktop crate embeds when it
+# compiles (so any cargo build of the workspace needs it first).
+belfry_build_ui() {
+  echo "==> the interface: npm ci, type check, vite build (ui/dist)"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 }
 
 # What building the desktop app needs: WebKitGTK and the other libraries

@@ -10,8 +10,7 @@ source scripts/lib/install.sh
 belfry_install_desktop_build_deps
 belfry_install_desktop_test_deps
 
-echo "==> the interface (npm ci, vite build)"
-(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+belfry_build_ui
 echo "==> belfry-desktop, belfry-relay, belfry-admin (debug)"
 cargo build --quiet -p belfry-desktop -p belfry-relay -p belfry-admin
 rm -rf target/e2e-screenshots

@@ -42,8 +42,8 @@ export class Instance {
       XDG_DATA_HOME: join(this.home, "data"),
       XDG_CONFIG_HOME: join(this.home, "config"),
       XDG_RUNTIME_DIR: join(this.home, "run"),
-      // Tauri's WebKitGTK needs no GPU under Xvfb.
-      WEBKIT_DISABLE_COMPOSITING_MODE: "1",
+      // Leave WebKit's compositing on: with WEBKIT_DISABLE_COMPOSITING_MODE
+      // set, WebKitWebDriver's screenshots never return under Xvfb.
       LANG: "en_GB.UTF-8",
     };
     delete env.DBUS_SESSION_BUS_ADDRESS;

@@ -2,7 +2,7 @@
 // real Belfry window through tauri-driver and WebKitWebDriver. No
 // dependencies: the protocol is a handful of JSON requests.
 
-const ELEMENT = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
 export class WebDriverError extends Error {
   constructor(method, path, status, value) {

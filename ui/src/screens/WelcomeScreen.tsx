@@ -225,8 +225,12 @@ export function WelcomeScreen() {
                 {t("welcome.invitation.title")}
               </h2>
               <dl className="facts">
-                <dt>{t("welcome.invitation.org")}</dt>
-                <dd data-testid="welcome-org">{info.orgName}</dd>
+                {info.orgName ? (
+                  <>
+                    <dt>{t("welcome.invitation.org")}</dt>
+                    <dd data-testid="welcome-org">{info.orgName}</dd>
+                  </>
+                ) : null}
                 <dt>{t("welcome.invitation.fingerprint")}</dt>
                 <dd>
                   <span className="fingerprint" data-testid="welcome-fingerprint">

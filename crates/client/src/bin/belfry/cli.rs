@@ -175,6 +175,13 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Talk in a room from the terminal: show its new messages as they
+    /// arrive and send each line typed on standard input (until end of
+    /// input)
+    Chat {
+        /// Room id or name
+        room: String,
+    },
     /// Search every room's messages
     Search {
         /// Words to find

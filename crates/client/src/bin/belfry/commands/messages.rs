@@ -84,6 +84,49 @@ pub async fn read(ctx: &mut Ctx<'_>, room: &str, limit: usize, follow: bool) -> 
     Ok(())
 }
 
+/// Shows the room's new messages and sends each line read from standard
+/// input; ends at the end of input (after what was typed is sent) or when
+/// the device is wiped.
+pub async fn chat(ctx: &mut Ctx<'_>, room: &str) -> anyhow::Result<()> {
+    let r = find_room(ctx.engine, room).await?;
+    // Standard input is read on a thread of its own (blocking reads), one
+    // line at a time; the channel closes at the end of input.
+    let (tx, mut lines) = tokio::sync::mpsc::channel::<std::io::Result<String>>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        tokio::select! {
+            line = lines.recv() => match line.transpose()? {
+                Some(text) if text.trim().is_empty() => {}
+                Some(text) => {
+                    ctx.engine.send_text(r.id, text.trim_end()).await?;
+                }
+                None => break,
+            },
+            event = ctx.events.recv() => match event {
+                Ok(Event::Message(m)) if m.room == r.id => {
+                    print_message(&m, ctx.json);
+                    ctx.engine.mark_read(r.id, m.id).await?;
+                }
+                Ok(Event::Alert(a)) => print_alert(&a, ctx.json),
+                Ok(Event::Wiped) => bail!("this device was wiped by order of your organisation"),
+                Ok(Event::WipeIncomplete(detail)) => {
+                    return Err(belfry_client::ClientError::WipeIncomplete(detail).into());
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(_) => return Ok(()),
+            },
+        }
+    }
+    settle(ctx).await;
+    Ok(())
+}
+
 pub async fn search(ctx: &mut Ctx<'_>, query: &str, limit: usize) -> anyhow::Result<()> {
     for m in ctx.engine.search(query, limit).await? {
         print_message(&m, ctx.json);

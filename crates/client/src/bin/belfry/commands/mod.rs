@@ -80,6 +80,7 @@ async fn command(cli: &Cli, ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
         Command::Delete { room, message } => messages::delete(ctx, room, message).await,
         Command::React { room, message, reaction } => messages::react(ctx, room, message, reaction).await,
         Command::Read { room, limit, follow } => messages::read(ctx, room, *limit, *follow).await,
+        Command::Chat { room } => messages::chat(ctx, room).await,
         Command::Search { query, limit } => messages::search(ctx, query, *limit).await,
         Command::SendFile { room, path, limit_rate } => files::send(ctx, room, path, limit_rate.as_deref()).await,
         Command::GetFile { message, dest } => files::get(ctx, message, dest).await,
