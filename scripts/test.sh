@@ -18,6 +18,7 @@ export INSTA_UPDATE=no
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 belfry_build_ui
+export BELFRY_UI_BUILT=1
 echo "==> the interface's component tests (Vitest, jsdom; IPC mocked)"
 (cd ui && npm test --silent)
 

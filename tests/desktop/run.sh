@@ -10,7 +10,8 @@ source scripts/lib/install.sh
 belfry_install_desktop_build_deps
 belfry_install_desktop_test_deps
 
-belfry_build_ui
+# scripts/test.sh has built the interface already.
+[ "${BELFRY_UI_BUILT:-}" = 1 ] || belfry_build_ui
 echo "==> belfry-desktop, belfry-relay, belfry-admin (debug)"
 cargo build --quiet -p belfry-desktop -p belfry-relay -p belfry-admin
 rm -rf target/e2e-screenshots
