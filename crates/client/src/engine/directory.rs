@@ -92,6 +92,16 @@ impl Engine {
             return Ok(());
         }
         let entries = self.inner.link.fetch_devices(users).await?;
+        self.admit_entries(entries).await
+    }
+
+    /// Admits what verifies of directory entries the relay served (for
+    /// named users or a directory page): nothing in them is believed
+    /// without the organisation's chain or a verified statement.
+    pub(super) async fn admit_entries(&self, entries: Vec<belfry_protocol::frames::DirectoryEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let mut st = self.state().await?;
         let st = &mut *st;
         let mut events = Vec::new();
