@@ -133,7 +133,7 @@ impl Engine {
                 return Ok(());
             };
             after = Some(last.user.clone());
-            self.admit_entries(page).await?;
+            self.admit_entries(page, false).await?;
         }
         tracing::debug!("directory walk stopped after {MAX_DIRECTORY_PAGES} pages");
         Ok(())

@@ -24,6 +24,10 @@ async fn a_new_device_lists_colleagues_it_never_talked_to() {
             ("sofia".into(), "Sofia Rossi".into()),
         ]
     );
+    // Meeting the whole organisation is not news: no "new device" alert
+    // for each colleague's device.
+    let alerts = claire.engine.alerts().unwrap();
+    assert!(!alerts.iter().any(|a| matches!(a.alert, Alert::NewDevice { .. })), "{alerts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
