@@ -6,7 +6,9 @@
 use crate::error::{ClientError, Result};
 use belfry_protocol::codec::{decode, encode};
 use belfry_protocol::frames::{AuthProof, ClaimedPrekey, DeviceAddress, DirectoryEntry, InboxEntry};
-use belfry_protocol::limits::{MAX_CLAIMS_PER_REQUEST, MAX_FRAME_LEN, MAX_RECIPIENTS, MAX_REFUSAL_STATEMENTS};
+use belfry_protocol::limits::{
+    MAX_CLAIMS_PER_REQUEST, MAX_DIRECTORY_PAGE, MAX_FRAME_LEN, MAX_RECIPIENTS, MAX_REFUSAL_STATEMENTS,
+};
 use belfry_protocol::{
     ClientFrame, DeviceId, ProtocolError, Request, Response, ServerFrame, Signed, Statement, UserId,
 };
@@ -332,6 +334,28 @@ impl Link {
             out.extend(entries);
         }
         Ok(out)
+    }
+
+    /// One page of the organisation's directory: the entries of the users
+    /// after `after`, in id order, at most [`MAX_DIRECTORY_PAGE`]. Empty at
+    /// the end. Entries are signed blobs still to verify; a page out of
+    /// order (which could keep a walk from ending) is refused.
+    pub async fn list_directory(&self, after: Option<&UserId>) -> Result<Vec<DirectoryEntry>> {
+        let request = Request::ListDirectory { after: after.cloned(), limit: MAX_DIRECTORY_PAGE };
+        let Response::Devices(entries) = self.request(request).await? else {
+            return Err(ClientError::Relay("unexpected answer to a directory listing".into()));
+        };
+        let mut last = after;
+        for entry in &entries {
+            if last.is_some_and(|l| entry.user <= *l) {
+                return Err(ClientError::Relay("the relay listed the directory out of order".into()));
+            }
+            last = Some(&entry.user);
+        }
+        if entries.len() > MAX_DIRECTORY_PAGE as usize {
+            return Err(ClientError::Relay(format!("the relay listed {} users in one page", entries.len())));
+        }
+        Ok(entries)
     }
 
     /// Claims a prekey of each device, in requests within the relay's limit

@@ -117,6 +117,18 @@ pub enum Request {
         /// Ciphertext length.
         len: u64,
     },
+    /// The organisation's directory: entries (as [`Request::FetchDevices`]
+    /// gives them) of the users with enrolled devices, in id order after
+    /// `after`, at most `limit` (capped by
+    /// [`limits::MAX_DIRECTORY_PAGE`]) and what fits in one frame. Answered
+    /// with [`Response::Devices`]; fewer entries than asked is not the end:
+    /// an empty page is.
+    ListDirectory {
+        /// Resume after this user (exclusive); `None` from the start.
+        after: Option<UserId>,
+        /// Most users wanted.
+        limit: u32,
+    },
 }
 
 /// A claimed prekey, or none left.

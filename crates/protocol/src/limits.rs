@@ -19,6 +19,8 @@ pub const MAX_RECIPIENTS: usize = 1024;
 pub const MAX_PREKEYS_PER_UPLOAD: usize = 100;
 /// Most devices in one key claim.
 pub const MAX_CLAIMS_PER_REQUEST: usize = 256;
+/// Most users in one page of the organisation directory.
+pub const MAX_DIRECTORY_PAGE: u32 = 200;
 /// Most inbox items pushed in one frame.
 pub const MAX_ITEMS_PER_PUSH: usize = 256;
 /// Most statements a relay hands a device whose login it refuses.

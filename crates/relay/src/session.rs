@@ -8,7 +8,9 @@ use crate::storage::{Delivery, DeviceRow, NewDevice, NewInvitation, NewStatement
 use axum::extract::ws::{Message, WebSocket};
 use belfry_protocol::codec::{decode, encode};
 use belfry_protocol::frames::{AuthProof, ClaimedPrekey, DeviceAddress, DirectoryEntry, InboxEntry, InboxItem};
-use belfry_protocol::limits::{MAX_CLAIMS_PER_REQUEST, MAX_ITEMS_PER_PUSH, MAX_PREKEYS_PER_UPLOAD, MAX_RECIPIENTS};
+use belfry_protocol::limits::{
+    MAX_CLAIMS_PER_REQUEST, MAX_DIRECTORY_PAGE, MAX_ITEMS_PER_PUSH, MAX_PREKEYS_PER_UPLOAD, MAX_RECIPIENTS,
+};
 use belfry_protocol::{
     BlobId, ClientFrame, DeviceChain, ErrorCode, Prekey, ProtocolError, Request, Response, ServerFrame, Signature,
     Signed, SignedBody, Statement, UserId,
@@ -503,24 +505,13 @@ impl<S: Storage> Session<S> {
                         format!("at most {MAX_CLAIMS_PER_REQUEST} users per fetch"),
                     ));
                 }
-                let rows = storage.directory(users.clone()).await.map_err(op)?;
-                // Paged by user: the first users whose entries fit in one
-                // frame (at least one); the device asks again for the rest.
-                let mut bytes = 0;
-                let mut entries = Vec::new();
-                for (user, r) in users.into_iter().zip(rows) {
-                    let len = r.chains.iter().chain(&r.statements).map(|b| b.len() + 8).sum::<usize>() + 64;
-                    if !entries.is_empty() && bytes + len > DIRECTORY_BYTES {
-                        break;
-                    }
-                    bytes += len;
-                    entries.push(DirectoryEntry {
-                        user,
-                        devices: r.chains.iter().filter_map(|c| decode(c).ok()).collect(),
-                        statements: r.statements.iter().filter_map(|s| decode(s).ok()).collect(),
-                    });
-                }
-                Ok(Response::Devices(entries))
+                Ok(Response::Devices(directory_entries(storage, users).await?))
+            }
+            Request::ListDirectory { after, limit } => {
+                self.device()?;
+                let limit = limit.min(MAX_DIRECTORY_PAGE) as usize;
+                let users = storage.directory_users(after, limit).await.map_err(op)?;
+                Ok(Response::Devices(directory_entries(storage, users).await?))
             }
             // Only reached before authentication (authenticated publishes
             // are pipelined by `frame`): `queue_publish` refuses them.
@@ -672,4 +663,29 @@ impl<S: Storage> Session<S> {
             Ok(Response::Published { id })
         }))
     }
+}
+
+/// The directory entries of `users`, paged by user: the first users whose
+/// entries fit in one frame (at least one); the device asks again for the
+/// rest.
+async fn directory_entries<S: Storage>(storage: &S, users: Vec<UserId>) -> Result<Vec<DirectoryEntry>, ProtocolError> {
+    let rows = storage.directory(users.clone()).await.map_err(|e| match e {
+        OpError::Refused(p) => p,
+        OpError::Failed(e) => internal(&e),
+    })?;
+    let mut bytes = 0;
+    let mut entries = Vec::new();
+    for (user, r) in users.into_iter().zip(rows) {
+        let len = r.chains.iter().chain(&r.statements).map(|b| b.len() + 8).sum::<usize>() + 64;
+        if !entries.is_empty() && bytes + len > DIRECTORY_BYTES {
+            break;
+        }
+        bytes += len;
+        entries.push(DirectoryEntry {
+            user,
+            devices: r.chains.iter().filter_map(|c| decode(c).ok()).collect(),
+            statements: r.statements.iter().filter_map(|s| decode(s).ok()).collect(),
+        });
+    }
+    Ok(entries)
 }

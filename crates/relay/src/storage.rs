@@ -237,6 +237,9 @@ pub trait Storage: Send + Sync + 'static {
     fn statements_against(&self, user: UserId, device: DeviceId) -> impl Future<Output = Op<Vec<Vec<u8>>>> + Send;
     /// Device chains and statements of these users.
     fn directory(&self, users: Vec<UserId>) -> impl Future<Output = Op<Vec<DirectoryRows>>> + Send;
+    /// Users with an enrolled device (revoked or not), in id order, after
+    /// `after` (exclusive), at most `limit`.
+    fn directory_users(&self, after: Option<UserId>, limit: usize) -> impl Future<Output = Op<Vec<UserId>>> + Send;
     /// Stores deliveries in the recipients' inboxes, once per `(sender, id)`.
     /// Revoked recipients are skipped; an unknown one, a full inbox, or a
     /// recipient holding the sender's whole share refuses the whole publish.
@@ -800,6 +803,26 @@ impl Storage for SqliteStorage {
                 out.push(item);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn directory_users(&self, after: Option<UserId>, limit: usize) -> Op<Vec<UserId>> {
+        self.read(move |c| {
+            let after = after.as_ref().map(UserId::as_str).unwrap_or("");
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let names = c
+                .prepare_cached("SELECT DISTINCT user FROM devices WHERE user > ?1 ORDER BY user LIMIT ?2")?
+                .query_map(params![after, limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            names
+                .into_iter()
+                .map(|u| {
+                    UserId::new(u).map_err(|_| {
+                        OpError::Failed(RelayError::Storage("stored device has an invalid user id".into()))
+                    })
+                })
+                .collect()
         })
         .await
     }

@@ -52,11 +52,19 @@ pub struct OwnState {
     pub wiped: bool,
 }
 
+/// Most pages of the organisation's directory one walk asks for.
+pub const MAX_DIRECTORY_PAGES: usize = 50;
+
 impl Engine {
     /// The organisation's users this device knows of (from the
     /// certificates of their devices, this user included), sorted by name.
     /// A user none of whose devices is trusted any more is left out.
+    /// The organisation's directory is first walked on the relay (see
+    /// [`Engine::refresh_directory`]); offline, what is known is listed.
     pub async fn directory_users(&self) -> Result<Vec<Contact>> {
+        if let Err(e) = self.refresh_directory().await {
+            tracing::debug!(error = %e, "directory not refreshed");
+        }
         let st = self.state().await?;
         let mut users: Vec<Contact> = st
             .dir
@@ -111,5 +119,23 @@ impl Engine {
         let st = self.state().await?;
         let revoked = st.dir.trusted(st.device.user(), st.device.device_id()).is_err();
         Ok(OwnState { revoked, wiped: false })
+    }
+
+    /// Walks the organisation's directory on the relay, page by page (at
+    /// most [`MAX_DIRECTORY_PAGES`]), admitting each page as a device-list
+    /// refresh does: only chains the organisation signed and statements
+    /// that verify are believed, whatever the relay lists.
+    pub async fn refresh_directory(&self) -> Result<()> {
+        let mut after: Option<UserId> = None;
+        for _ in 0..MAX_DIRECTORY_PAGES {
+            let page = self.inner.link.list_directory(after.as_ref()).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.user.clone());
+            self.admit_entries(page, false).await?;
+        }
+        tracing::debug!("directory walk stopped after {MAX_DIRECTORY_PAGES} pages");
+        Ok(())
     }
 }

@@ -92,6 +92,22 @@ impl Engine {
             return Ok(());
         }
         let entries = self.inner.link.fetch_devices(users).await?;
+        self.admit_entries(entries, true).await
+    }
+
+    /// Admits what verifies of directory entries the relay served (for
+    /// named users or a directory page): nothing in them is believed
+    /// without the organisation's chain or a verified statement. Unless
+    /// `first_sight` is set, the devices of a user this device knew no
+    /// device of are not announced (a directory walk meets every colleague).
+    pub(super) async fn admit_entries(
+        &self,
+        entries: Vec<belfry_protocol::frames::DirectoryEntry>,
+        first_sight: bool,
+    ) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let mut st = self.state().await?;
         let st = &mut *st;
         let mut events = Vec::new();
@@ -112,11 +128,12 @@ impl Engine {
             }
             let trusted_before: BTreeSet<DeviceAddress> =
                 st.dir.trusted_devices(&entry.user).into_iter().map(address).collect();
+            let announce = first_sight || !st.dir.devices_of(&entry.user).is_empty();
             for chain in &entry.devices {
                 match st.dir.admit(chain, t) {
                     Ok(Admission::New(d)) => {
                         self.queue_histories(st, &d, &mut batch)?;
-                        if d.device != *st.device.device_id() {
+                        if announce && d.device != *st.device.device_id() {
                             events.push(Event::Alert(Alert::NewDevice {
                                 own: d.user == *st.device.user(),
                                 user: d.user.clone(),

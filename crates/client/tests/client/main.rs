@@ -7,6 +7,7 @@ mod support;
 
 mod cli;
 mod debug;
+mod directory;
 mod files;
 mod group;
 mod hostile;

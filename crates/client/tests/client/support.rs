@@ -136,12 +136,17 @@ impl TestRelay {
     /// An invitation that names `url` as the relay's address (a proxy in
     /// front of it; the certificate still names localhost).
     pub fn invite_at(&self, user: &str, url: &str) -> Invitation {
+        self.invite_named(user, user, url)
+    }
+
+    /// An invitation for `user` under the display name IT gives them.
+    pub fn invite_named(&self, user: &str, display_name: &str, url: &str) -> Invitation {
         let invitation = self
             .org
             .invite(
                 &InvitationRequest {
                     user: UserId::new(user).unwrap(),
-                    display_name: DisplayName::new(user).unwrap(),
+                    display_name: DisplayName::new(display_name).unwrap(),
                     relay_url: url.to_owned(),
                     relay_ca_der: self.ca_der.clone(),
                     valid_for_ms: 3_600_000,

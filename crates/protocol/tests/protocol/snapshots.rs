@@ -117,3 +117,16 @@ fn debug_output_never_shows_secrets() {
     let payload = format!("{:?}", samples::to_device_payload());
     assert!(payload.contains("redacted"), "{payload}");
 }
+
+#[test]
+fn a_directory_page_request_is_pinned_and_round_trips() {
+    let frame = ClientFrame {
+        id: 7,
+        request: Request::ListDirectory { after: Some(samples::user("bob")), limit: limits::MAX_DIRECTORY_PAGE },
+    };
+    insta::assert_snapshot!("list_directory", hex(&frame.encode()));
+    round_trip(frame);
+    round_trip(ClientFrame { id: 8, request: Request::ListDirectory { after: None, limit: 0 } });
+    // The page size is a limit both sides know, and a page fits in a frame.
+    assert!(limits::MAX_DIRECTORY_PAGE as usize <= limits::MAX_CLAIMS_PER_REQUEST);
+}

@@ -383,3 +383,43 @@ impl Http {
         (s, b)
     }
 }
+
+#[tokio::test]
+async fn the_directory_lists_every_user_in_pages_to_enrolled_devices_only() {
+    let relay = Relay::start();
+    let carol = Identity::new(&relay.org, "carol", "CAROL");
+    let alice = Identity::new(&relay.org, "alice", "ALICE");
+    let bob1 = Identity::new(&relay.org, "bob", "BOBDESK");
+    let bob2 = Identity::new(&relay.org, "bob", "BOBTRAVEL");
+    let mut c = relay.enroll(&carol, 0).await;
+    drop(relay.enroll(&alice, 0).await);
+    drop(relay.enroll(&bob1, 0).await);
+    drop(relay.enroll(&bob2, 0).await);
+    c.ok(Request::PublishStatement(relay.org.revoke_device(&bob2.user, &bob2.device))).await;
+
+    // Pages of two, in id order; each entry is what FetchDevices gives.
+    let list = |after: Option<&Identity>, limit| Request::ListDirectory { after: after.map(|i| i.user.clone()), limit };
+    let Ok(Response::Devices(first)) = c.request(list(None, 2)).await else { panic!("listing failed") };
+    let users: Vec<_> = first.iter().map(|e| e.user.as_str()).collect();
+    assert_eq!(users, ["alice", "bob"]);
+    let Ok(Response::Devices(fetched)) =
+        c.request(Request::FetchDevices(vec![alice.user.clone(), bob1.user.clone()])).await
+    else {
+        panic!("fetch failed")
+    };
+    assert_eq!(first, fetched);
+    assert_eq!(first[1].devices, vec![bob1.chain.clone(), bob2.chain.clone()]);
+    assert_eq!(first[1].statements.len(), 1);
+    let Ok(Response::Devices(second)) = c.request(list(Some(&bob1), 2)).await else { panic!("listing failed") };
+    assert_eq!(second.iter().map(|e| e.user.as_str()).collect::<Vec<_>>(), ["carol"]);
+    let Ok(Response::Devices(end)) = c.request(list(Some(&carol), 2)).await else { panic!("listing failed") };
+    assert!(end.is_empty());
+    // A limit above the protocol's is capped, not an error.
+    let Ok(Response::Devices(all)) = c.request(list(None, u32::MAX)).await else { panic!("listing failed") };
+    assert_eq!(all.len(), 3);
+
+    // Before authentication nobody learns who works here.
+    let mut stranger = relay.connect().await;
+    let r = stranger.request(list(None, 2)).await;
+    assert_eq!(r.unwrap_err().code, ErrorCode::Unauthenticated);
+}
