@@ -78,8 +78,9 @@ export class Org {
 
   /** IT revokes and orders a wipe of `device`; the relay distributes both. */
   revokeAndWipe(device, reason = "Laptop lost in transit") {
-    const revoke = join(this.dir, `revoke-${device}.belfry-statement`);
-    const wipe = join(this.dir, `wipe-${device}.belfry-statement`);
+    const slug = device.replace("/", "-");
+    const revoke = join(this.dir, `revoke-${slug}.belfry-statement`);
+    const wipe = join(this.dir, `wipe-${slug}.belfry-statement`);
     this.admin("revoke", "--device", device, "--reason", reason, "--out", revoke);
     this.admin("wipe", "--device", device, "--out", wipe);
     this.relayCmd("statement", "--dir", join(this.dir, "relay"), revoke, wipe);

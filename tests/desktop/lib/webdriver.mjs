@@ -78,6 +78,21 @@ export class Session {
     }
   }
 
+  /** The text content of the first element matching `css` ("" if none). */
+  textOf(css) {
+    return this.script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", css);
+  }
+
+  /** Waits until the first element matching `css` contains `text`. */
+  async waitText(css, text, timeout = 20_000) {
+    let last = "";
+    try {
+      await this.until(`${css} to contain ${text}`, async () => (last = await this.textOf(css)).includes(text), timeout);
+    } catch (e) {
+      throw new Error(`${e.message} (it shows "${last}")`);
+    }
+  }
+
   /** Waits for an element whose text contains `text`. */
   findText(css, text, opts = {}) {
     return this.find(css, { ...opts, pred: async (el) => (await el.text()).includes(text) });

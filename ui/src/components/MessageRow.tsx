@@ -121,7 +121,8 @@ export const MessageRow = memo(function MessageRow({
             )}
           </button>
         ) : null}
-        {m.body ? <p className="msg-body">{m.body}</p> : null}
+        {/* A file's message body only names the file, which its card shows. */}
+        {m.body && !m.attachment ? <p className="msg-body">{m.body}</p> : null}
         {m.attachment ? (
           <div className="attachment" data-testid="attachment">
             {m.attachment.isImage && m.attachment.downloaded ? (

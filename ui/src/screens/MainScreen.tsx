@@ -63,6 +63,14 @@ export function MainScreen() {
     if (pending.current !== null) window.clearTimeout(pending.current);
   }, []);
 
+  // The organisation's directory changes as colleagues enroll: asked again
+  // (the engine asks the relay) whenever a new chat or group is started.
+  useEffect(() => {
+    if (dialog === "newDirect" || dialog === "newGroup") {
+      call("directory").then(setContacts, () => undefined);
+    }
+  }, [dialog]);
+
   useEffect(() => {
     void loadRooms();
     call("alerts").then(setAlerts, () => undefined);
