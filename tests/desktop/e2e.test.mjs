@@ -159,8 +159,13 @@ test("two people enroll, talk, send a file, verify each other, lock, and IT wipe
   // Every language, both themes: screenshots of the main window and settings.
   for (const [lang, theme] of [["fr", "dark"], ["nl", "light"], ["de", "dark"], ["en", "light"]]) {
     await (await a.find($("sidebar-settings"))).click();
-    await (await a.find($(`settings-language-${lang}`))).click();
-    await (await a.find($(`settings-theme-${theme}`))).click();
+    for (const id of [`settings-language-${lang}`, `settings-theme-${theme}`]) {
+      const choice = await a.find($(id));
+      await choice.click();
+      const chosen = async () =>
+        (await choice.attr("data-selected")) === "true" || (await choice.attr("aria-checked")) === "true";
+      await a.until(`${id} chosen`, chosen);
+    }
     await shot(alice, `10-settings-${lang}-${theme}`);
     await a.keys(Keys.escape);
     await a.gone($("settings"));
