@@ -79,6 +79,9 @@ jan send "Crisis cell" "Claire, can you prepare a one-page briefing for the mini
 sofia create --direct claire.dubois >/dev/null
 sofia send "sofia.rossi and claire.dubois" "Are you free for a call at 15:00?" >/dev/null
 
+# Claire's laptop fetches what they wrote before the app opens.
+claire rooms >/dev/null
+
 step "Jan stays online and answers what you write in the Crisis cell"
 mkfifo "$DEMO/jan.in"
 exec 3<>"$DEMO/jan.in"
