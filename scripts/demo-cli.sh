@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/lib/install.sh
 source scripts/lib/install.sh
+# shellcheck source=scripts/lib/demo.sh
+source scripts/lib/demo.sh
 belfry_install_run_deps
 
 echo "==> building belfry-admin, belfry-relay and belfry (the client)"
@@ -42,16 +44,8 @@ step "IT creates the relay: a private CA, a TLS certificate, relay.toml (belfry-
 "$RELAY" init --dir "$DEMO/relay" --name localhost --listen 127.0.0.1:0 --org-key "$ORG_KEY"
 
 step "The relay starts (TLS 1.3 only, post-quantum X25519MLKEM768 required; logs in $DEMO/relay.log)"
-"$RELAY" serve --dir "$DEMO/relay" >"$DEMO/relay.out" 2>"$DEMO/relay.log" &
-RELAY_PID=$!
+belfry_demo_start_relay "$RELAY" "$DEMO/relay" "$DEMO"
 trap 'kill $RELAY_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$DEMO/relay.out" 2>/dev/null && break
-  sleep 0.1
-done
-RELAY_URL=$(sed -n 's|^belfry-relay listening on \(wss://[^/]*\)/v1/ws$|\1|p' "$DEMO/relay.out" | sed 's|127.0.0.1|localhost|')
-[ -n "$RELAY_URL" ] || { echo "the relay did not start:"; cat "$DEMO/relay.log"; exit 1; }
-echo "relay at $RELAY_URL"
 
 step "IT invites Alice (file + QR code for her laptop), Bob and Carol"
 "$ADMIN" --dir "$ORG" invite --user alice.martin --name "Alice Martin" \

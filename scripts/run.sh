@@ -21,6 +21,8 @@ fi
 
 # shellcheck source=scripts/lib/install.sh
 source scripts/lib/install.sh
+# shellcheck source=scripts/lib/demo.sh
+source scripts/lib/demo.sh
 belfry_install_desktop_build_deps
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -43,17 +45,10 @@ step "IT creates the organisation and its relay"
 "$BIN/belfry-admin" --dir "$ORG" org init --name "Demo Ministry of Foreign Affairs" >/dev/null
 ORG_KEY=$(sed -n 's/.*"public_key": *"\([^"]*\)".*/\1/p' "$ORG/org.json")
 "$BIN/belfry-relay" init --dir "$DEMO/relay" --name localhost --listen 127.0.0.1:0 --org-key "$ORG_KEY" >/dev/null
-"$BIN/belfry-relay" serve --dir "$DEMO/relay" >"$DEMO/relay.out" 2>"$DEMO/relay.log" &
-PIDS=($!)
+belfry_demo_start_relay "$BIN/belfry-relay" "$DEMO/relay" "$DEMO"
+PIDS=("$RELAY_PID")
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; }
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$DEMO/relay.out" 2>/dev/null && break
-  sleep 0.1
-done
-RELAY_URL=$(sed -n 's|^belfry-relay listening on \(wss://[^/]*\)/v1/ws$|\1|p' "$DEMO/relay.out" | sed 's|127.0.0.1|localhost|')
-[ -n "$RELAY_URL" ] || { echo "the relay did not start:"; cat "$DEMO/relay.log"; exit 1; }
-echo "relay at $RELAY_URL"
 
 step "IT invites Claire Dubois (you, on the desktop) and two colleagues; all three enroll"
 for who in "claire.dubois:Claire Dubois:claire:Ministry laptop" "jan.devries:Jan de Vries:jan:Office laptop" \
